@@ -1,0 +1,106 @@
+/// An exact decimal quantity: a signed fixed-point number with nine fractional digits held in an `Int128`.
+///
+/// Sums of `Amount`s never depend on the order of addition, which is what lets shards and
+/// concurrent batches be merged without drift. The range is about ±1.7e29 with nanounit resolution.
+public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Number of fractional decimal digits kept.
+    public static let fractionDigits = 9
+    /// `10^fractionDigits`: the raw units in one whole unit.
+    public static let unitsPerWhole: Int128 = 1_000_000_000
+
+    /// The value times `unitsPerWhole`.
+    public var units: Int128
+
+    public init(units: Int128) { self.units = units }
+    public init(_ whole: Int) { self.units = Int128(whole) * Amount.unitsPerWhole }
+
+    public static let zero = Amount(units: 0)
+
+    public static func + (lhs: Amount, rhs: Amount) -> Amount { Amount(units: lhs.units + rhs.units) }
+    public static func += (lhs: inout Amount, rhs: Amount) { lhs.units += rhs.units }
+    public static func < (lhs: Amount, rhs: Amount) -> Bool { lhs.units < rhs.units }
+
+    /// The quotient rounded half away from zero to nine fractional digits (used for AVG).
+    public func divided(by count: Int64) -> Amount {
+        precondition(count > 0, "division by a non-positive count")
+        let divisor = Int128(count)
+        var quotient = units / divisor
+        let remainder = units % divisor
+        if remainder.magnitude * 2 >= divisor.magnitude {
+            quotient += units < 0 ? -1 : 1
+        }
+        return Amount(units: quotient)
+    }
+
+    /// Parses a decimal number as written in JSON (`-12.5`, `3e2`, `0.000000001`) or as a numeric string
+    /// (surrounding whitespace not allowed). Returns nil when the text is not a number, overflows, or
+    /// carries more than nine significant fractional digits after applying the exponent.
+    public init?(parsing text: some StringProtocol) {
+        var bytes = Array(text.utf8)[...]
+        guard !bytes.isEmpty else { return nil }
+        var negative = false
+        if bytes.first == UInt8(ascii: "-") { negative = true; bytes = bytes.dropFirst() }
+        else if bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        var digits: [UInt8] = []
+        var fractionCount = 0
+        var seenPoint = false
+        var seenDigit = false
+        var exponent = 0
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte >= 48 && byte <= 57 {
+                digits.append(byte - 48)
+                if seenPoint { fractionCount += 1 }
+                seenDigit = true
+            } else if byte == UInt8(ascii: "."), !seenPoint {
+                seenPoint = true
+            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+                guard seenDigit, let parsed = Int(String(decoding: bytes[(index + 1)...], as: UTF8.self)),
+                      abs(parsed) < 400 else { return nil }
+                exponent = parsed
+                break
+            } else {
+                return nil
+            }
+            index += 1
+        }
+        guard seenDigit else { return nil }
+        let scale = Amount.fractionDigits - fractionCount + exponent
+        var value: Int128 = 0
+        for digit in digits {
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int128(digit))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        if scale >= 0 {
+            for _ in 0..<scale {
+                let (next, overflow) = value.multipliedReportingOverflow(by: 10)
+                guard !overflow else { return nil }
+                value = next
+            }
+        } else {
+            for _ in 0..<(-scale) {
+                guard value % 10 == 0 else { return nil }
+                value /= 10
+            }
+        }
+        self.units = negative ? -value : value
+    }
+
+    /// Shortest exact decimal text: `12`, `-0.5`, `3.000000001`.
+    public var description: String {
+        let magnitude = units.magnitude
+        let whole = magnitude / UInt128(Amount.unitsPerWhole)
+        var fraction = magnitude % UInt128(Amount.unitsPerWhole)
+        var text = (units < 0 ? "-" : "") + String(whole)
+        if fraction != 0 {
+            var width = Amount.fractionDigits
+            while fraction % 10 == 0 { fraction /= 10; width -= 1 }
+            let digits = String(fraction)
+            text += "." + String(repeating: "0", count: width - digits.count) + digits
+        }
+        return text
+    }
+}

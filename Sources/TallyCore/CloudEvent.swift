@@ -1,0 +1,98 @@
+/// A usage event in CloudEvents 1.0 JSON form, validated.
+public struct CloudEvent: Sendable, Hashable {
+    public var id: String
+    public var source: String
+    public var specversion: String
+    public var type: String
+    public var subject: String
+    public var time: Timestamp
+    /// The payload: a JSON object, or `.null` when the event carried none.
+    public var data: JSONValue
+    public var dataContentType: String?
+    public var dataSchema: String?
+
+    public init(id: String, source: String, type: String, subject: String, time: Timestamp, data: JSONValue,
+                specversion: String = "1.0", dataContentType: String? = nil, dataSchema: String? = nil) {
+        self.id = id
+        self.source = source
+        self.specversion = specversion
+        self.type = type
+        self.subject = subject
+        self.time = time
+        self.data = data
+        self.dataContentType = dataContentType
+        self.dataSchema = dataSchema
+    }
+
+    /// Validates one JSON event. `now` fills a missing `time`; `fieldPrefix` (e.g. `[3].`) prefixes field names.
+    public static func validate(_ json: JSONValue, now: Timestamp, fieldPrefix: String = "") -> Result<CloudEvent, ValidationFailure> {
+        guard case .object(let members) = json else {
+            return .failure(ValidationFailure([FieldError(field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
+                                                          reason: "must be a JSON object, got \(json.kindName)")]))
+        }
+        var errors: [FieldError] = []
+        func requiredString(_ name: String) -> String {
+            switch members[name] {
+            case .string(let text) where !text.isEmpty:
+                return text
+            case .none, .null:
+                errors.append(FieldError(field: fieldPrefix + name, reason: "is required"))
+            case .string:
+                errors.append(FieldError(field: fieldPrefix + name, reason: "must not be empty"))
+            case .some(let other):
+                errors.append(FieldError(field: fieldPrefix + name, reason: "must be a string, got \(other.kindName)"))
+            }
+            return ""
+        }
+        func optionalString(_ name: String) -> String? {
+            switch members[name] {
+            case .none, .null: return nil
+            case .string(let text): return text
+            case .some(let other):
+                errors.append(FieldError(field: fieldPrefix + name, reason: "must be a string, got \(other.kindName)"))
+                return nil
+            }
+        }
+        let id = requiredString("id")
+        let source = requiredString("source")
+        let specversion = requiredString("specversion")
+        let type = requiredString("type")
+        let subject = requiredString("subject")
+        if !specversion.isEmpty && specversion != "1.0" {
+            errors.append(FieldError(field: fieldPrefix + "specversion", reason: "must be \"1.0\", got \"\(specversion)\""))
+        }
+        var time = now
+        if let text = optionalString("time") {
+            if let parsed = Timestamp(rfc3339: text) {
+                time = parsed
+            } else {
+                errors.append(FieldError(field: fieldPrefix + "time", reason: "must be an RFC 3339 date-time, got \"\(text)\""))
+            }
+        }
+        let data = members["data"] ?? .null
+        switch data {
+        case .object, .null: break
+        default: errors.append(FieldError(field: fieldPrefix + "data", reason: "must be a JSON object, got \(data.kindName)"))
+        }
+        let contentType = optionalString("datacontenttype")
+        if let contentType, contentType != "application/json" {
+            errors.append(FieldError(field: fieldPrefix + "datacontenttype", reason: "only \"application/json\" is supported, got \"\(contentType)\""))
+        }
+        let schema = optionalString("dataschema")
+        guard errors.isEmpty else { return .failure(ValidationFailure(errors)) }
+        return .success(CloudEvent(id: id, source: source, type: type, subject: subject, time: time, data: data,
+                                   specversion: specversion, dataContentType: contentType, dataSchema: schema))
+    }
+
+    /// The event as CloudEvents JSON (what `GET /api/v1/events` returns).
+    public var json: JSONValue {
+        var members: [String: JSONValue] = [
+            "id": .string(id), "source": .string(source), "specversion": .string(specversion),
+            "type": .string(type), "subject": .string(subject), "time": .string(time.description),
+        ]
+        if data != .null { members["data"] = data }
+        if let dataContentType { members["datacontenttype"] = .string(dataContentType) }
+        if let dataSchema { members["dataschema"] = .string(dataSchema) }
+        return .object(members)
+    }
+}

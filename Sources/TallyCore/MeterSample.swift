@@ -1,0 +1,81 @@
+/// What one event contributes to one meter: its value (if the aggregation reads one) and its group values.
+public struct MeterSample: Sendable, Hashable {
+    /// The numeric value for SUM, AVG, MIN, MAX and LATEST; nil for COUNT and UNIQUE_COUNT.
+    public var amount: Amount?
+    /// The distinct value for UNIQUE_COUNT.
+    public var uniqueValue: String?
+    /// Group name → value (nil when the path selects nothing or null).
+    public var groupValues: [String: String?]
+
+    /// Canonical text of `groupValues` (sorted JSON object), used as the storage key.
+    public var groupKey: String { GroupKey.encode(groupValues) }
+}
+
+/// Encoding of group values as a canonical JSON object, the form stored beside pre-aggregates.
+public enum GroupKey {
+    public static func encode(_ values: [String: String?]) -> String {
+        JSONWriter.string(.object(values.mapValues { $0.map(JSONValue.string) ?? .null }))
+    }
+
+    public static func decode(_ key: String) -> [String: String?] {
+        guard case .object(let members)? = try? JSONParser.parse(key) else { return [:] }
+        return members.mapValues { $0.stringValue }
+    }
+}
+
+extension MeterDefinition {
+    /// The sample `event` yields for this meter, or the reason it cannot be counted
+    /// (shown as the event's validation error). Call only for events that `matches`.
+    public func sample(_ event: CloudEvent) -> Result<MeterSample, SampleError> {
+        var groupValues: [String: String?] = [:]
+        for (name, path) in groupBy {
+            groupValues.updateValue(path.evaluate(event.data).flatMap(MeterDefinition.groupText), forKey: name)
+        }
+        var sample = MeterSample(amount: nil, uniqueValue: nil, groupValues: groupValues)
+        guard aggregation.needsValue, let valueProperty else { return .success(sample) }
+        guard let value = valueProperty.evaluate(event.data), value != .null else {
+            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is missing from data"))
+        }
+        if aggregation == .uniqueCount {
+            switch value {
+            case .string(let text): sample.uniqueValue = text
+            case .number(let text): sample.uniqueValue = Amount(parsing: text)?.description ?? text
+            default:
+                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a string or number for UNIQUE_COUNT, got \(value.kindName)"))
+            }
+            return .success(sample)
+        }
+        let amount: Amount?
+        switch value {
+        case .number(let text): amount = Amount(parsing: text)
+        case .string(let text): amount = Amount(parsing: text)
+        default:
+            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a number or numeric string, got \(value.kindName)"))
+        }
+        guard let amount else {
+            if case .string(let text) = value, Double(text) == nil {
+                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is not numeric: \"\(text)\""))
+            }
+            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) has more than 9 fractional digits or is out of range"))
+        }
+        sample.amount = amount
+        return .success(sample)
+    }
+
+    static func groupText(_ value: JSONValue) -> String? {
+        switch value {
+        case .null: nil
+        case .string(let text): text
+        case .number(let text): text
+        case .bool(let flag): flag ? "true" : "false"
+        case .array, .object: JSONWriter.string(value)
+        }
+    }
+}
+
+/// Why an event is stored but not counted by a meter.
+public struct SampleError: Error, Sendable, Hashable {
+    public var meterSlug: String
+    public var reason: String
+    public var message: String { "meter \(meterSlug): \(reason)" }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Hummingbird
+import TallyCore
+
+extension Response {
+    /// A JSON response written with Tally's exact-number JSON writer.
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(value))))
+    }
+}
+
+extension Request {
+    /// The body parsed as JSON, at most `maxBytes` long.
+    func jsonBody(maxBytes: Int) async throws -> JSONValue {
+        if let length = headers[.contentLength].flatMap(Int.init), length > maxBytes {
+            throw Problem(.contentTooLarge, type: "urn:tally:problem:body-too-large",
+                          detail: "the request body is \(length) bytes; the limit (maxBodyBytes) is \(maxBytes)")
+        }
+        let buffer = try await body.collect(upTo: maxBytes)
+        do {
+            return try JSONParser.parse(buffer.readableBytesView)
+        } catch {
+            throw Problem(.badRequest, type: "urn:tally:problem:malformed-json", detail: error.description)
+        }
+    }
+
+    /// The media type of the body without parameters, lower-cased.
+    var mediaType: String? {
+        headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+    }
+}

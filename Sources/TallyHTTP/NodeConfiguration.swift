@@ -1,0 +1,93 @@
+import Foundation
+import TallyCore
+import TallyStore
+import Yams
+
+/// A node's settings, read from YAML (see `cluster-config/`). Every field is optional; defaults are documented in `docs/configuration.md`.
+public struct NodeConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Folder holding the node's SQLite files.
+    public var dataDirectory = "./.tally/node"
+    /// Accepted API keys; empty means the API is open.
+    public var apiKeys: Set<String> = []
+    public var limits = APILimits()
+    public var store = StoreConfiguration()
+    /// Meters declared as code, created at start when no live meter has their slug.
+    public var meters: [MeterSpec] = []
+
+    public init() {}
+
+    /// Why a configuration file was rejected.
+    public struct Invalid: Error, CustomStringConvertible {
+        public var errors: [FieldError]
+        public var description: String { errors.map { "\($0.field): \($0.reason)" }.joined(separator: "\n") }
+    }
+
+    /// Reads YAML text; every invalid field is reported.
+    public static func parse(yaml: String) throws -> NodeConfiguration {
+        let root = try Yams.compose(yaml: yaml).map(json) ?? .object([:])
+        guard case .object(let members) = root else { throw Invalid(errors: [FieldError(field: "(root)", reason: "must be a mapping")]) }
+        var config = NodeConfiguration()
+        var errors: [FieldError] = []
+        func integer(_ value: JSONValue?, _ field: String, minimum: Int = 0) -> Int? {
+            guard let value else { return nil }
+            guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum else {
+                errors.append(FieldError(field: field, reason: "must be an integer ≥ \(minimum)"))
+                return nil
+            }
+            return parsed
+        }
+        if let host = members["host"] { if let text = host.stringValue { config.host = text } else { errors.append(FieldError(field: "host", reason: "must be a string")) } }
+        if let port = integer(members["port"], "port") { config.port = port }
+        if let data = members["dataDir"] { if let text = data.stringValue { config.dataDirectory = text } else { errors.append(FieldError(field: "dataDir", reason: "must be a string")) } }
+        if let keys = members["apiKeys"] {
+            if let items = keys.arrayValue, items.allSatisfy({ $0.stringValue != nil }) {
+                config.apiKeys = Set(items.compactMap(\.stringValue))
+            } else {
+                errors.append(FieldError(field: "apiKeys", reason: "must be a list of strings"))
+            }
+        }
+        if let days = integer(members["dedupWindowDays"], "dedupWindowDays", minimum: 1) { config.store.dedupWindowSeconds = Int64(days) * 86_400 }
+        if let limits = members["limits"]?.objectValue {
+            if let value = integer(limits["maxBodyBytes"], "limits.maxBodyBytes", minimum: 1) { config.limits.maxBodyBytes = value }
+            if let value = integer(limits["maxBatchEvents"], "limits.maxBatchEvents", minimum: 1) { config.limits.maxBatchEvents = value }
+            if let value = integer(limits["maxGroupCommitBatches"], "limits.maxGroupCommitBatches", minimum: 1) { config.store.maxGroupCommitBatches = value }
+        }
+        for (index, meter) in (members["meters"]?.arrayValue ?? []).enumerated() {
+            switch MeterSpec.parse(meter) {
+            case .success(let spec): config.meters.append(spec)
+            case .failure(let failure): errors += failure.errors.map { FieldError(field: "meters[\(index)].\($0.field)", reason: $0.reason) }
+            }
+        }
+        guard errors.isEmpty else { throw Invalid(errors: errors) }
+        return config
+    }
+
+    /// Reads a YAML file.
+    public static func load(path: String) throws -> NodeConfiguration {
+        try parse(yaml: String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    /// YAML scalars become JSON strings, numbers, booleans or null by their resolved tag; aliases are not supported.
+    private static func json(_ node: Node) -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            switch node.tag.description {
+            case Tag.Name.null.rawValue: return .null
+            case Tag.Name.bool.rawValue: return .bool(node.bool ?? false)
+            case Tag.Name.int.rawValue, Tag.Name.float.rawValue:
+                return Amount(parsing: scalar.string) != nil ? .number(scalar.string) : .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .mapping(let mapping):
+            var members: [String: JSONValue] = [:]
+            for (key, value) in mapping { members[key.string ?? ""] = json(value) }
+            return .object(members)
+        case .sequence(let sequence):
+            return .array(sequence.map(json))
+        case .alias:
+            return .null
+        }
+    }
+}

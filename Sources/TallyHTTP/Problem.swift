@@ -1,0 +1,52 @@
+import Hummingbird
+import TallyCore
+
+/// An RFC 7807 problem: every error Tally's HTTP API returns is one of these, as `application/problem+json`.
+public struct Problem: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    /// A short, stable URN naming the kind of problem.
+    public var type: String
+    public var detail: String
+    /// Per-field reasons, where the problem is about input fields.
+    public var errors: [FieldError]
+
+    public init(_ status: HTTPResponse.Status, type: String, detail: String, errors: [FieldError] = []) {
+        self.status = status
+        self.type = type
+        self.detail = detail
+        self.errors = errors
+    }
+
+    /// 400 for input that failed validation.
+    public static func invalid(_ detail: String, _ errors: [FieldError]) -> Problem {
+        Problem(.badRequest, type: "urn:tally:problem:validation", detail: detail, errors: errors)
+    }
+
+    /// 400 for one invalid field.
+    public static func invalidField(_ field: String, _ reason: String) -> Problem {
+        invalid("\(field) \(reason)", [FieldError(field: field, reason: reason)])
+    }
+
+    public static func meterNotFound(_ idOrSlug: String) -> Problem {
+        Problem(.notFound, type: "urn:tally:problem:meter-not-found", detail: "no meter with id or slug \"\(idOrSlug)\"")
+    }
+
+    /// The problem+json body for a request to `instance`.
+    public func json(instance: String) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "type": .string(type), "title": .string(status.reasonPhrase), "status": .number(String(status.code)),
+            "detail": .string(detail), "instance": .string(instance),
+        ]
+        if !errors.isEmpty {
+            members["errors"] = .array(errors.map { .object(["field": .string($0.field), "reason": .string($0.reason)]) })
+        }
+        return .object(members)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        return Response(status: status, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(json(instance: request.uri.path)))))
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import TallyCore
+
+/// Renders query rows as upstream `MeterQueryResult` JSON or as CSV.
+public enum QueryResultRendering {
+    public static func json(_ rows: [MeterQueryRow], query: MeterQuery) -> JSONValue {
+        var members: [String: JSONValue] = ["data": .array(rows.map(row))]
+        if let from = query.from { members["from"] = .string(from.description) }
+        if let to = query.to { members["to"] = .string(to.description) }
+        if let size = query.windowSize { members["windowSize"] = .string(size.rawValue) }
+        return .object(members)
+    }
+
+    static func row(_ row: MeterQueryRow) -> JSONValue {
+        .object([
+            "value": .amount(row.value),
+            "windowStart": .string(row.windowStart.description),
+            "windowEnd": .string(row.windowEnd.description),
+            "subject": row.subject.map(JSONValue.string) ?? .null,
+            "groupBy": .object(row.groupBy.mapValues { $0.map(JSONValue.string) ?? .null }),
+        ])
+    }
+
+    /// `window_start,window_end,subject,<group names...>,value`, one line per row, RFC 4180 quoting.
+    public static func csv(_ rows: [MeterQueryRow], groupNames: [String]) -> String {
+        var lines = [(["window_start", "window_end", "subject"] + groupNames + ["value"]).map(field).joined(separator: ",")]
+        for row in rows {
+            let groups = groupNames.map { name -> String in
+                let value: String?? = row.groupBy[name]
+                return (value ?? nil) ?? ""
+            }
+            let cells = [row.windowStart.description, row.windowEnd.description, row.subject ?? ""] + groups + [row.value.description]
+            lines.append(cells.map(field).joined(separator: ","))
+        }
+        return lines.joined(separator: "\r\n") + "\r\n"
+    }
+
+    private static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

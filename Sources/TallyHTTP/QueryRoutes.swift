@@ -1,0 +1,51 @@
+import Hummingbird
+import TallyCore
+import TallyStore
+
+/// `GET`/`POST /api/v1/meters/{meterIdOrSlug}/query` and `GET /api/v1/meters/{meterIdOrSlug}/subjects`.
+struct QueryRoutes {
+    let store: ShardStore
+    let limits: APILimits
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/meters/:meter/query") { request, context -> Response in
+            let meter = try MeterRoutes.meter(context, store)
+            return try await answer(request, meter: meter, query: QueryRequestParser.parse(parameters: request.uri.queryParameters))
+        }
+        router.post("/api/v1/meters/:meter/query") { request, context -> Response in
+            let meter = try MeterRoutes.meter(context, store)
+            let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
+            return try await answer(request, meter: meter, query: QueryRequestParser.parse(body: body))
+        }
+        router.get("/api/v1/meters/:meter/subjects") { request, context -> Response in
+            let meter = try MeterRoutes.meter(context, store)
+            let parameters = request.uri.queryParameters
+            let from = try parameters["from"].map { try QueryRoutes.parseTime($0, field: "from") }
+            let to = try parameters["to"].map { try QueryRoutes.parseTime($0, field: "to") }
+            return Response.json(.array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
+        }
+    }
+
+    static func parseTime(_ text: Substring, field: String) throws -> Timestamp {
+        guard let value = Timestamp(rfc3339: text) else { throw Problem.invalidField(field, "must be an RFC 3339 date-time") }
+        return value
+    }
+
+    private func answer(_ request: Request, meter: MeterDefinition, query requested: MeterQuery) async throws -> Response {
+        var query = requested
+        query.to = query.to ?? .now
+        let calendar: WindowCalendar
+        switch query.validate(for: meter) {
+        case .failure(let failure): throw Problem.invalid("invalid query", failure.errors)
+        case .success(let valid): calendar = valid
+        }
+        var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
+        try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
+        let rows = accumulator.result(now: query.to ?? .now)
+        if request.headers[.accept]?.contains("text/csv") == true {
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: QueryResultRendering.csv(rows, groupNames: query.meterGroupNames))))
+        }
+        return Response.json(QueryResultRendering.json(rows, query: requested))
+    }
+}

@@ -1,0 +1,19 @@
+import Hummingbird
+import TallyCore
+import TallyStore
+
+/// `GET /api/v1/subjects`: every subject seen in events (upstream `Subject`).
+struct SubjectRoutes {
+    let store: ShardStore
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/subjects") { _, _ -> Response in
+            Response.json(.array(try await store.subjects().map { subject in
+                .object([
+                    "id": .string(subject.id), "key": .string(subject.key),
+                    "createdAt": .string(subject.firstSeen.description), "updatedAt": .string(subject.firstSeen.description),
+                ])
+            }))
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Hummingbird
+import Logging
+import TallyStore
+
+/// The public HTTP API of one metering node, as a Hummingbird application.
+public enum TallyServer {
+    /// Builds the router with every route and middleware.
+    public static func router(store: ShardStore, limits: APILimits, apiKeys: Set<String>) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: APIKeyMiddleware(keys: apiKeys))
+        HealthRoutes(store: store).register(on: router)
+        EventRoutes(store: store, limits: limits).register(on: router)
+        MeterRoutes(store: store, limits: limits).register(on: router)
+        QueryRoutes(store: store, limits: limits).register(on: router)
+        SubjectRoutes(store: store).register(on: router)
+        return router
+    }
+
+    /// The application serving `store` on `host:port` (port 0 picks a free port, reported through `onServerRunning`).
+    public static func application(
+        store: ShardStore, host: String, port: Int, limits: APILimits = APILimits(), apiKeys: Set<String> = [],
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        if apiKeys.isEmpty {
+            logger.warning("no API keys configured: the API is open to anyone who can reach \(host):\(port)")
+        }
+        return Application(
+            router: router(store: store, limits: limits, apiKeys: apiKeys),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tally"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+}

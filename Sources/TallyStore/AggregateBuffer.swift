@@ -1,0 +1,70 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// Per-minute partial aggregates gathered in memory during one transaction, then merged into
+/// `minute_agg` / `minute_unique` with one upsert per distinct key.
+struct AggregateBuffer {
+    struct Key: Hashable {
+        var meterID: String
+        var minute: Int64
+        var subject: String
+        var groupKey: String
+    }
+
+    private(set) var partials: [Key: PartialAggregate] = [:]
+
+    var isEmpty: Bool { partials.isEmpty }
+
+    /// Counts `event` in every meter of `meters` that matches it and can read its value.
+    mutating func add(_ event: CloudEvent, meters: [MeterDefinition]) {
+        for meter in meters where meter.matches(event) {
+            guard case .success(let sample) = meter.sample(event) else { continue }
+            let key = Key(meterID: meter.id, minute: event.time.minuteFloor.micros, subject: event.subject, groupKey: sample.groupKey)
+            partials[key, default: PartialAggregate()].add(sample, at: event.time)
+        }
+    }
+
+    /// Merges everything gathered into the tables and empties the buffer.
+    mutating func flush(_ db: Database) throws {
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(meter_id, minute_us, subject, group_key) DO UPDATE SET
+                count = count + excluded.count,
+                sum = tally_add(sum, excluded.sum),
+                min = coalesce(min(min, excluded.min), min, excluded.min),
+                max = coalesce(max(max, excluded.max), max, excluded.max),
+                latest_us = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                    THEN excluded.latest_us ELSE latest_us END,
+                latest_value = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                    THEN excluded.latest_value ELSE latest_value END
+            """)
+        let insertUnique = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO minute_unique(meter_id, minute_us, subject, group_key, value) VALUES (?, ?, ?, ?, ?)
+            """)
+        for (key, partial) in partials {
+            try upsert.execute(arguments: [
+                key.meterID, key.minute, key.subject, key.groupKey, partial.count, AggregateBuffer.blob(partial.sum),
+                partial.min.map(AggregateBuffer.blob), partial.max.map(AggregateBuffer.blob),
+                partial.latest?.time.micros, partial.latest.map { AggregateBuffer.blob($0.value) },
+            ])
+            for value in partial.uniques {
+                try insertUnique.execute(arguments: [key.meterID, key.minute, key.subject, key.groupKey, value])
+            }
+        }
+        partials.removeAll(keepingCapacity: true)
+    }
+
+    static func blob(_ amount: Amount) -> Data { Data(amount.sortableBytes) }
+
+    static func amount(_ blob: Data?) -> Amount? { blob.flatMap { Amount(sortableBytes: $0) } }
+
+    /// `tally_add(a, b)`: exact sum of two `Amount` blobs, registered on every connection.
+    static let addFunction = DatabaseFunction("tally_add", argumentCount: 2, pure: true) { values in
+        guard let lhs = amount(Data.fromDatabaseValue(values[0])), let rhs = amount(Data.fromDatabaseValue(values[1])) else {
+            return nil
+        }
+        return blob(lhs + rhs)
+    }
+}

@@ -1,0 +1,29 @@
+import Logging
+import ServiceLifecycle
+import TallyCore
+
+/// Periodically forgets de-dup entries older than the store's de-dup window.
+public struct DedupPruneService: Service {
+    public let store: ShardStore
+    /// Time between prune passes.
+    public let pruneInterval: Duration
+    let logger: Logger
+
+    public init(store: ShardStore, pruneInterval: Duration = .seconds(3600), logger: Logger = Logger(label: "tally.dedup")) {
+        self.store = store
+        self.pruneInterval = pruneInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                let removed = try await store.pruneDedup()
+                if removed > 0 { logger.info("pruned de-dup entries", metadata: ["removed": "\(removed)"]) }
+            } catch {
+                logger.error("de-dup prune failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pruneInterval) }
+        }
+    }
+}

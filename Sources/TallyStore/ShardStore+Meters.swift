@@ -1,0 +1,92 @@
+import GRDB
+import TallyCore
+
+extension ShardStore {
+    /// All meters, optionally with deleted ones.
+    public func listMeters(includeDeleted: Bool) async throws -> [MeterDefinition] {
+        if !includeDeleted { return meters }
+        return try await pool.read { db in try ShardStore.loadMeters(db, includeDeleted: true) }
+    }
+
+    /// Creates a meter and back-fills it from the raw events already stored, in one transaction.
+    public func createMeter(_ spec: MeterSpec, id: String? = nil, now: Timestamp = .now) async throws -> MeterDefinition {
+        let meter = MeterDefinition(id: id ?? ULID.make(time: now), spec: spec, createdAt: now)
+        try await pool.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL", arguments: [spec.slug]) == nil else {
+                throw StoreError.slugTaken(spec.slug)
+            }
+            try self.save(meter, db: db)
+            try self.rebuildAggregates(of: meter, db: db)
+            self.liveMeters.withLock { $0[meter.id] = meter }
+        }
+        return meter
+    }
+
+    /// Applies an update; a changed `groupBy` rebuilds the meter's aggregates from raw events.
+    public func updateMeter(idOrSlug: String, _ update: MeterUpdate, now: Timestamp = .now) async throws -> MeterDefinition {
+        guard let current = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
+        let updated = update.applied(to: current, now: now)
+        try await pool.write { db in
+            try self.save(updated, db: db)
+            if updated.groupBy != current.groupBy { try self.rebuildAggregates(of: updated, db: db) }
+            self.liveMeters.withLock { $0[updated.id] = updated }
+        }
+        return updated
+    }
+
+    /// Marks a meter deleted and drops its aggregates; raw events stay.
+    public func deleteMeter(idOrSlug: String, now: Timestamp = .now) async throws {
+        guard var meter = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
+        meter.deletedAt = now
+        try await pool.write { [meter] db in
+            try self.save(meter, db: db)
+            try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
+            try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
+            self.liveMeters.withLock { $0[meter.id] = nil }
+        }
+    }
+
+    /// Creates the meters of `specs` that do not exist yet, by slug (meters declared in config).
+    public func ensureMeters(_ specs: [MeterSpec]) async throws -> [MeterDefinition] {
+        var created: [MeterDefinition] = []
+        for spec in specs where meter(idOrSlug: spec.slug) == nil {
+            created.append(try await createMeter(spec))
+        }
+        return created
+    }
+
+    private func save(_ meter: MeterDefinition, db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO meters(id, slug, definition, deleted_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, deleted_at = excluded.deleted_at
+            """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
+    }
+
+    /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`.
+    private func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
+        try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
+        try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
+        var buffer = AggregateBuffer()
+        var scanned = 0
+        let cursor = try String.fetchCursor(db, sql: "SELECT body FROM events WHERE type = ? AND time_us >= ?",
+                                            arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
+        while let body = try cursor.next() {
+            guard let event = StoredEvent.decode(body) else { continue }
+            buffer.add(event, meters: [meter])
+            scanned += 1
+            if scanned % configuration.backfillChunkEvents == 0 { try buffer.flush(db) }
+        }
+        try buffer.flush(db)
+        logger.info("back-filled meter", metadata: ["meter": "\(meter.slug)", "events": "\(scanned)"])
+    }
+}
+
+/// Decoding of the raw events table's `body` column.
+enum StoredEvent {
+    static func decode(_ body: String) -> CloudEvent? {
+        guard let json = try? JSONParser.parse(body), case .success(let event) = CloudEvent.validate(json, now: Timestamp(micros: 0)) else {
+            return nil
+        }
+        return event
+    }
+}
