@@ -5,6 +5,13 @@ public struct MeterUpdate: Sendable, Hashable {
     public var metadata: [String: String]?
     public var groupBy: [String: JSONPath]?
 
+    public init(name: String? = nil, description: String? = nil, metadata: [String: String]? = nil, groupBy: [String: JSONPath]? = nil) {
+        self.name = name
+        self.description = description
+        self.metadata = metadata
+        self.groupBy = groupBy
+    }
+
     /// Validates an update body against the current meter. Fields that cannot change (`slug`, `aggregation`,
     /// `eventType`, `valueProperty`, `eventFrom`) are accepted only when they equal the current value.
     public static func parse(_ json: JSONValue, current: MeterDefinition) -> Result<MeterUpdate, ValidationFailure> {

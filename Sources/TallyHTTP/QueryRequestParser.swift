@@ -17,7 +17,8 @@ enum QueryRequestParser {
         if let zone = parameters["windowTimeZone"] { query.windowTimeZone = String(zone) }
         query.subjects = parameters[values: "subject"].map(String.init)
         query.groupBy = parameters[values: "groupBy"].map(String.init)
-        for (key, value) in parameters {
+        for (rawKey, value) in parameters {
+            let key = rawKey.removingPercentEncoding ?? String(rawKey)
             if key.hasPrefix("filterGroupBy["), key.hasSuffix("]") {
                 query.filterGroupBy[String(key.dropFirst("filterGroupBy[".count).dropLast()), default: []].append(String(value))
             } else if key == "filterGroupBy" {

@@ -1,0 +1,47 @@
+import Foundation
+
+/// A real `tally` process (the debug binary built beside the tests) on a free loopback port.
+final class NodeProcess {
+    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/tally").path
+    /// Longest wait for the node to print its address.
+    static let startupTimeoutSeconds = 30.0
+
+    let process = Process()
+    let baseURL: String
+
+    struct StartFailure: Error, CustomStringConvertible { var description: String }
+
+    init(arguments: [String]) throws {
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var buffer = Data()
+        let deadline = Date().addingTimeInterval(NodeProcess.startupTimeoutSeconds)
+        while !buffer.contains(UInt8(ascii: "\n")), Date() < deadline, process.isRunning {
+            buffer.append(output.fileHandleForReading.availableData)
+        }
+        let line = String(decoding: buffer, as: UTF8.self)
+        guard let range = line.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
+            process.terminate()
+            throw StartFailure(description: "node did not start: \(line)")
+        }
+        baseURL = String(line[range])
+    }
+
+    /// SIGKILL: no shutdown work runs, as in a crash or power cut of the process.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    func stop() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

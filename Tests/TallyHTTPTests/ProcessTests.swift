@@ -1,0 +1,101 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TallyCore
+import TallyStore
+@testable import TallyHTTP
+
+/// Tests that run the real `tally` binary as a separate process.
+@Suite struct ProcessTests {
+    func client(_ base: String) -> LiveNodeClient { LiveNodeClient(baseURL: base) }
+
+    @Test func answersAreTheSameAfterAHardKillAndRestart() async throws {
+        let data = NSTemporaryDirectory() + "tally-restart-\(UUID().uuidString)"
+        let first = try NodeProcess(arguments: ["serve", "--port", "0", "--data", data])
+        let api = client(first.baseURL)
+        #expect(try await api.send(.POST, "/api/v1/meters", tokensMeter).status == 201)
+        for batch in 0..<20 {
+            let events = (0..<50).map { eventJSON("b\(batch)-\($0)", subject: "s\($0 % 4)", data: #"{"tokens": 1.1, "model": "m\#($0 % 3)"}"#) }
+            #expect(try await api.send(.POST, "/api/v1/events", "[" + events.joined(separator: ",") + "]").status == 204)
+        }
+        let query = "/api/v1/meters/tokens_total/query?\(allTime)&groupBy=model&groupBy=subject"
+        let before = try await api.send(.GET, query)
+        #expect(before.status == 200)
+        first.kill()
+
+        let second = try NodeProcess(arguments: ["serve", "--port", "0", "--data", data])
+        let after = try await client(second.baseURL).send(.GET, query)
+        #expect(after.body == before.body)
+        let total = try await client(second.baseURL).send(.GET, "/api/v1/meters/tokens_total/query?\(allTime)")
+        #expect(total.json?["data"]?.arrayValue?.first?["value"] == .number("1100"))
+        let resend = "[" + eventJSON("b0-0", subject: "s0", data: #"{"tokens": 1.1, "model": "m0"}"#) + "]"
+        #expect(try await client(second.baseURL).send(.POST, "/api/v1/events", resend).status == 204)
+        #expect(try await client(second.baseURL).send(.GET, "/api/v1/meters/tokens_total/query?\(allTime)").body == total.body)
+        #expect(second.stop() == 0)
+    }
+
+    @Test func configFileDeclaresMetersAndKeys() async throws {
+        let folder = NSTemporaryDirectory() + "tally-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = """
+            host: 127.0.0.1
+            port: 0
+            dataDir: \(folder)/data
+            apiKeys: [k1]
+            dedupWindowDays: 7
+            limits:
+              maxBodyBytes: 100000
+              maxBatchEvents: 500
+            meters:
+              - slug: api_calls
+                aggregation: COUNT
+                eventType: request
+                groupBy:
+                  route: $.route
+              - slug: bytes_out
+                aggregation: SUM
+                eventType: request
+                valueProperty: $.bytes
+            """
+        try config.write(toFile: folder + "/tally.yaml", atomically: true, encoding: .utf8)
+        let node = try NodeProcess(arguments: ["serve", "--config", folder + "/tally.yaml"])
+        let api = LiveNodeClient(baseURL: node.baseURL, apiKey: "k1")
+        let meters = try await api.send(.GET, "/api/v1/meters")
+        #expect(meters.json?.arrayValue?.compactMap { $0["slug"]?.stringValue } == ["api_calls", "bytes_out"])
+        #expect(try await LiveNodeClient(baseURL: node.baseURL).send(.GET, "/api/v1/meters").status == 401)
+        #expect(node.stop() == 0)
+    }
+
+    @Test func invalidConfigFileIsRejectedWithReasons() throws {
+        let folder = NSTemporaryDirectory() + "tally-badconfig-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "port: eighty\nmeters:\n  - slug: Bad\n".write(toFile: folder + "/bad.yaml", atomically: true, encoding: .utf8)
+        #expect(throws: NodeConfiguration.Invalid.self) { try NodeConfiguration.load(path: folder + "/bad.yaml") }
+        do {
+            _ = try NodeConfiguration.load(path: folder + "/bad.yaml")
+        } catch let invalid as NodeConfiguration.Invalid {
+            #expect(invalid.errors.map(\.field).sorted() == ["meters[0].aggregation", "meters[0].eventType", "meters[0].slug", "port"])
+        }
+    }
+}
+
+/// A plain HTTP client for a node started as a process.
+struct LiveNodeClient {
+    var baseURL: String
+    var apiKey: String?
+
+    func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> LiveNode.Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        if let body {
+            request.body = .bytes(ByteBuffer(string: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        return LiveNode.Reply(status: response.status.code, headers: response.headers,
+                              body: String(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024)))
+    }
+}
