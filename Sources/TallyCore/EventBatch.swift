@@ -1,35 +1,40 @@
 /// Validation of an ingest request body: one event or an array of events, all-or-nothing.
 public enum EventBatch {
-    /// Validates every event of `body`. When `allowSingle`/`allowArray` forbid the shape received, that is an error too.
-    /// On failure every invalid event is reported, with field names prefixed by its index (`[3].time`).
+    /// Why a body was refused.
+    public enum Rejection: Error, Sendable, Hashable {
+        /// The batch holds more than `maxBatchEvents` events.
+        case tooManyEvents(count: Int, limit: Int)
+        /// The body has the wrong shape (single vs array, empty array).
+        case wrongShape(FieldError)
+        /// Some events are invalid: every error, and how many events had at least one.
+        case invalidEvents(errors: [FieldError], invalidCount: Int)
+    }
+
+    /// Validates every event of `body`. `allowSingle`/`allowArray` say which shapes the content type permits.
+    /// Field names of errors in arrays are prefixed by the event's index (`[3].time`).
     public static func validate(_ body: JSONValue, now: Timestamp, allowSingle: Bool, allowArray: Bool,
-                                maxBatchEvents: Int) -> Result<[CloudEvent], ValidationFailure> {
+                                maxBatchEvents: Int) -> Result<[CloudEvent], Rejection> {
         switch body {
         case .array(let items):
-            guard allowArray else {
-                return .failure(ValidationFailure([FieldError(field: "body", reason: "expected a single event object, got an array")]))
-            }
-            guard !items.isEmpty else {
-                return .failure(ValidationFailure([FieldError(field: "body", reason: "the batch holds no events")]))
-            }
-            guard items.count <= maxBatchEvents else {
-                return .failure(ValidationFailure([FieldError(field: "body", reason: "the batch holds \(items.count) events; the limit (maxBatchEvents) is \(maxBatchEvents)")]))
-            }
+            guard allowArray else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected a single event object, got an array"))) }
+            guard !items.isEmpty else { return .failure(.wrongShape(FieldError(field: "body", reason: "the batch holds no events"))) }
+            guard items.count <= maxBatchEvents else { return .failure(.tooManyEvents(count: items.count, limit: maxBatchEvents)) }
             var events: [CloudEvent] = []
             events.reserveCapacity(items.count)
             var errors: [FieldError] = []
+            var invalidCount = 0
             for (index, item) in items.enumerated() {
                 switch CloudEvent.validate(item, now: now, fieldPrefix: "[\(index)].") {
                 case .success(let event): events.append(event)
-                case .failure(let failure): errors.append(contentsOf: failure.errors)
+                case .failure(let failure):
+                    errors.append(contentsOf: failure.errors)
+                    invalidCount += 1
                 }
             }
-            return errors.isEmpty ? .success(events) : .failure(ValidationFailure(errors))
+            return errors.isEmpty ? .success(events) : .failure(.invalidEvents(errors: errors, invalidCount: invalidCount))
         default:
-            guard allowSingle else {
-                return .failure(ValidationFailure([FieldError(field: "body", reason: "expected an array of events, got \(body.kindName)")]))
-            }
-            return CloudEvent.validate(body, now: now).map { [$0] }
+            guard allowSingle else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected an array of events, got \(body.kindName)"))) }
+            return CloudEvent.validate(body, now: now).map { [$0] }.mapError { .invalidEvents(errors: $0.errors, invalidCount: 1) }
         }
     }
 }

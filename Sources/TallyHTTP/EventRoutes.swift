@@ -26,13 +26,16 @@ struct EventRoutes {
         }
         let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
         switch EventBatch.validate(body, now: .now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: limits.maxBatchEvents) {
-        case .failure(let failure):
-            if failure.errors.first?.reason.contains("maxBatchEvents") == true {
-                throw Problem(.contentTooLarge, type: "urn:tally:problem:batch-too-large", detail: failure.errors[0].reason, errors: failure.errors)
-            }
-            let invalid = Set(failure.errors.compactMap { $0.field.first == "[" ? $0.field.split(separator: "]").first : nil }).count
-            let detail = invalid > 0 ? "\(invalid) event(s) of the batch are invalid; nothing was stored" : "the event is invalid; nothing was stored"
-            throw Problem.invalid(detail, failure.errors)
+        case .failure(.tooManyEvents(let count, let limit)):
+            throw Problem(.contentTooLarge, type: "urn:tally:problem:batch-too-large",
+                          detail: "the batch holds \(count) events; the limit (maxBatchEvents) is \(limit)")
+        case .failure(.wrongShape(let error)):
+            throw Problem.invalid("\(error.field): \(error.reason)", [error])
+        case .failure(.invalidEvents(let errors, let invalidCount)):
+            let detail = allowArray && body.arrayValue != nil
+                ? "\(invalidCount) event(s) of the batch are invalid; nothing was stored"
+                : "the event is invalid; nothing was stored"
+            throw Problem.invalid(detail, errors)
         case .success(let events):
             try await store.ingest(events)
             return Response(status: .noContent)

@@ -53,6 +53,7 @@ public struct NodeConfiguration: Sendable {
             if let value = integer(limits["maxBodyBytes"], "limits.maxBodyBytes", minimum: 1) { config.limits.maxBodyBytes = value }
             if let value = integer(limits["maxBatchEvents"], "limits.maxBatchEvents", minimum: 1) { config.limits.maxBatchEvents = value }
             if let value = integer(limits["maxGroupCommitBatches"], "limits.maxGroupCommitBatches", minimum: 1) { config.store.maxGroupCommitBatches = value }
+            if let value = integer(limits["maxQueuedBatches"], "limits.maxQueuedBatches", minimum: 1) { config.store.maxQueuedBatches = value }
         }
         for (index, meter) in (members["meters"]?.arrayValue ?? []).enumerated() {
             switch MeterSpec.parse(meter) {

@@ -19,6 +19,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch StoreError.slugTaken(let slug) {
             throw Problem(.conflict, type: "urn:tally:problem:meter-exists", detail: "a meter with slug \"\(slug)\" already exists",
                           errors: [FieldError(field: "slug", reason: "already used by another meter")])
+        } catch StoreError.overloaded {
+            throw Problem(.serviceUnavailable, type: "urn:tally:problem:overloaded",
+                          detail: "the ingest queue is full (maxQueuedBatches); nothing was stored, retry shortly")
         } catch let error as HTTPError {
             throw Problem(error.status, type: "urn:tally:problem:http", detail: error.body ?? error.status.reasonPhrase)
         } catch {

@@ -16,12 +16,12 @@ struct AggregateBuffer {
 
     var isEmpty: Bool { partials.isEmpty }
 
-    /// Counts `event` in every meter of `meters` that matches it and can read its value.
-    mutating func add(_ event: CloudEvent, meters: [MeterDefinition]) {
-        for meter in meters where meter.matches(event) {
-            guard case .success(let sample) = meter.sample(event) else { continue }
-            let key = Key(meterID: meter.id, minute: event.time.minuteFloor.micros, subject: event.subject, groupKey: sample.groupKey)
-            partials[key, default: PartialAggregate()].add(sample, at: event.time)
+    /// Counts the samples of `event`.
+    mutating func add(_ samples: [PreparedSample], of event: CloudEvent) {
+        let minute = event.time.minuteFloor.micros
+        for prepared in samples {
+            let key = Key(meterID: prepared.meterID, minute: minute, subject: event.subject, groupKey: prepared.groupKey)
+            partials[key, default: PartialAggregate()].add(prepared.sample, at: event.time)
         }
     }
 

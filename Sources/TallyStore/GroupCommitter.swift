@@ -1,16 +1,17 @@
 import Synchronization
-import TallyCore
 
 /// Group commit: batches submitted while a transaction is running wait and are then committed
 /// together, up to `maxBatchesPerCommit` per transaction. Each submitter resumes only after the
 /// transaction holding its batch has committed (or failed, in which case none of it was stored).
-final class GroupCommitter: Sendable {
-    typealias Apply = @Sendable ([[CloudEvent]]) async throws -> Void
+final class GroupCommitter<Batch: Sendable>: Sendable {
+    typealias Apply = @Sendable ([Batch]) async throws -> Void
 
     private struct Pending {
-        var events: [CloudEvent]
+        var batch: Batch
         var continuation: CheckedContinuation<Void, any Error>
     }
+
+    private enum Decision { case queued, startFlushing, refused }
 
     private struct State {
         var pending: [Pending] = []
@@ -18,23 +19,29 @@ final class GroupCommitter: Sendable {
     }
 
     let maxBatchesPerCommit: Int
+    let maxQueuedBatches: Int
     private let state = Mutex(State())
 
-    init(maxBatchesPerCommit: Int) {
+    init(maxBatchesPerCommit: Int, maxQueuedBatches: Int) {
         self.maxBatchesPerCommit = max(1, maxBatchesPerCommit)
+        self.maxQueuedBatches = max(1, maxQueuedBatches)
     }
 
-    /// Queues `events` and returns once they are committed.
-    func submit(_ events: [CloudEvent], apply: @escaping Apply) async throws {
+    /// Queues `batch` and returns once it is committed. Throws `StoreError.overloaded` at once,
+    /// storing nothing, when `maxQueuedBatches` batches are already waiting.
+    func submit(_ batch: Batch, apply: @escaping Apply) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let startFlushing = state.withLock { state -> Bool in
-                state.pending.append(Pending(events: events, continuation: continuation))
-                guard !state.flushing else { return false }
+            let decision = state.withLock { state -> Decision in
+                guard state.pending.count < maxQueuedBatches else { return .refused }
+                state.pending.append(Pending(batch: batch, continuation: continuation))
+                guard !state.flushing else { return .queued }
                 state.flushing = true
-                return true
+                return .startFlushing
             }
-            if startFlushing {
-                Task { await self.drain(apply: apply) }
+            switch decision {
+            case .refused: continuation.resume(throwing: StoreError.overloaded)
+            case .startFlushing: Task { await self.drain(apply: apply) }
+            case .queued: break
             }
         }
     }
@@ -49,7 +56,7 @@ final class GroupCommitter: Sendable {
             }
             guard !group.isEmpty else { return }
             do {
-                try await apply(group.map(\.events))
+                try await apply(group.map(\.batch))
                 for pending in group { pending.continuation.resume() }
             } catch {
                 for pending in group { pending.continuation.resume(throwing: error) }

@@ -7,15 +7,17 @@ extension ShardStore {
     /// (same subject, source and id within the de-dup window) are accepted and not counted again.
     public func ingest(_ events: [CloudEvent]) async throws {
         guard !events.isEmpty else { return }
-        try await committer.submit(events) { [self] batches in
+        let (generation, meters) = liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
+        let batch = PreparedBatch(meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) })
+        try await committer.submit(batch) { [self] batches in
             try await pool.write { db in
                 try self.apply(batches, db: db, now: Timestamp.now)
             }
         }
     }
 
-    private func apply(_ batches: [[CloudEvent]], db: Database, now: Timestamp) throws {
-        let meters = liveMeters.withLock { Array($0.values) }
+    private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws {
+        let (generation, meters) = liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
         let insertDedup = try db.cachedStatement(sql: "INSERT OR IGNORE INTO dedup(subject, source, event_id, ingested_us) VALUES (?, ?, ?, ?)")
         let insertEvent = try db.cachedStatement(sql: """
             INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -23,13 +25,16 @@ extension ShardStore {
         let insertSubject = try db.cachedStatement(sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
         var buffer = AggregateBuffer()
         var subjects = Set<String>()
-        for event in batches.joined() {
-            try insertDedup.execute(arguments: [event.subject, event.source, event.id, now.micros])
-            guard db.changesCount == 1 else { continue }
-            try insertEvent.execute(arguments: [event.subject, event.source, event.id, event.type, event.time.micros, now.micros,
-                                                JSONWriter.string(event.json)])
-            buffer.add(event, meters: meters)
-            subjects.insert(event.subject)
+        for batch in batches {
+            let current = batch.meterGeneration == generation
+            for prepared in batch.events {
+                let event = prepared.event
+                try insertDedup.execute(arguments: [event.subject, event.source, event.id, now.micros])
+                guard db.changesCount == 1 else { continue }
+                try insertEvent.execute(arguments: [event.subject, event.source, event.id, event.type, event.time.micros, now.micros, prepared.body])
+                buffer.add(current ? prepared.samples : PreparedEvent.samples(of: event, meters: meters), of: event)
+                subjects.insert(event.subject)
+            }
         }
         for subject in subjects {
             try insertSubject.execute(arguments: [subject, ULID.make(time: now), now.micros])

@@ -17,7 +17,7 @@ extension ShardStore {
             }
             try self.save(meter, db: db)
             try self.rebuildAggregates(of: meter, db: db)
-            self.liveMeters.withLock { $0[meter.id] = meter }
+            self.setLiveMeter(id: meter.id, meter)
         }
         return meter
     }
@@ -29,7 +29,7 @@ extension ShardStore {
         try await pool.write { db in
             try self.save(updated, db: db)
             if updated.groupBy != current.groupBy { try self.rebuildAggregates(of: updated, db: db) }
-            self.liveMeters.withLock { $0[updated.id] = updated }
+            self.setLiveMeter(id: updated.id, updated)
         }
         return updated
     }
@@ -42,7 +42,7 @@ extension ShardStore {
             try self.save(meter, db: db)
             try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
             try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
-            self.liveMeters.withLock { $0[meter.id] = nil }
+            self.setLiveMeter(id: meter.id, nil)
         }
     }
 
@@ -72,7 +72,7 @@ extension ShardStore {
                                             arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
         while let body = try cursor.next() {
             guard let event = StoredEvent.decode(body) else { continue }
-            buffer.add(event, meters: [meter])
+            buffer.add(PreparedEvent.samples(of: event, meters: [meter]), of: event)
             scanned += 1
             if scanned % configuration.backfillChunkEvents == 0 { try buffer.flush(db) }
         }

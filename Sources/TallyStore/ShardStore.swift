@@ -9,9 +9,9 @@ import TallyCore
 public final class ShardStore: Sendable {
     public let configuration: StoreConfiguration
     let pool: DatabasePool
-    /// Live (not deleted) meters by id; changed only inside write transactions.
-    let liveMeters = Mutex<[String: MeterDefinition]>([:])
-    let committer: GroupCommitter
+    /// Live (not deleted) meters; changed only inside write transactions.
+    let liveMeters = Mutex(MeterSet())
+    let committer: GroupCommitter<PreparedBatch>
     let logger: Logger
 
     /// Opens (creating if needed) the store at `path` and applies the schema.
@@ -26,26 +26,34 @@ public final class ShardStore: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: config)
         try StoreSchema.migrator.migrate(pool)
-        committer = GroupCommitter(maxBatchesPerCommit: configuration.maxGroupCommitBatches)
+        committer = GroupCommitter(maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
         let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
-        liveMeters.withLock { meters in
-            for meter in stored { meters[meter.id] = meter }
+        liveMeters.withLock { set in
+            for meter in stored { set.byID[meter.id] = meter }
         }
     }
 
     /// Live meters, sorted by slug.
     public var meters: [MeterDefinition] {
-        liveMeters.withLock { Array($0.values) }.sorted { $0.slug < $1.slug }
+        liveMeters.withLock { Array($0.byID.values) }.sorted { $0.slug < $1.slug }
     }
 
     /// The live meter with this id or slug.
     public func meter(idOrSlug: String) -> MeterDefinition? {
-        liveMeters.withLock { meters in meters[idOrSlug] ?? meters.values.first { $0.slug == idOrSlug } }
+        liveMeters.withLock { set in set.byID[idOrSlug] ?? set.byID.values.first { $0.slug == idOrSlug } }
     }
 
     /// Number of raw events stored.
     public func eventCount() async throws -> Int {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0 }
+    }
+
+    /// Replaces (or with nil removes) a live meter; call only inside a write transaction.
+    func setLiveMeter(id: String, _ meter: MeterDefinition?) {
+        liveMeters.withLock { set in
+            set.byID[id] = meter
+            set.generation += 1
+        }
     }
 
     static func loadMeters(_ db: Database, includeDeleted: Bool) throws -> [MeterDefinition] {

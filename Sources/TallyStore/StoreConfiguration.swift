@@ -4,6 +4,8 @@ public struct StoreConfiguration: Sendable {
     public var dedupWindowSeconds: Int64 = 32 * 86_400
     /// Most queued ingest batches committed together in one transaction.
     public var maxGroupCommitBatches: Int = 64
+    /// Most ingest batches waiting for a commit; more are refused (HTTP 503) instead of queueing without bound.
+    public var maxQueuedBatches: Int = 4096
     /// Events scanned per step when a meter is back-filled from raw events.
     public var backfillChunkEvents: Int = 50_000
     /// Most de-dup rows deleted per prune transaction.

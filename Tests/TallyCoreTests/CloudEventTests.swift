@@ -29,23 +29,27 @@ import Testing
 
     @Test func batchReportsIndexesAndRejectsShapes() {
         let body = json(#"[{"id":"1","source":"s","specversion":"1.0","type":"t","subject":"a"}, 5, {"id":"3","source":"s","specversion":"1.0","type":"t"}]"#)
-        guard case .failure(let failure) = EventBatch.validate(body, now: now, allowSingle: true, allowArray: true, maxBatchEvents: 10) else {
-            Issue.record("expected failure"); return
-        }
-        #expect(failure.errors == [
+        #expect(EventBatch.validate(body, now: now, allowSingle: true, allowArray: true, maxBatchEvents: 10).rejection == .invalidEvents(errors: [
             FieldError(field: "[1]", reason: "must be a JSON object, got number"),
             FieldError(field: "[2].subject", reason: "is required"),
-        ])
+        ], invalidCount: 2))
         let single = json(#"{"id":"1","source":"s","specversion":"1.0","type":"t","subject":"a"}"#)
         #expect((try? EventBatch.validate(single, now: now, allowSingle: false, allowArray: true, maxBatchEvents: 10).get()) == nil)
         #expect((try? EventBatch.validate(.array([single]), now: now, allowSingle: true, allowArray: false, maxBatchEvents: 10).get()) == nil)
         #expect((try? EventBatch.validate(.array([]), now: now, allowSingle: true, allowArray: true, maxBatchEvents: 10).get()) == nil)
-        #expect((try? EventBatch.validate(.array([single, single]), now: now, allowSingle: true, allowArray: true, maxBatchEvents: 1).get()) == nil)
+        #expect(EventBatch.validate(.array([single, single]), now: now, allowSingle: true, allowArray: true, maxBatchEvents: 1).rejection == .tooManyEvents(count: 2, limit: 1))
         #expect((try? EventBatch.validate(single, now: now, allowSingle: true, allowArray: true, maxBatchEvents: 1).get())?.count == 1)
     }
 
     @Test func jsonRoundTrips() throws {
         let event = CloudEvent(id: "e", source: "s", type: "t", subject: "c", time: now, data: .object(["v": .number("2.5")]))
         #expect(try CloudEvent.validate(event.json, now: Timestamp(micros: 0)).get() == event)
+    }
+}
+
+extension Result where Failure == EventBatch.Rejection {
+    var rejection: EventBatch.Rejection? {
+        if case .failure(let rejection) = self { return rejection }
+        return nil
     }
 }

@@ -1,0 +1,43 @@
+import TallyCore
+
+/// What one event contributes to one meter, keyed for the per-minute aggregates.
+struct PreparedSample: Sendable {
+    var meterID: String
+    var groupKey: String
+    var sample: MeterSample
+}
+
+/// An event made ready for the writer before the write transaction: its stored JSON and its samples
+/// for every live meter. Doing this outside the transaction keeps the single SQLite writer busy only
+/// with SQL, while the CPU work runs in parallel on the request threads.
+struct PreparedEvent: Sendable {
+    var event: CloudEvent
+    var body: String
+    var samples: [PreparedSample]
+
+    init(_ event: CloudEvent, meters: [MeterDefinition]) {
+        self.event = event
+        self.body = JSONWriter.string(event.json)
+        self.samples = PreparedEvent.samples(of: event, meters: meters)
+    }
+
+    /// The samples of `event` for every meter that matches it and can read its value.
+    static func samples(of event: CloudEvent, meters: [MeterDefinition]) -> [PreparedSample] {
+        meters.compactMap { meter in
+            guard meter.matches(event), case .success(let sample) = meter.sample(event) else { return nil }
+            return PreparedSample(meterID: meter.id, groupKey: sample.groupKey, sample: sample)
+        }
+    }
+}
+
+/// A batch prepared against one generation of the meter set; the writer re-prepares it if meters changed since.
+struct PreparedBatch: Sendable {
+    var meterGeneration: Int
+    var events: [PreparedEvent]
+}
+
+/// The live meters and a counter bumped on every change.
+struct MeterSet: Sendable {
+    var generation = 0
+    var byID: [String: MeterDefinition] = [:]
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// `tally-loadgen`: drives a Tally node with batches of unique CloudEvents over keep-alive connections
+/// for a fixed time and prints throughput and latency percentiles.
+@main
+struct LoadGenerator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tally-loadgen", abstract: "Load generator for Tally ingestion.")
+
+    @Option(help: "Base URL of the node or coordinator.")
+    var url = "http://127.0.0.1:8080"
+    @Option(help: "Seconds to send for.")
+    var durationSeconds = 20
+    @Option(help: "Concurrent keep-alive connections, each with one request in flight.")
+    var connections = 8
+    @Option(help: "Events per request.")
+    var batchEvents = 100
+    @Option(help: "Distinct subjects (customers) the events are spread over.")
+    var subjects = 1000
+    @Option(help: "API key, if the node requires one.")
+    var apiKey: String?
+
+    /// What one connection measured.
+    struct Tally: Sendable {
+        var acknowledgedEvents = 0
+        var failedRequests = 0
+        var latenciesMicros: [Int] = []
+    }
+
+    func run() async throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let runID = UInt64.random(in: 0..<UInt64.max)
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(durationSeconds)
+        let results = try await withThrowingTaskGroup(of: Tally.self) { group in
+            for connection in 0..<connections {
+                group.addTask { try await self.drive(client: client, connection: connection, runID: runID, until: deadline) }
+            }
+            var all: [Tally] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        let elapsed = ContinuousClock.now - started
+        try await client.shutdown()
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let events = results.reduce(0) { $0 + $1.acknowledgedEvents }
+        let failures = results.reduce(0) { $0 + $1.failedRequests }
+        let latencies = results.flatMap(\.latenciesMicros).sorted()
+        func percentile(_ p: Double) -> Double {
+            guard !latencies.isEmpty else { return 0 }
+            return Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
+        }
+        print("requests=\(latencies.count) failed=\(failures) acknowledged_events=\(events)")
+        print(String(format: "events_per_second=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.1f", Double(events) / seconds, percentile(0.5), percentile(0.99), seconds))
+    }
+
+    private func drive(client: HTTPClient, connection: Int, runID: UInt64, until deadline: ContinuousClock.Instant) async throws -> Tally {
+        var tally = Tally()
+        var sequence = 0
+        let models = ["gpt-4", "gpt-4o", "small", "large"]
+        while ContinuousClock.now < deadline {
+            var body = "["
+            let now = Date().timeIntervalSince1970
+            let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now))
+            for index in 0..<batchEvents {
+                if index > 0 { body += "," }
+                let id = "\(runID)-\(connection)-\(sequence)"
+                body += #"{"id":"\#(id)","source":"loadgen","specversion":"1.0","type":"request","subject":"customer-\#(sequence % subjects)","time":"\#(time)","data":{"tokens":\#(sequence % 97),"duration_ms":"\#(sequence % 13).5","model":"\#(models[sequence % 4])","user":"u\#(sequence % 50)"}}"#
+                sequence += 1
+            }
+            body += "]"
+            var request = HTTPClientRequest(url: url + "/api/v1/events")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/cloudevents-batch+json")
+            if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+            request.body = .bytes(ByteBuffer(string: body))
+            let sent = ContinuousClock.now
+            let response = try await client.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            let latency = ContinuousClock.now - sent
+            tally.latenciesMicros.append(Int(latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
+            if response.status == .noContent { tally.acknowledgedEvents += batchEvents } else { tally.failedRequests += 1 }
+        }
+        return tally
+    }
+}
