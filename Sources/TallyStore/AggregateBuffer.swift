@@ -2,10 +2,10 @@ import Foundation
 import GRDB
 import TallyCore
 
-/// Per-minute partial aggregates gathered in memory during one transaction, then merged into
-/// `minute_agg` / `minute_unique` with one upsert per distinct key.
-struct AggregateBuffer {
-    struct Key: Hashable {
+/// Per-minute partial aggregates gathered in memory, then merged into `minute_agg` /
+/// `minute_unique` with one upsert per distinct key.
+struct AggregateBuffer: Sendable {
+    struct Key: Hashable, Sendable {
         var meterID: String
         var minute: Int64
         var subject: String
@@ -15,6 +15,23 @@ struct AggregateBuffer {
     private(set) var partials: [Key: PartialAggregate] = [:]
 
     var isEmpty: Bool { partials.isEmpty }
+    var count: Int { partials.count }
+
+    /// Folds another buffer into this one.
+    mutating func merge(_ other: AggregateBuffer) {
+        for (key, partial) in other.partials { partials[key, default: PartialAggregate()].merge(partial) }
+    }
+
+    mutating func removeMeter(_ meterID: String) {
+        partials = partials.filter { $0.key.meterID != meterID }
+    }
+
+    /// The partials of one meter.
+    func only(meterID: String) -> AggregateBuffer {
+        var copy = AggregateBuffer()
+        copy.partials = partials.filter { $0.key.meterID == meterID }
+        return copy
+    }
 
     /// Counts the samples of `event`.
     mutating func add(_ samples: [PreparedSample], of event: CloudEvent) {

@@ -84,10 +84,15 @@ extension ShardStore {
     public func meterSubjects(meter: MeterDefinition, from: Timestamp?, to: Timestamp?) async throws -> [String] {
         let lower = from?.minuteFloor.micros ?? Int64.min
         let upper = to?.minuteCeiling.micros ?? Int64.max
-        return try await pool.read { db in
+        var subjects = Set<String>()
+        for part in pending.parts(meterID: meter.id) {
+            for key in part.buffer.partials.keys where key.minute >= lower && key.minute < upper { subjects.insert(key.subject) }
+        }
+        let stored = try await pool.read { db in
             try String.fetchAll(db, sql: """
-                SELECT DISTINCT subject FROM minute_agg WHERE meter_id = ? AND minute_us >= ? AND minute_us < ? ORDER BY subject
+                SELECT DISTINCT subject FROM minute_agg WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?
                 """, arguments: [meter.id, lower, upper])
         }
+        return subjects.union(stored).sorted()
     }
 }

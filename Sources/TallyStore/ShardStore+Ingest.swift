@@ -14,6 +14,7 @@ extension ShardStore {
                 try self.apply(batches, db: db, now: Timestamp.now)
             }
         }
+        flushIfDue()
     }
 
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws {
@@ -25,6 +26,7 @@ extension ShardStore {
         let insertSubject = try db.cachedStatement(sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
         var buffer = AggregateBuffer()
         var subjects = Set<String>()
+        var lastSeq: Int64?
         for batch in batches {
             let current = batch.meterGeneration == generation
             for prepared in batch.events {
@@ -32,6 +34,7 @@ extension ShardStore {
                 try insertDedup.execute(arguments: [event.subject, event.source, event.id, now.micros])
                 guard db.changesCount == 1 else { continue }
                 try insertEvent.execute(arguments: [event.subject, event.source, event.id, event.type, event.time.micros, now.micros, prepared.body])
+                lastSeq = db.lastInsertedRowID
                 buffer.add(current ? prepared.samples : PreparedEvent.samples(of: event, meters: meters), of: event)
                 subjects.insert(event.subject)
             }
@@ -39,7 +42,10 @@ extension ShardStore {
         for subject in subjects {
             try insertSubject.execute(arguments: [subject, ULID.make(time: now), now.micros])
         }
-        try buffer.flush(db)
+        if let lastSeq {
+            let committed = buffer
+            db.afterNextTransaction(onCommit: { [pending] _ in pending.add(committed, throughSeq: lastSeq) })
+        }
     }
 
     /// Forgets de-dup entries older than the window; returns how many were removed.

@@ -42,6 +42,7 @@ extension ShardStore {
             try self.save(meter, db: db)
             try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
             try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
+            self.pending.removeMeter(meter.id)
             self.setLiveMeter(id: meter.id, nil)
         }
     }
@@ -62,10 +63,14 @@ extension ShardStore {
             """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
     }
 
-    /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`.
+    /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`, and
+    /// records the last event it covers so a replay after a crash does not count those events again.
     private func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
         try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
         try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
+        pending.removeMeter(meter.id)
+        try db.execute(sql: "UPDATE meters SET rebuilt_through_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE id = ?",
+                       arguments: [meter.id])
         var buffer = AggregateBuffer()
         var scanned = 0
         let cursor = try String.fetchCursor(db, sql: "SELECT body FROM events WHERE type = ? AND time_us >= ?",

@@ -11,10 +11,15 @@ extension ShardStore {
         let from = query.from
         let wholeStart = from?.minuteCeiling ?? Timestamp(micros: Int64.min)
         let wholeEnd = to.minuteFloor
+        let pendingParts = pending.parts(meterID: meter.id)
         let shard = try await pool.read { db -> QueryAccumulator in
             var local = QueryAccumulator(meter: meter, query: query, calendar: calendar)
             if wholeStart < wholeEnd {
                 try ShardStore.addMinutes(meter: meter, query: query, range: wholeStart..<wholeEnd, db: db, into: &local)
+                let checkpoint = try ShardStore.aggregationCheckpoint(db)
+                for part in pendingParts where part.throughSeq > checkpoint {
+                    ShardStore.addPending(part.buffer, query: query, range: wholeStart..<wholeEnd, into: &local)
+                }
                 if let from, from < wholeStart {
                     try ShardStore.addRawEvents(meter: meter, query: query, range: from..<wholeStart, db: db, into: &local)
                 }
@@ -27,6 +32,20 @@ extension ShardStore {
             return local
         }
         accumulator.merge(shard)
+    }
+
+    static func aggregationCheckpoint(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT through_seq FROM aggregation_state WHERE id = 1") ?? 0
+    }
+
+    /// Adds pending (not yet flushed) partials of whole minutes in `range`.
+    private static func addPending(_ buffer: AggregateBuffer, query: MeterQuery, range: Range<Timestamp>, into accumulator: inout QueryAccumulator) {
+        var groupCache: [String: [String: String?]] = [:]
+        for (key, partial) in buffer.partials where range.contains(Timestamp(micros: key.minute)) {
+            let groups = groupCache[key.groupKey] ?? GroupKey.decode(key.groupKey)
+            groupCache[key.groupKey] = groups
+            accumulator.add(time: Timestamp(micros: key.minute), subject: key.subject, groupValues: groups, partial: partial)
+        }
     }
 
     private static func subjectClause(_ query: MeterQuery, arguments: inout StatementArguments) -> String {

@@ -12,6 +12,7 @@ public final class ShardStore: Sendable {
     /// Live (not deleted) meters; changed only inside write transactions.
     let liveMeters = Mutex(MeterSet())
     let committer: GroupCommitter<PreparedBatch>
+    let pending: PendingAggregates
     let logger: Logger
 
     /// Opens (creating if needed) the store at `path` and applies the schema.
@@ -30,6 +31,52 @@ public final class ShardStore: Sendable {
         let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
+        }
+        let (replayed, throughSeq, events) = try pool.read { db in try ShardStore.replayPending(db, meters: stored) }
+        pending = PendingAggregates(throughSeq: throughSeq, maxPendingKeys: configuration.maxPendingAggregateKeys,
+                                    flushInterval: configuration.aggregateFlushInterval)
+        pending.add(replayed, throughSeq: throughSeq)
+        if events > 0 { logger.info("replayed events past the aggregation checkpoint", metadata: ["events": "\(events)"]) }
+    }
+
+    /// Partials of the raw events past the aggregation checkpoint, for each meter not rebuilt after them.
+    private static func replayPending(_ db: Database, meters: [MeterDefinition]) throws -> (AggregateBuffer, Int64, Int) {
+        var throughSeq = try Int64.fetchOne(db, sql: "SELECT through_seq FROM aggregation_state WHERE id = 1") ?? 0
+        var rebuilt: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, rebuilt_through_seq FROM meters WHERE deleted_at IS NULL") {
+            rebuilt[row[0]] = row[1]
+        }
+        var buffer = AggregateBuffer()
+        var events = 0
+        let rows = try Row.fetchCursor(db, sql: "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", arguments: [throughSeq])
+        while let row = try rows.next() {
+            let seq: Int64 = row[0]
+            throughSeq = seq
+            guard let event = StoredEvent.decode(row[1]) else { continue }
+            let eligible = meters.filter { seq > rebuilt[$0.id, default: 0] }
+            buffer.add(PreparedEvent.samples(of: event, meters: eligible), of: event)
+            events += 1
+        }
+        return (buffer, throughSeq, events)
+    }
+
+    /// Merges every pending partial into `minute_agg` and advances the checkpoint, in one transaction.
+    public func flushAggregates() async throws {
+        try await pool.write { [pending] db in
+            guard var part = pending.beginFlush() else { return }
+            db.afterNextTransaction(onCommit: { _ in pending.endFlush() }, onRollback: { _ in pending.abortFlush() })
+            try part.buffer.flush(db)
+            try db.execute(sql: "UPDATE aggregation_state SET through_seq = ? WHERE id = 1", arguments: [part.throughSeq])
+        }
+    }
+
+    /// Starts a flush in the background when one is due.
+    func flushIfDue() {
+        guard pending.claimFlush() else { return }
+        Task { [self] in
+            do { try await flushAggregates() } catch {
+                logger.error("aggregate flush failed; partials stay pending", metadata: ["error": "\(error)"])
+            }
         }
     }
 

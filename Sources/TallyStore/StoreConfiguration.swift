@@ -6,6 +6,10 @@ public struct StoreConfiguration: Sendable {
     public var maxGroupCommitBatches: Int = 64
     /// Most ingest batches waiting for a commit; more are refused (HTTP 503) instead of queueing without bound.
     public var maxQueuedBatches: Int = 4096
+    /// Pending aggregate keys (meter, minute, subject, group) that trigger a flush into `minute_agg` at once.
+    public var maxPendingAggregateKeys: Int = 50_000
+    /// Longest time committed events' partials stay pending (in memory, covered by raw events) while ingestion runs.
+    public var aggregateFlushInterval: Duration = .seconds(1)
     /// Events scanned per step when a meter is back-filled from raw events.
     public var backfillChunkEvents: Int = 50_000
     /// Most de-dup rows deleted per prune transaction.

@@ -10,8 +10,14 @@ enum StoreSchema {
                     id TEXT PRIMARY KEY NOT NULL,
                     slug TEXT NOT NULL,
                     definition TEXT NOT NULL,
-                    deleted_at INTEGER
+                    deleted_at INTEGER,
+                    rebuilt_through_seq INTEGER NOT NULL DEFAULT 0
                 );
+                CREATE TABLE aggregation_state(
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    through_seq INTEGER NOT NULL
+                );
+                INSERT INTO aggregation_state(id, through_seq) VALUES (1, 0);
                 CREATE UNIQUE INDEX meters_live_slug ON meters(slug) WHERE deleted_at IS NULL;
                 CREATE TABLE events(
                     seq INTEGER PRIMARY KEY,

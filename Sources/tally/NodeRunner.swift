@@ -5,7 +5,8 @@ import ServiceLifecycle
 import TallyHTTP
 import TallyStore
 
-/// Opens a node's store, applies its declared meters, serves the API until SIGINT/SIGTERM, then shuts down gracefully.
+/// Opens a node's store, applies its declared meters, serves the API until SIGINT/SIGTERM, then shuts down
+/// gracefully: in-flight requests finish and pending aggregates are flushed before the process exits.
 enum NodeRunner {
     static func run(_ config: NodeConfiguration) async throws {
         var logger = Logger(label: "tally")
@@ -29,5 +30,7 @@ enum NodeRunner {
             logger: logger
         )
         try await group.run()
+        try await store.flushAggregates()
+        logger.info("stopped")
     }
 }

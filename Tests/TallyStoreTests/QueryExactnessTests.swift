@@ -38,9 +38,12 @@ import TallyCore
         return partial.value(for: meter.aggregation)
     }
 
-    @Test(arguments: MeterAggregation.allCases)
-    func matchesBruteForce(aggregation: MeterAggregation) async throws {
-        let store = try StoreFixture().open()
+    /// Every aggregation, once with flushes forced all the time (tiny pending limit) and once with none.
+    @Test(arguments: MeterAggregation.allCases, [1, 1_000_000])
+    func matchesBruteForce(aggregation: MeterAggregation, maxPendingKeys: Int) async throws {
+        var configuration = StoreConfiguration()
+        configuration.maxPendingAggregateKeys = maxPendingKeys
+        let store = try StoreFixture().open(configuration)
         let events = Self.makeEvents()
         try await store.ingest(Array(events[..<300]))
         let value: String? = switch aggregation {
