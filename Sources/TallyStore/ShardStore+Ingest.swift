@@ -39,12 +39,16 @@ extension ShardStore {
                 subjects.insert(event.subject)
             }
         }
-        for subject in subjects {
+        let newSubjects = knownSubjects.withLock { known in subjects.subtracting(known) }
+        for subject in newSubjects {
             try insertSubject.execute(arguments: [subject, ULID.make(time: now), now.micros])
         }
         if let lastSeq {
             let committed = buffer
-            db.afterNextTransaction(onCommit: { [pending] _ in pending.add(committed, throughSeq: lastSeq) })
+            db.afterNextTransaction(onCommit: { [self] _ in
+                pending.add(committed, throughSeq: lastSeq)
+                knownSubjects.withLock { $0.formUnion(newSubjects) }
+            })
         }
     }
 

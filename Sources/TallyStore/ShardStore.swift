@@ -13,6 +13,8 @@ public final class ShardStore: Sendable {
     let liveMeters = Mutex(MeterSet())
     let committer: GroupCommitter<PreparedBatch>
     let pending: PendingAggregates
+    /// Subjects already in the `subjects` table, so ingestion inserts only new ones.
+    let knownSubjects: Mutex<Set<String>>
     let logger: Logger
 
     /// Opens (creating if needed) the store at `path` and applies the schema.
@@ -29,6 +31,7 @@ public final class ShardStore: Sendable {
         try StoreSchema.migrator.migrate(pool)
         committer = GroupCommitter(maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
         let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
+        knownSubjects = Mutex(Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }))
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
         }

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TallyCore
 
 /// `tally-loadgen`: drives a Tally node with batches of unique CloudEvents over keep-alive connections
 /// for a fixed time and prints throughput and latency percentiles.
@@ -62,23 +63,40 @@ struct LoadGenerator: AsyncParsableCommand {
     private func drive(client: HTTPClient, connection: Int, runID: UInt64, until deadline: ContinuousClock.Instant) async throws -> Tally {
         var tally = Tally()
         var sequence = 0
-        let models = ["gpt-4", "gpt-4o", "small", "large"]
+        let modelNames = ["gpt-4", "gpt-4o", "small", "large"]
+        let prefix = Array(#"{"id":"\#(runID)-\#(connection)-"#.utf8)
+        let models = modelNames.map { Array($0.utf8) }
+        var body = [UInt8]()
+        body.reserveCapacity(batchEvents * 256)
         while ContinuousClock.now < deadline {
-            var body = "["
-            let now = Date().timeIntervalSince1970
-            let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now))
+            body.removeAll(keepingCapacity: true)
+            let time = Array(Timestamp(seconds: Int64(Date().timeIntervalSince1970)).description.utf8)
+            body.append(UInt8(ascii: "["))
             for index in 0..<batchEvents {
-                if index > 0 { body += "," }
-                let id = "\(runID)-\(connection)-\(sequence)"
-                body += #"{"id":"\#(id)","source":"loadgen","specversion":"1.0","type":"request","subject":"customer-\#(sequence % subjects)","time":"\#(time)","data":{"tokens":\#(sequence % 97),"duration_ms":"\#(sequence % 13).5","model":"\#(models[sequence % 4])","user":"u\#(sequence % 50)"}}"#
+                if index > 0 { body.append(UInt8(ascii: ",")) }
+                body += prefix
+                body += String(sequence).utf8
+                body += #"","source":"loadgen","specversion":"1.0","type":"request","subject":"customer-"#.utf8
+                body += String(sequence % subjects).utf8
+                body += #"","time":""#.utf8
+                body += time
+                body += #"","data":{"tokens":"#.utf8
+                body += String(sequence % 97).utf8
+                body += #","duration_ms":""#.utf8
+                body += String(sequence % 13).utf8
+                body += #".5","model":""#.utf8
+                body += models[sequence % models.count]
+                body += #"","user":"u"#.utf8
+                body += String(sequence % 50).utf8
+                body += #""}}"#.utf8
                 sequence += 1
             }
-            body += "]"
+            body.append(UInt8(ascii: "]"))
             var request = HTTPClientRequest(url: url + "/api/v1/events")
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/cloudevents-batch+json")
             if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
-            request.body = .bytes(ByteBuffer(string: body))
+            request.body = .bytes(ByteBuffer(bytes: body))
             let sent = ContinuousClock.now
             let response = try await client.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 20)

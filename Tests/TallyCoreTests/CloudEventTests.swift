@@ -45,6 +45,15 @@ import Testing
         let event = CloudEvent(id: "e", source: "s", type: "t", subject: "c", time: now, data: .object(["v": .number("2.5")]))
         #expect(try CloudEvent.validate(event.json, now: Timestamp(micros: 0)).get() == event)
     }
+
+    @Test func canonicalJSONEqualsTheWriterOutput() {
+        let full = CloudEvent(id: "e\"1", source: "s", type: "t", subject: "c", time: now, data: .object(["z": .null, "a": .array([.bool(true)])]),
+                              dataContentType: "application/json", dataSchema: "https://example.com/s")
+        let bare = CloudEvent(id: "e", source: "s", type: "t", subject: "c", time: now, data: .null)
+        #expect(full.canonicalJSON == JSONWriter.string(full.json))
+        #expect(bare.canonicalJSON == JSONWriter.string(bare.json))
+        #expect(bare.canonicalJSON == #"{"id":"e","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#)
+    }
 }
 
 extension Result where Failure == EventBatch.Rejection {
