@@ -10,6 +10,9 @@ public struct CloudEvent: Sendable, Hashable {
     public var data: JSONValue
     public var dataContentType: String?
     public var dataSchema: String?
+    /// The event's JSON text as received, when it came from a request body; stored as the raw event so
+    /// extension attributes and the original form are kept for audits.
+    public var receivedJSON: String?
 
     public init(id: String, source: String, type: String, subject: String, time: Timestamp, data: JSONValue,
                 specversion: String = "1.0", dataContentType: String? = nil, dataSchema: String? = nil) {
@@ -109,7 +112,7 @@ public struct CloudEvent: Sendable, Hashable {
 
     /// The event as CloudEvents JSON (what `GET /api/v1/events` returns).
     public var json: JSONValue {
-        var members: [String: JSONValue] = [
+        var members: JSONObject = [
             "id": .string(id), "source": .string(source), "specversion": .string(specversion),
             "type": .string(type), "subject": .string(subject), "time": .string(time.description),
         ]

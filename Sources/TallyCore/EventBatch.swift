@@ -11,9 +11,22 @@ public enum EventBatch {
     }
 
     /// Validates every event of `body`. `allowSingle`/`allowArray` say which shapes the content type permits.
-    /// Field names of errors in arrays are prefixed by the event's index (`[3].time`).
-    public static func validate(_ body: JSONValue, now: Timestamp, allowSingle: Bool, allowArray: Bool,
+    /// Field names of errors in arrays are prefixed by the event's index (`[3].time`). `texts`, when given,
+    /// are the events' source texts (one per array element, or one for a single event), kept on the events.
+    public static func validate(_ body: JSONValue, texts: [String]? = nil, now: Timestamp, allowSingle: Bool, allowArray: Bool,
                                 maxBatchEvents: Int) -> Result<[CloudEvent], Rejection> {
+        validateShape(body, now: now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: maxBatchEvents).map { events in
+            guard let texts, texts.count == events.count else { return events }
+            return zip(events, texts).map { event, text in
+                var received = event
+                received.receivedJSON = text
+                return received
+            }
+        }
+    }
+
+    private static func validateShape(_ body: JSONValue, now: Timestamp, allowSingle: Bool, allowArray: Bool,
+                                      maxBatchEvents: Int) -> Result<[CloudEvent], Rejection> {
         switch body {
         case .array(let items):
             guard allowArray else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected a single event object, got an array"))) }

@@ -13,31 +13,48 @@ public struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
     private var depth = 0
+    /// Byte ranges of the elements of a top-level array, recorded while parsing.
+    private var elementSpans: [Range<Int>] = []
 
     private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     /// Parses one complete JSON document from UTF-8 bytes.
     public static func parse(_ input: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        let array = Array(input)
+        try parseDocument(Array(input)) { value, _, _ in value }
+    }
+
+    /// Parses one complete JSON document from a string.
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    /// Parses one complete JSON document and also returns the source text of each element when the
+    /// document is an array, or of the whole document otherwise (ingestion stores events as received).
+    public static func parseWithTexts(_ input: some Collection<UInt8>) throws(JSONParseError) -> (value: JSONValue, texts: [String]) {
+        try parseDocument(Array(input)) { value, spans, buffer in
+            (value, spans.map { String(decoding: UnsafeBufferPointer(rebasing: buffer[$0]), as: UTF8.self) })
+        }
+    }
+
+    private static func parseDocument<Result>(
+        _ array: [UInt8], _ finish: (JSONValue, [Range<Int>], UnsafeBufferPointer<UInt8>) -> Result
+    ) throws(JSONParseError) -> Result {
         do {
             return try array.withUnsafeBufferPointer { buffer in
                 var parser = JSONParser(bytes: buffer)
                 parser.skipWhitespace()
+                let start = parser.position
                 let value = try parser.parseValue()
+                let spans = value.arrayValue == nil ? [start..<parser.position] : parser.elementSpans
                 parser.skipWhitespace()
                 guard parser.position == buffer.count else { throw parser.failure("unexpected data after the document") }
-                return value
+                return finish(value, spans, buffer)
             }
         } catch let error as JSONParseError {
             throw error
         } catch {
             throw JSONParseError(offset: 0, reason: "\(error)")
         }
-    }
-
-    /// Parses one complete JSON document from a string.
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
-        try parse(Array(text.utf8))
     }
 
     private func failure(_ reason: String) -> JSONParseError { JSONParseError(offset: position, reason: reason) }
@@ -85,11 +102,12 @@ public struct JSONParser {
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enterContainer()
-        var members: [String: JSONValue] = [:]
+        var keys: [String] = []
+        var values: [JSONValue] = []
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
             depth -= 1
-            return .object(members)
+            return .object(JSONObject())
         }
         while true {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
@@ -98,7 +116,8 @@ public struct JSONParser {
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             position += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            keys.append(key)
+            values.append(try parseValue())
             skipWhitespace()
             guard position < bytes.count else { throw failure("unexpected end of input") }
             if bytes[position] == UInt8(ascii: ",") {
@@ -107,7 +126,7 @@ public struct JSONParser {
             } else if bytes[position] == UInt8(ascii: "}") {
                 position += 1
                 depth -= 1
-                return .object(members)
+                return .object(JSONObject(parsedKeys: keys, values: values))
             } else {
                 throw failure("expected ',' or '}'")
             }
@@ -123,7 +142,9 @@ public struct JSONParser {
             return .array(items)
         }
         while true {
+            let start = position
             items.append(try parseValue())
+            if depth == 1 { elementSpans.append(start..<position) }
             skipWhitespace()
             guard position < bytes.count else { throw failure("unexpected end of input") }
             if bytes[position] == UInt8(ascii: ",") {
@@ -171,14 +192,17 @@ public struct JSONParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         position += 1
         let start = position
+        var ascii = true
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                let text: String? = ascii ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
                 guard let text else { throw failure("invalid UTF-8 in string") }
                 position += 1
                 return text
             }
+            ascii = ascii && byte < 0x80
             if byte == UInt8(ascii: "\\") { return try parseEscapedString(from: start) }
             guard byte >= 0x20 else { throw failure("control character in string") }
             position += 1

@@ -30,12 +30,12 @@ public enum JSONWriter {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let keys = members.count == 1 ? Array(members.keys) : members.keys.sorted()
-            for (index, key) in keys.enumerated() {
+            let order = members.count == 1 ? [0] : members.keys.indices.sorted { members.keys[$0] < members.keys[$1] }
+            for (index, position) in order.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(key, into: &output)
+                writeString(members.keys[position], into: &output)
                 output.append(UInt8(ascii: ":"))
-                write(members[key]!, into: &output)
+                write(members.values[position], into: &output)
             }
             output.append(UInt8(ascii: "}"))
         }

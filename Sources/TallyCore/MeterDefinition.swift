@@ -40,14 +40,14 @@ public struct MeterDefinition: Sendable, Hashable {
 
     /// The upstream `Meter` JSON.
     public var json: JSONValue {
-        var members: [String: JSONValue] = [
+        var members: JSONObject = [
             "id": .string(id), "slug": .string(slug), "name": .string(name),
             "aggregation": .string(aggregation.rawValue), "eventType": .string(eventType),
-            "groupBy": .object(groupBy.mapValues { .string($0.description) }),
+            "groupBy": .object(JSONObject(groupBy) { .string($0.description) }),
             "createdAt": .string(createdAt.description), "updatedAt": .string(updatedAt.description),
         ]
         if let description { members["description"] = .string(description) }
-        if let metadata { members["metadata"] = .object(metadata.mapValues { .string($0) }) }
+        if let metadata { members["metadata"] = .object(JSONObject(metadata) { .string($0) }) }
         if let eventFrom { members["eventFrom"] = .string(eventFrom.description) }
         if let valueProperty { members["valueProperty"] = .string(valueProperty.description) }
         if let deletedAt { members["deletedAt"] = .string(deletedAt.description) }

@@ -14,12 +14,22 @@ public struct MeterSample: Sendable, Hashable {
 /// Encoding of group values as a canonical JSON object, the form stored beside pre-aggregates.
 public enum GroupKey {
     public static func encode(_ values: [String: String?]) -> String {
-        JSONWriter.string(.object(values.mapValues { $0.map(JSONValue.string) ?? .null }))
+        var output: [UInt8] = [UInt8(ascii: "{")]
+        for (index, name) in values.keys.sorted().enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(name, into: &output)
+            output.append(UInt8(ascii: ":"))
+            if let value = values[name] ?? nil { JSONWriter.writeString(value, into: &output) } else { output += "null".utf8 }
+        }
+        output.append(UInt8(ascii: "}"))
+        return String(decoding: output, as: UTF8.self)
     }
 
     public static func decode(_ key: String) -> [String: String?] {
         guard case .object(let members)? = try? JSONParser.parse(key) else { return [:] }
-        return members.mapValues { $0.stringValue }
+        var values: [String: String?] = [:]
+        for (name, value) in members { values.updateValue(value.stringValue, forKey: name) }
+        return values
     }
 }
 

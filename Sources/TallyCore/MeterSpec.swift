@@ -86,7 +86,7 @@ public struct MeterSpec: Sendable, Hashable {
 
 /// Reads and validates meter fields from a JSON object, collecting every error.
 struct MeterFieldReader {
-    let members: [String: JSONValue]
+    let members: JSONObject
     var errors: [FieldError] = []
 
     /// The fields that both create and update accept.

@@ -24,8 +24,8 @@ struct EventRoutes {
             throw Problem(.unsupportedMediaType, type: "urn:tally:problem:unsupported-media-type",
                           detail: "Content-Type must be application/cloudevents+json, application/cloudevents-batch+json or application/json, got \(request.headers[.contentType] ?? "none")")
         }
-        let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
-        switch EventBatch.validate(body, now: .now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: limits.maxBatchEvents) {
+        let (body, texts) = try await request.jsonBodyWithTexts(maxBytes: limits.maxBodyBytes)
+        switch EventBatch.validate(body, texts: texts, now: .now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: limits.maxBatchEvents) {
         case .failure(.tooManyEvents(let count, let limit)):
             throw Problem(.contentTooLarge, type: "urn:tally:problem:batch-too-large",
                           detail: "the batch holds \(count) events; the limit (maxBatchEvents) is \(limit)")
@@ -73,7 +73,7 @@ struct EventRoutes {
         guard errors.isEmpty else { throw Problem.invalid("invalid event listing parameters", errors) }
         let events = try await store.listEvents(filter)
         return Response.json(.array(events.map { item in
-            var members: [String: JSONValue] = [
+            var members: JSONObject = [
                 "event": item.event.json,
                 "ingestedAt": .string(item.ingestedAt.description),
                 "storedAt": .string(item.ingestedAt.description),

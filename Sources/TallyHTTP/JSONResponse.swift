@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import TallyCore
 
 extension Response {
@@ -13,13 +14,23 @@ extension Response {
 extension Request {
     /// The body parsed as JSON, at most `maxBytes` long.
     func jsonBody(maxBytes: Int) async throws -> JSONValue {
+        try await parsedBody(maxBytes: maxBytes) { (bytes) throws(JSONParseError) in try JSONParser.parse(bytes) }
+    }
+
+    /// The body parsed as JSON with the source text of each top-level array element (or of the whole
+    /// document when it is not an array).
+    func jsonBodyWithTexts(maxBytes: Int) async throws -> (value: JSONValue, texts: [String]) {
+        try await parsedBody(maxBytes: maxBytes) { (bytes) throws(JSONParseError) in try JSONParser.parseWithTexts(bytes) }
+    }
+
+    private func parsedBody<T>(maxBytes: Int, _ parse: (ByteBufferView) throws(JSONParseError) -> T) async throws -> T {
         if let length = headers[.contentLength].flatMap(Int.init), length > maxBytes {
             throw Problem(.contentTooLarge, type: "urn:tally:problem:body-too-large",
                           detail: "the request body is \(length) bytes; the limit (maxBodyBytes) is \(maxBytes)")
         }
         let buffer = try await body.collect(upTo: maxBytes)
-        do {
-            return try JSONParser.parse(buffer.readableBytesView)
+        do throws(JSONParseError) {
+            return try parse(buffer.readableBytesView)
         } catch {
             throw Problem(.badRequest, type: "urn:tally:problem:malformed-json", detail: error.description)
         }

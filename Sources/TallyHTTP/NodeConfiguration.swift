@@ -82,7 +82,7 @@ public struct NodeConfiguration: Sendable {
             default: return .string(scalar.string)
             }
         case .mapping(let mapping):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             for (key, value) in mapping { members[key.string ?? ""] = json(value) }
             return .object(members)
         case .sequence(let sequence):

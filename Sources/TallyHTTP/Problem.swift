@@ -33,7 +33,7 @@ public struct Problem: HTTPResponseError, Sendable {
 
     /// The problem+json body for a request to `instance`.
     public func json(instance: String) -> JSONValue {
-        var members: [String: JSONValue] = [
+        var members: JSONObject = [
             "type": .string(type), "title": .string(status.reasonPhrase), "status": .number(String(status.code)),
             "detail": .string(detail), "instance": .string(instance),
         ]

@@ -4,7 +4,7 @@ import TallyCore
 /// Renders query rows as upstream `MeterQueryResult` JSON or as CSV.
 public enum QueryResultRendering {
     public static func json(_ rows: [MeterQueryRow], query: MeterQuery) -> JSONValue {
-        var members: [String: JSONValue] = ["data": .array(rows.map(row))]
+        var members: JSONObject = ["data": .array(rows.map(row))]
         if let from = query.from { members["from"] = .string(from.description) }
         if let to = query.to { members["to"] = .string(to.description) }
         if let size = query.windowSize { members["windowSize"] = .string(size.rawValue) }
@@ -17,7 +17,7 @@ public enum QueryResultRendering {
             "windowStart": .string(row.windowStart.description),
             "windowEnd": .string(row.windowEnd.description),
             "subject": row.subject.map(JSONValue.string) ?? .null,
-            "groupBy": .object(row.groupBy.mapValues { $0.map(JSONValue.string) ?? .null }),
+            "groupBy": .object(JSONObject(row.groupBy) { $0.map(JSONValue.string) ?? .null }),
         ])
     }
 

@@ -17,7 +17,7 @@ struct PreparedEvent: Sendable {
 
     init(_ event: CloudEvent, meters: [MeterDefinition]) {
         self.event = event
-        self.body = event.canonicalJSON
+        self.body = event.receivedJSON ?? event.canonicalJSON
         self.samples = PreparedEvent.samples(of: event, meters: meters)
     }
 

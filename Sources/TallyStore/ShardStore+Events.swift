@@ -46,7 +46,7 @@ public struct SubjectRecord: Sendable, Hashable {
 extension ShardStore {
     /// Stored events matching `filter`, newest event time first.
     public func listEvents(_ filter: EventFilter) async throws -> [IngestedEvent] {
-        var sql = "SELECT body, ingested_us FROM events WHERE time_us >= ?"
+        var sql = "SELECT body, ingested_us, time_us FROM events WHERE time_us >= ?"
         var arguments: StatementArguments = [filter.from.micros]
         if let to = filter.to { sql += " AND time_us <= ?"; arguments += [to.micros] }
         if let from = filter.ingestedAtFrom { sql += " AND ingested_us >= ?"; arguments += [from.micros] }
@@ -57,12 +57,12 @@ extension ShardStore {
         arguments += [filter.limit]
         let statement = sql
         let values = arguments
-        let rows: [(body: String, ingested: Int64)] = try await pool.read { db in
-            try Row.fetchAll(db, sql: statement, arguments: values).map { ($0[0], $0[1]) }
+        let rows: [(body: String, ingested: Int64, time: Int64)] = try await pool.read { db in
+            try Row.fetchAll(db, sql: statement, arguments: values).map { ($0[0], $0[1], $0[2]) }
         }
         let meters = self.meters
         return rows.compactMap { row in
-            guard let event = StoredEvent.decode(row.body) else { return nil }
+            guard let event = StoredEvent.decode(row.body, timeMicros: row.time) else { return nil }
             let errors = meters.filter { $0.matches(event) }.compactMap { meter -> String? in
                 if case .failure(let error) = meter.sample(event) { return error.message }
                 return nil

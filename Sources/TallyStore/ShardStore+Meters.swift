@@ -73,10 +73,10 @@ extension ShardStore {
                        arguments: [meter.id])
         var buffer = AggregateBuffer()
         var scanned = 0
-        let cursor = try String.fetchCursor(db, sql: "SELECT body FROM events WHERE type = ? AND time_us >= ?",
-                                            arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
-        while let body = try cursor.next() {
-            guard let event = StoredEvent.decode(body) else { continue }
+        let cursor = try Row.fetchCursor(db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ?",
+                                         arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
+        while let row = try cursor.next() {
+            guard let event = StoredEvent.decode(row[0], timeMicros: row[1]) else { continue }
             buffer.add(PreparedEvent.samples(of: event, meters: [meter]), of: event)
             scanned += 1
             if scanned % configuration.backfillChunkEvents == 0 { try buffer.flush(db) }
@@ -86,10 +86,12 @@ extension ShardStore {
     }
 }
 
-/// Decoding of the raw events table's `body` column.
+/// Decoding of the raw events table's `body` column (the event as received) with its `time_us` column,
+/// which holds the time given to an event that arrived without one.
 enum StoredEvent {
-    static func decode(_ body: String) -> CloudEvent? {
-        guard let json = try? JSONParser.parse(body), case .success(let event) = CloudEvent.validate(json, now: Timestamp(micros: 0)) else {
+    static func decode(_ body: String, timeMicros: Int64) -> CloudEvent? {
+        guard let json = try? JSONParser.parse(body),
+              case .success(let event) = CloudEvent.validate(json, now: Timestamp(micros: timeMicros)) else {
             return nil
         }
         return event

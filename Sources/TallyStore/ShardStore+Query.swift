@@ -103,11 +103,11 @@ extension ShardStore {
         let lower = max(range.lowerBound.micros, meter.eventFrom?.micros ?? Int64.min)
         var arguments: StatementArguments = [meter.eventType, lower, range.upperBound.micros]
         let filter = subjectClause(query, arguments: &arguments)
-        let bodies = try String.fetchCursor(db, sql: """
-            SELECT body FROM events WHERE type = ? AND time_us >= ? AND time_us < ?\(filter)
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT body, time_us FROM events WHERE type = ? AND time_us >= ? AND time_us < ?\(filter)
             """, arguments: arguments)
-        while let body = try bodies.next() {
-            guard let event = StoredEvent.decode(body), meter.matches(event), case .success(let sample) = meter.sample(event) else { continue }
+        while let row = try rows.next() {
+            guard let event = StoredEvent.decode(row[0], timeMicros: row[1]), meter.matches(event), case .success(let sample) = meter.sample(event) else { continue }
             var partial = PartialAggregate()
             partial.add(sample, at: event.time)
             accumulator.add(time: event.time, subject: event.subject, groupValues: sample.groupValues, partial: partial)

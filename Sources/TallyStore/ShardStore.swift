@@ -51,11 +51,11 @@ public final class ShardStore: Sendable {
         }
         var buffer = AggregateBuffer()
         var events = 0
-        let rows = try Row.fetchCursor(db, sql: "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", arguments: [throughSeq])
+        let rows = try Row.fetchCursor(db, sql: "SELECT seq, body, time_us FROM events WHERE seq > ? ORDER BY seq", arguments: [throughSeq])
         while let row = try rows.next() {
             let seq: Int64 = row[0]
             throughSeq = seq
-            guard let event = StoredEvent.decode(row[1]) else { continue }
+            guard let event = StoredEvent.decode(row[1], timeMicros: row[2]) else { continue }
             let eligible = meters.filter { seq > rebuilt[$0.id, default: 0] }
             buffer.add(PreparedEvent.samples(of: event, meters: eligible), of: event)
             events += 1

@@ -27,4 +27,24 @@ import Testing
         #expect(text == #"{"a":["x\n",2.5,null],"b":1,"c":{"y":"\u0001","z":true}}"#)
         #expect(try JSONParser.parse(text) == value)
     }
+
+    @Test func repeatedNamesKeepTheLastValueInSmallAndLargeObjects() throws {
+        #expect(try JSONParser.parse(#"{"a": 1, "b": 2, "a": 3}"#) == .object(["a": .number("3"), "b": .number("2")]))
+        let members = (0..<40).map { "\"k\($0 % 20)\": \($0)" }.joined(separator: ",")
+        let large = try #require(try JSONParser.parse("{" + members + "}").objectValue)
+        #expect(large.count == 20)
+        #expect(large["k3"] == .number("23"))
+        #expect(large.keys.first == "k0")
+    }
+
+    @Test func objectEqualityIgnoresMemberOrder() throws {
+        let a = try JSONParser.parse(#"{"x": 1, "y": [true]}"#)
+        let b = try JSONParser.parse(#"{"y": [true], "x": 1}"#)
+        #expect(a == b)
+        #expect(Set([a, b]).count == 1)
+        var object = JSONObject()
+        object["x"] = .null
+        object["x"] = nil
+        #expect(object.isEmpty)
+    }
 }

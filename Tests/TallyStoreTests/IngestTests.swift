@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TallyCore
 @testable import TallyStore
@@ -105,5 +106,27 @@ import TallyCore
         #expect(try await store.listEvents(EventFilter(from: from, to: t("2024-01-01T12:00:00Z"))).map(\.event.id) == ["order-1"])
         #expect(try await store.listEvents(EventFilter(from: from, limit: 1)).map(\.event.id) == ["refund-3"])
         #expect(try await store.subjects().map(\.key) == ["acme-1", "acme-2", "globex"])
+    }
+}
+
+@Suite struct ReceivedTextTests {
+    @Test func eventsAreStoredAsReceivedAndKeepTheirDefaultedTime() async throws {
+        let fixture = try StoreFixture()
+        let received = #"{"id":"e1","source":"app","specversion":"1.0","type":"prompt","subject":"c1","data":{"v":2},"traceparent":"00-abc"}"#
+        let now = t("2024-06-01T12:00:30Z")
+        let events = try EventBatch.validate(JSONParser.parse(received), texts: [received], now: now,
+                                             allowSingle: true, allowArray: true, maxBatchEvents: 10).get()
+        #expect(events[0].receivedJSON == received)
+        do {
+            let store = try fixture.open()
+            _ = try await store.createMeter(spec("tokens", .sum))
+            try await store.ingest(events)
+        }
+        let reopened = try fixture.open()
+        #expect(try await reopened.total("tokens", from: "2024-06-01T12:00:00Z", to: "2024-06-01T12:01:00Z") == "2")
+        let listed = try await reopened.listEvents(EventFilter(from: t("2024-01-01T00:00:00Z")))
+        #expect(listed.map(\.event.time) == [now])
+        let body = try await reopened.pool.read { db in try String.fetchOne(db, sql: "SELECT body FROM events") }
+        #expect(body == received)
     }
 }
