@@ -19,10 +19,12 @@ extension ShardStore {
 
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws {
         let (generation, meters) = liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
-        let insertDedup = try db.cachedStatement(sql: "INSERT OR IGNORE INTO dedup(subject, source, event_id, ingested_us) VALUES (?, ?, ?, ?)")
-        let insertEvent = try db.cachedStatement(sql: """
+        let insertDedup = FastStatement(statement: try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO dedup(subject, source, event_id, ingested_us) VALUES (?, ?, ?, ?)
+            """))
+        let insertEvent = FastStatement(statement: try db.cachedStatement(sql: """
             INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
+            """))
         let insertSubject = try db.cachedStatement(sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
         var buffer = AggregateBuffer()
         var subjects = Set<String>()
@@ -31,9 +33,10 @@ extension ShardStore {
             let current = batch.meterGeneration == generation
             for prepared in batch.events {
                 let event = prepared.event
-                try insertDedup.execute(arguments: [event.subject, event.source, event.id, now.micros])
+                try insertDedup.run(.text(event.subject), .text(event.source), .text(event.id), .integer(now.micros))
                 guard db.changesCount == 1 else { continue }
-                try insertEvent.execute(arguments: [event.subject, event.source, event.id, event.type, event.time.micros, now.micros, prepared.body])
+                try insertEvent.run(.text(event.subject), .text(event.source), .text(event.id), .text(event.type),
+                                    .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
                 lastSeq = db.lastInsertedRowID
                 buffer.add(current ? prepared.samples : PreparedEvent.samples(of: event, meters: meters), of: event)
                 subjects.insert(event.subject)
@@ -52,21 +55,34 @@ extension ShardStore {
         }
     }
 
-    /// Forgets de-dup entries older than the window; returns how many were removed.
+    /// Forgets de-dup entries older than the window; returns how many were removed. Walks the de-dup
+    /// table in key order, `dedupPruneBatchRows` keys per transaction, so ingestion interleaves with it
+    /// and no per-event index on the ingestion time is needed.
     @discardableResult
     public func pruneDedup(now: Timestamp = .now) async throws -> Int {
         let cutoff = now.micros - configuration.dedupWindowSeconds * Timestamp.microsPerSecond
+        let chunk = configuration.dedupPruneBatchRows
+        var after: [String] = ["", "", ""]
         var removed = 0
         while true {
-            let deleted = try await pool.write { [configuration] db in
-                try db.execute(sql: """
-                    DELETE FROM dedup WHERE (subject, source, event_id) IN
-                        (SELECT subject, source, event_id FROM dedup WHERE ingested_us < ? LIMIT ?)
-                    """, arguments: [cutoff, configuration.dedupPruneBatchRows])
-                return db.changesCount
+            let start = after
+            let (last, deleted) = try await pool.write { db -> ([String]?, Int) in
+                let last = try Row.fetchOne(db, sql: """
+                    SELECT subject, source, event_id FROM dedup WHERE (subject, source, event_id) > (?, ?, ?)
+                    ORDER BY subject, source, event_id LIMIT 1 OFFSET ?
+                    """, arguments: [start[0], start[1], start[2], chunk - 1]).map { [$0[0], $0[1], $0[2]] as [String] }
+                var sql = "DELETE FROM dedup WHERE (subject, source, event_id) > (?, ?, ?) AND ingested_us < ?"
+                var arguments: StatementArguments = [start[0], start[1], start[2], cutoff]
+                if let last {
+                    sql += " AND (subject, source, event_id) <= (?, ?, ?)"
+                    arguments += [last[0], last[1], last[2]]
+                }
+                try db.execute(sql: sql, arguments: arguments)
+                return (last, db.changesCount)
             }
             removed += deleted
-            if deleted < configuration.dedupPruneBatchRows { return removed }
+            guard let last else { return removed }
+            after = last
         }
     }
 }

@@ -25,10 +25,14 @@ public final class ShardStore: Sendable {
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA cache_size = -\(configuration.pageCacheKiB)")
             db.add(function: AggregateBuffer.addFunction)
         }
         pool = try DatabasePool(path: path, configuration: config)
         try StoreSchema.migrator.migrate(pool)
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walCheckpointPages)")
+        }
         committer = GroupCommitter(maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
         let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
         knownSubjects = Mutex(Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }))

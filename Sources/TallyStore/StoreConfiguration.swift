@@ -12,8 +12,14 @@ public struct StoreConfiguration: Sendable {
     public var aggregateFlushInterval: Duration = .seconds(1)
     /// Events scanned per step when a meter is back-filled from raw events.
     public var backfillChunkEvents: Int = 50_000
-    /// Most de-dup rows deleted per prune transaction.
+    /// De-dup keys examined per prune transaction.
     public var dedupPruneBatchRows: Int = 50_000
+
+    /// SQLite page cache per connection, in KiB: the de-dup and aggregate indexes are keyed randomly,
+    /// so a cache that holds their hot pages saves reads.
+    public var pageCacheKiB: Int = 65_536
+    /// WAL pages after which a commit checkpoints into the database file (SQLite's default is 1000).
+    public var walCheckpointPages: Int = 10_000
 
     public init() {}
 }

@@ -38,7 +38,6 @@ enum StoreSchema {
                     ingested_us INTEGER NOT NULL,
                     PRIMARY KEY(subject, source, event_id)
                 ) WITHOUT ROWID;
-                CREATE INDEX dedup_ingested ON dedup(ingested_us);
                 CREATE TABLE subjects(
                     key TEXT PRIMARY KEY NOT NULL,
                     id TEXT NOT NULL,
