@@ -20,7 +20,7 @@ extension ShardStore {
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws {
         let (generation, meters) = liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
         let insertDedup = FastStatement(statement: try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO dedup(subject, source, event_id, ingested_us) VALUES (?, ?, ?, ?)
+            INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
             """))
         let insertEvent = FastStatement(statement: try db.cachedStatement(sql: """
             INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -33,7 +33,7 @@ extension ShardStore {
             let current = batch.meterGeneration == generation
             for prepared in batch.events {
                 let event = prepared.event
-                try insertDedup.run(.text(event.subject), .text(event.source), .text(event.id), .integer(now.micros))
+                try insertDedup.run(.text(event.source), .text(event.id), .text(event.subject), .integer(now.micros))
                 guard db.changesCount == 1 else { continue }
                 try insertEvent.run(.text(event.subject), .text(event.source), .text(event.id), .text(event.type),
                                     .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
@@ -68,13 +68,13 @@ extension ShardStore {
             let start = after
             let (last, deleted) = try await pool.write { db -> ([String]?, Int) in
                 let last = try Row.fetchOne(db, sql: """
-                    SELECT subject, source, event_id FROM dedup WHERE (subject, source, event_id) > (?, ?, ?)
-                    ORDER BY subject, source, event_id LIMIT 1 OFFSET ?
+                    SELECT source, event_id, subject FROM dedup WHERE (source, event_id, subject) > (?, ?, ?)
+                    ORDER BY source, event_id, subject LIMIT 1 OFFSET ?
                     """, arguments: [start[0], start[1], start[2], chunk - 1]).map { [$0[0], $0[1], $0[2]] as [String] }
-                var sql = "DELETE FROM dedup WHERE (subject, source, event_id) > (?, ?, ?) AND ingested_us < ?"
+                var sql = "DELETE FROM dedup WHERE (source, event_id, subject) > (?, ?, ?) AND ingested_us < ?"
                 var arguments: StatementArguments = [start[0], start[1], start[2], cutoff]
                 if let last {
-                    sql += " AND (subject, source, event_id) <= (?, ?, ?)"
+                    sql += " AND (source, event_id, subject) <= (?, ?, ?)"
                     arguments += [last[0], last[1], last[2]]
                 }
                 try db.execute(sql: sql, arguments: arguments)

@@ -32,11 +32,11 @@ enum StoreSchema {
                 CREATE INDEX events_type_time ON events(type, time_us);
                 CREATE INDEX events_time ON events(time_us);
                 CREATE TABLE dedup(
-                    subject TEXT NOT NULL,
                     source TEXT NOT NULL,
                     event_id TEXT NOT NULL,
+                    subject TEXT NOT NULL,
                     ingested_us INTEGER NOT NULL,
-                    PRIMARY KEY(subject, source, event_id)
+                    PRIMARY KEY(source, event_id, subject)
                 ) WITHOUT ROWID;
                 CREATE TABLE subjects(
                     key TEXT PRIMARY KEY NOT NULL,
