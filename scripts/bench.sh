@@ -21,9 +21,9 @@ while [ $# -gt 0 ]; do
 done
 
 ./scripts/setup.sh >/dev/null
-swift build -c release --product tally >/dev/null
-swift build -c release --product tally-loadgen >/dev/null
-bin="$(swift build -c release --show-bin-path)"
+swift build -c release --product tally >/dev/null 2>&1 || { echo "release build of tally failed" >&2; exit 1; }
+swift build -c release --product tally-loadgen >/dev/null 2>&1 || { echo "release build of tally-loadgen failed" >&2; exit 1; }
+bin="$(swift build -c release --show-bin-path 2>/dev/null)"
 
 work="$(mktemp -d /tmp/tally-bench.XXXXXX)"
 cat > "$work/tally.yaml" <<YAML

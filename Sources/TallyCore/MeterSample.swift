@@ -5,15 +5,25 @@ public struct MeterSample: Sendable, Hashable {
     /// The distinct value for UNIQUE_COUNT.
     public var uniqueValue: String?
     /// Group name → value (nil when the path selects nothing or null).
-    public var groupValues: [String: String?]
-
+    public let groupValues: [String: String?]
     /// Canonical text of `groupValues` (sorted JSON object), used as the storage key.
-    public var groupKey: String { GroupKey.encode(groupValues) }
+    public let groupKey: String
+
+    public init(amount: Amount?, uniqueValue: String?, groupValues: [String: String?]) {
+        self.amount = amount
+        self.uniqueValue = uniqueValue
+        self.groupValues = groupValues
+        self.groupKey = GroupKey.encode(groupValues)
+    }
 }
 
 /// Encoding of group values as a canonical JSON object, the form stored beside pre-aggregates.
 public enum GroupKey {
+    /// The key of a sample without groups.
+    public static let empty = "{}"
+
     public static func encode(_ values: [String: String?]) -> String {
+        guard !values.isEmpty else { return empty }
         var output: [UInt8] = [UInt8(ascii: "{")]
         for (index, name) in values.keys.sorted().enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
@@ -41,19 +51,21 @@ extension MeterDefinition {
         for (name, path) in groupBy {
             groupValues.updateValue(path.evaluate(event.data).flatMap(MeterDefinition.groupText), forKey: name)
         }
-        var sample = MeterSample(amount: nil, uniqueValue: nil, groupValues: groupValues)
-        guard aggregation.needsValue, let valueProperty else { return .success(sample) }
+        guard aggregation.needsValue, let valueProperty else {
+            return .success(MeterSample(amount: nil, uniqueValue: nil, groupValues: groupValues))
+        }
         guard let value = valueProperty.evaluate(event.data), value != .null else {
             return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is missing from data"))
         }
         if aggregation == .uniqueCount {
+            let unique: String
             switch value {
-            case .string(let text): sample.uniqueValue = text
-            case .number(let text): sample.uniqueValue = Amount(parsing: text)?.description ?? text
+            case .string(let text): unique = text
+            case .number(let text): unique = Amount(parsing: text)?.description ?? text
             default:
                 return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a string or number for UNIQUE_COUNT, got \(value.kindName)"))
             }
-            return .success(sample)
+            return .success(MeterSample(amount: nil, uniqueValue: unique, groupValues: groupValues))
         }
         let amount: Amount?
         switch value {
@@ -68,8 +80,7 @@ extension MeterDefinition {
             }
             return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) has more than 9 fractional digits or is out of range"))
         }
-        sample.amount = amount
-        return .success(sample)
+        return .success(MeterSample(amount: amount, uniqueValue: nil, groupValues: groupValues))
     }
 
     static func groupText(_ value: JSONValue) -> String? {
