@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=20
-connections=8
+connections=16
 batch=100
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,6 +53,10 @@ echo "load: ${duration}s, ${connections} connections, ${batch} events per reques
 acknowledged="$(grep -o 'acknowledged_events=[0-9]*' "$work/load.txt" | cut -d= -f2)"
 counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" | grep -o '"value":[0-9]*' | cut -d: -f2)"
 echo "node_peak_rss_mb=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$node_pid/status)"
+query="$url/api/v1/meters/tokens_total/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&windowSize=MINUTE&groupBy=model"
+echo "query_all_minutes_by_model_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
+query="$url/api/v1/meters/active_users/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&subject=customer-7"
+echo "query_unique_count_one_subject_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
 echo "counted_events=${counted:-0} (acknowledged ${acknowledged})"
 kill -TERM $node_pid
 wait $node_pid || true
