@@ -7,18 +7,34 @@ final class NodeProcess {
     /// Longest wait for the node to print its address.
     static let startupTimeoutSeconds = 30.0
 
-    let process = Process()
+    let process: Process
     let baseURL: String
 
     struct StartFailure: Error, CustomStringConvertible { var description: String }
 
-    init(arguments: [String]) throws {
-        let output = Pipe()
+    /// Starts the tally binary with `arguments`, its standard output going to `output`.
+    static func launch(_ arguments: [String], output: Pipe) throws -> Process {
+        let process = Process()
         process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
         process.arguments = arguments
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        return process
+    }
+
+    /// Runs the tally binary to completion and returns its exit status and standard output.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let output = Pipe()
+        let process = try launch(arguments, output: output)
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    init(arguments: [String]) throws {
+        let output = Pipe()
+        process = try NodeProcess.launch(arguments, output: output)
         var buffer = Data()
         let deadline = Date().addingTimeInterval(NodeProcess.startupTimeoutSeconds)
         while !buffer.contains(UInt8(ascii: "\n")), Date() < deadline, process.isRunning {

@@ -102,20 +102,6 @@ struct LiveNodeClient {
 
 /// The `ingest` and `query` commands against a node process.
 @Suite struct CommandLineTests {
-    /// Runs the tally binary to completion and returns its exit status and standard output.
-    func runTally(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test func ingestSendsAFileInBatchesAndQueryPrintsATable() async throws {
         let folder = NSTemporaryDirectory() + "tally-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -123,12 +109,12 @@ struct LiveNodeClient {
         #expect(try await LiveNodeClient(baseURL: node.baseURL).send(.POST, "/api/v1/meters", tokensMeter).status == 201)
         let lines = (0..<25).map { eventJSON("cli-\($0)", subject: "s\($0 % 2)", time: "2024-01-01T00:00:00Z", data: #"{"tokens": 2, "model": "m\#($0 % 2)"}"#) }
         try (lines.joined(separator: "\n") + "\n\n").write(toFile: folder + "/events.jsonl", atomically: true, encoding: .utf8)
-        let ingest = try runTally(["ingest", folder + "/events.jsonl", "--url", node.baseURL, "--batch-size", "10"])
+        let ingest = try NodeProcess.run(["ingest", folder + "/events.jsonl", "--url", node.baseURL, "--batch-size", "10"])
         #expect(ingest.status == 0)
         #expect(ingest.output.contains("sent 25 of 25 events"))
         #expect(ingest.output.contains("0 batch(es) rejected"))
 
-        let query = try runTally(["query", "tokens_total", "--url", node.baseURL, "--from", "2024-01-01T00:00:00Z",
+        let query = try NodeProcess.run(["query", "tokens_total", "--url", node.baseURL, "--from", "2024-01-01T00:00:00Z",
                                   "--to", "2024-01-02T00:00:00Z", "--group-by", "model"])
         #expect(query.status == 0)
         #expect(query.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") } == [
@@ -139,7 +125,7 @@ struct LiveNodeClient {
         ])
 
         try "[\(eventJSON("bad", time: "soon"))]".write(toFile: folder + "/bad.json", atomically: true, encoding: .utf8)
-        let rejected = try runTally(["ingest", folder + "/bad.json", "--url", node.baseURL])
+        let rejected = try NodeProcess.run(["ingest", folder + "/bad.json", "--url", node.baseURL])
         #expect(rejected.status == 1)
         #expect(rejected.output.contains("sent 0 of 1 events"))
         #expect(node.stop() == 0)
