@@ -30,6 +30,14 @@ public struct NodeConfiguration: Sendable {
         guard case .object(let members) = root else { throw Invalid(errors: [FieldError(field: "(root)", reason: "must be a mapping")]) }
         var config = NodeConfiguration()
         var errors: [FieldError] = []
+        let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters"]
+        let knownLimits = ["maxBodyBytes", "maxBatchEvents", "maxGroupCommitBatches", "maxQueuedBatches"]
+        for key in members.keys where !known.contains(key) {
+            errors.append(FieldError(field: key, reason: "unknown setting; known: \(known.joined(separator: ", "))"))
+        }
+        for key in members["limits"]?.objectValue?.keys ?? [] where !knownLimits.contains(key) {
+            errors.append(FieldError(field: "limits.\(key)", reason: "unknown limit; known: \(knownLimits.joined(separator: ", "))"))
+        }
         func integer(_ value: JSONValue?, _ field: String, minimum: Int = 0) -> Int? {
             guard let value else { return nil }
             guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum else {

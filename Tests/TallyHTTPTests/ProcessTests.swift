@@ -71,12 +71,14 @@ import TallyStore
     @Test func invalidConfigFileIsRejectedWithReasons() throws {
         let folder = NSTemporaryDirectory() + "tally-badconfig-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try "port: eighty\nmeters:\n  - slug: Bad\n".write(toFile: folder + "/bad.yaml", atomically: true, encoding: .utf8)
+        try "port: eighty\ndedupWindowDay: 3\nlimits:\n  maxBody: 1\nmeters:\n  - slug: Bad\n".write(toFile: folder + "/bad.yaml", atomically: true, encoding: .utf8)
         #expect(throws: NodeConfiguration.Invalid.self) { try NodeConfiguration.load(path: folder + "/bad.yaml") }
         do {
             _ = try NodeConfiguration.load(path: folder + "/bad.yaml")
         } catch let invalid as NodeConfiguration.Invalid {
-            #expect(invalid.errors.map(\.field).sorted() == ["meters[0].aggregation", "meters[0].eventType", "meters[0].slug", "port"])
+            #expect(invalid.errors.map(\.field).sorted() == [
+                "dedupWindowDay", "limits.maxBody", "meters[0].aggregation", "meters[0].eventType", "meters[0].slug", "port",
+            ])
         }
     }
 }
