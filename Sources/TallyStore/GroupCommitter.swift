@@ -27,6 +27,9 @@ final class GroupCommitter<Batch: Sendable>: Sendable {
         self.maxQueuedBatches = max(1, maxQueuedBatches)
     }
 
+    /// Batches waiting for a transaction (not counting the one running).
+    var queuedCount: Int { state.withLock { $0.pending.count } }
+
     /// Queues `batch` and returns once it is committed. Throws `StoreError.overloaded` at once,
     /// storing nothing, when `maxQueuedBatches` batches are already waiting.
     func submit(_ batch: Batch, apply: @escaping Apply) async throws {

@@ -7,10 +7,19 @@ import TallyCore
     /// A gate the apply closure waits on, so the test controls when the "transaction" ends.
     final class Gate: Sendable {
         private let opened = Mutex(false)
+        private let waiting = Mutex(0)
         func open() { opened.withLock { $0 = true } }
         func wait() async {
+            waiting.withLock { $0 += 1 }
             while !opened.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
         }
+        var waiters: Int { waiting.withLock { $0 } }
+    }
+
+    /// Polls until `condition` holds (a bounded number of times, so a bug fails instead of hanging).
+    func eventually(_ condition: () -> Bool) async throws {
+        for _ in 0..<5_000 where !condition() { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(condition())
     }
 
     @Test func fullQueueRefusesInsteadOfGrowing() async throws {
@@ -23,13 +32,14 @@ import TallyCore
         }
         let one = [event("e", time: "2024-01-01T00:00:00Z", data: "{}")]
         let first = Task { try await committer.submit(one, apply: apply) }
-        let second = Task { try? await committer.submit(one, apply: apply) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await eventually { gate.waiters == 1 }
+        let second = Task { try await committer.submit(one, apply: apply) }
+        try await eventually { committer.queuedCount == 1 }
         await #expect(throws: StoreError.overloaded) { try await committer.submit(one, apply: apply) }
         gate.open()
         try await first.value
-        await second.value
-        #expect(committed.withLock { $0.reduce(0, +) } >= 1)
+        try await second.value
+        #expect(committed.withLock { $0 } == [1, 1])
     }
 
     @Test func waitingBatchesCommitTogether() async throws {
@@ -37,19 +47,19 @@ import TallyCore
         let gate = Gate()
         let groups = Mutex<[Int]>([])
         let apply: GroupCommitter<[CloudEvent]>.Apply = { batches in
-            await gate.wait()
             groups.withLock { $0.append(batches.count) }
+            await gate.wait()
         }
         let one = [event("e", time: "2024-01-01T00:00:00Z", data: "{}")]
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for _ in 0..<7 { tasks.addTask { try await committer.submit(one, apply: apply) } }
-            try await Task.sleep(for: .milliseconds(50))
+            try await eventually { gate.waiters == 1 && committer.queuedCount + (groups.withLock { $0.first } ?? 0) == 7 }
             gate.open()
             try await tasks.waitForAll()
         }
         let sizes = groups.withLock { $0 }
         #expect(sizes.reduce(0, +) == 7)
         #expect(sizes.allSatisfy { $0 <= 3 })
-        #expect(sizes.count < 7)
+        #expect(sizes.count == 3)
     }
 }
