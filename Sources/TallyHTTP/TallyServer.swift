@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import TallyStore
 
@@ -27,7 +28,8 @@ public enum TallyServer {
         }
         return Application(
             router: router(store: store, limits: limits, apiKeys: apiKeys),
-            configuration: .init(address: .hostname(host, port: port), serverName: "tally"),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tally",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

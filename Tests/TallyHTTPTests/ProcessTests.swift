@@ -68,6 +68,15 @@ import TallyStore
         #expect(node.stop() == 0)
     }
 
+    @Test func exampleConfigIsValid() throws {
+        let path = URL(fileURLWithPath: NodeProcess.binary).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("cluster-config/node.yaml").path
+        let config = try NodeConfiguration.load(path: path)
+        #expect(config.meters.map(\.slug) == ["tokens_total", "api_requests"])
+        #expect(config.limits.maxConnections == 1024)
+        #expect(config.store.dedupWindowSeconds == 32 * 86_400)
+    }
+
     @Test func invalidConfigFileIsRejectedWithReasons() throws {
         let folder = NSTemporaryDirectory() + "tally-badconfig-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
