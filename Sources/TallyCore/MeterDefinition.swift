@@ -35,9 +35,6 @@ public struct MeterDefinition: Sendable, Hashable {
         event.type == eventType && (eventFrom.map { event.time >= $0 } ?? true)
     }
 
-    /// The group key names in a stable order.
-    public var groupKeys: [String] { groupBy.keys.sorted() }
-
     /// The upstream `Meter` JSON.
     public var json: JSONValue {
         var members: JSONObject = [

@@ -48,7 +48,7 @@ public final class ShardStore: Sendable {
 
     /// Partials of the raw events past the aggregation checkpoint, for each meter not rebuilt after them.
     private static func replayPending(_ db: Database, meters: [MeterDefinition]) throws -> (AggregateBuffer, Int64, Int) {
-        var throughSeq = try Int64.fetchOne(db, sql: "SELECT through_seq FROM aggregation_state WHERE id = 1") ?? 0
+        var throughSeq = try aggregationCheckpoint(db)
         var rebuilt: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, rebuilt_through_seq FROM meters WHERE deleted_at IS NULL") {
             rebuilt[row[0]] = row[1]
