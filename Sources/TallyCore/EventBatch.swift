@@ -15,18 +15,12 @@ public enum EventBatch {
     /// are the events' source texts (one per array element, or one for a single event), kept on the events.
     public static func validate(_ body: JSONValue, texts: [String]? = nil, now: Timestamp, allowSingle: Bool, allowArray: Bool,
                                 maxBatchEvents: Int) -> Result<[CloudEvent], Rejection> {
-        validateShape(body, now: now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: maxBatchEvents).map { events in
-            guard let texts, texts.count == events.count else { return events }
-            return zip(events, texts).map { event, text in
-                var received = event
-                received.receivedJSON = text
-                return received
-            }
+        func received(_ event: CloudEvent, _ index: Int) -> CloudEvent {
+            guard let texts, index < texts.count else { return event }
+            var event = event
+            event.receivedJSON = texts[index]
+            return event
         }
-    }
-
-    private static func validateShape(_ body: JSONValue, now: Timestamp, allowSingle: Bool, allowArray: Bool,
-                                      maxBatchEvents: Int) -> Result<[CloudEvent], Rejection> {
         switch body {
         case .array(let items):
             guard allowArray else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected a single event object, got an array"))) }
@@ -38,7 +32,7 @@ public enum EventBatch {
             var invalidCount = 0
             for (index, item) in items.enumerated() {
                 switch CloudEvent.validate(item, now: now, fieldPrefix: "[\(index)].") {
-                case .success(let event): events.append(event)
+                case .success(let event): events.append(received(event, index))
                 case .failure(let failure):
                     errors.append(contentsOf: failure.errors)
                     invalidCount += 1
@@ -47,7 +41,7 @@ public enum EventBatch {
             return errors.isEmpty ? .success(events) : .failure(.invalidEvents(errors: errors, invalidCount: invalidCount))
         default:
             guard allowSingle else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected an array of events, got \(body.kindName)"))) }
-            return CloudEvent.validate(body, now: now).map { [$0] }.mapError { .invalidEvents(errors: $0.errors, invalidCount: 1) }
+            return CloudEvent.validate(body, now: now).map { [received($0, 0)] }.mapError { .invalidEvents(errors: $0.errors, invalidCount: 1) }
         }
     }
 }
