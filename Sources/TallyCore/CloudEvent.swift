@@ -110,7 +110,15 @@ public struct CloudEvent: Sendable, Hashable {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// The event as CloudEvents JSON (what `GET /api/v1/events` returns).
+    /// The event as received (extension attributes included) with its resolved `time`; `json` when
+    /// the received text is not known.
+    public var receivedForm: JSONValue {
+        guard let receivedJSON, case .object(var members)? = try? JSONParser.parse(receivedJSON) else { return json }
+        members["time"] = .string(time.description)
+        return .object(members)
+    }
+
+    /// The event as CloudEvents JSON with the known attributes only.
     public var json: JSONValue {
         var members: JSONObject = [
             "id": .string(id), "source": .string(source), "specversion": .string(specversion),

@@ -74,7 +74,7 @@ struct EventRoutes {
         let events = try await store.listEvents(filter)
         return Response.json(.array(events.map { item in
             var members: JSONObject = [
-                "event": item.event.json,
+                "event": item.event.receivedForm,
                 "ingestedAt": .string(item.ingestedAt.description),
                 "storedAt": .string(item.ingestedAt.description),
             ]

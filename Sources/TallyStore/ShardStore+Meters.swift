@@ -91,9 +91,10 @@ extension ShardStore {
 enum StoredEvent {
     static func decode(_ body: String, timeMicros: Int64) -> CloudEvent? {
         guard let json = try? JSONParser.parse(body),
-              case .success(let event) = CloudEvent.validate(json, now: Timestamp(micros: timeMicros)) else {
+              case .success(var event) = CloudEvent.validate(json, now: Timestamp(micros: timeMicros)) else {
             return nil
         }
+        event.receivedJSON = body
         return event
     }
 }

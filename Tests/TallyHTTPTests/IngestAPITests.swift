@@ -1,5 +1,6 @@
 import Testing
 import TallyCore
+import TallyStore
 @testable import TallyHTTP
 
 @Suite struct IngestAPITests {
@@ -85,6 +86,18 @@ import TallyCore
             let invalid = try await node.get("/api/v1/events?limit=0&from=soon")
             #expect(invalid.status == 400)
             #expect(invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == ["from", "limit"])
+        }
+    }
+
+    @Test func listingShowsEventsAsReceivedWithTheirResolvedTime() async throws {
+        try await LiveNode.run { node in
+            let event = #"{"id":"x1","source":"app","specversion":"1.0","type":"prompt","subject":"c9","traceparent":"00-abc-01","data":{"tokens":3}}"#
+            #expect(try await node.post("/api/v1/events", event, contentType: "application/cloudevents+json").status == 204)
+            let listed = try #require(try await node.get("/api/v1/events?subject=c9").json?.arrayValue?.first)
+            #expect(listed["event"]?["traceparent"] == .string("00-abc-01"))
+            #expect(listed["event"]?["data"] == .object(["tokens": .number("3")]))
+            let time = try #require(listed["event"]?["time"]?.stringValue.flatMap { Timestamp(rfc3339: $0) })
+            #expect(abs(time.micros - Timestamp.now.micros) < 60_000_000)
         }
     }
 
