@@ -35,45 +35,54 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Parses a decimal number as written in JSON (`-12.5`, `3e2`, `0.000000001`) or as a numeric string
     /// (surrounding whitespace not allowed). Returns nil when the text is not a number, overflows, or
     /// carries more than nine significant fractional digits after applying the exponent.
+    /// One pass over the UTF-8 bytes, no allocation: it runs for every value of every ingested event.
     public init?(parsing text: some StringProtocol) {
-        var bytes = Array(text.utf8)[...]
-        guard !bytes.isEmpty else { return nil }
+        var value: Int128 = 0
         var negative = false
-        if bytes.first == UInt8(ascii: "-") { negative = true; bytes = bytes.dropFirst() }
-        else if bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
-        var digits: [UInt8] = []
         var fractionCount = 0
         var seenPoint = false
         var seenDigit = false
         var exponent = 0
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            if byte >= 48 && byte <= 57 {
-                digits.append(byte - 48)
+        var exponentNegative = false
+        var exponentDigits = 0
+        var inExponent = false
+        var first = true
+        for byte in text.utf8 {
+            defer { first = false }
+            if inExponent {
+                if exponentDigits == 0, byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+"), !exponentNegative {
+                    exponentNegative = byte == UInt8(ascii: "-")
+                    continue
+                }
+                guard byte >= 48, byte <= 57, exponentDigits < 4 else { return nil }
+                exponent = exponent * 10 + Int(byte - 48)
+                exponentDigits += 1
+                continue
+            }
+            switch byte {
+            case 48...57:
+                let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(Int128(byte - 48))
+                guard !overflow1, !overflow2 else { return nil }
+                value = sum
                 if seenPoint { fractionCount += 1 }
                 seenDigit = true
-            } else if byte == UInt8(ascii: "."), !seenPoint {
+            case UInt8(ascii: "."):
+                guard !seenPoint else { return nil }
                 seenPoint = true
-            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
-                guard seenDigit, let parsed = Int(String(decoding: bytes[(index + 1)...], as: UTF8.self)),
-                      abs(parsed) < 400 else { return nil }
-                exponent = parsed
+            case UInt8(ascii: "e"), UInt8(ascii: "E"):
+                guard seenDigit else { return nil }
+                inExponent = true
+            case UInt8(ascii: "-") where first:
+                negative = true
+            case UInt8(ascii: "+") where first:
                 break
-            } else {
+            default:
                 return nil
             }
-            index += 1
         }
-        guard seenDigit else { return nil }
-        let scale = Amount.fractionDigits - fractionCount + exponent
-        var value: Int128 = 0
-        for digit in digits {
-            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times10.addingReportingOverflow(Int128(digit))
-            guard !overflow1, !overflow2 else { return nil }
-            value = sum
-        }
+        guard seenDigit, !inExponent || exponentDigits > 0, exponent < 400 else { return nil }
+        let scale = Amount.fractionDigits - fractionCount + (exponentNegative ? -exponent : exponent)
         if scale >= 0 {
             for _ in 0..<scale {
                 let (next, overflow) = value.multipliedReportingOverflow(by: 10)

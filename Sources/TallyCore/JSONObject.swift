@@ -21,9 +21,16 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         values = keys.map { dictionary[$0]! }
     }
 
-    /// Builds an object from parsed members, keeping the last value of a repeated name.
+    /// Builds an object from parsed members, keeping the last value of a repeated name. Objects
+    /// without repeated names (nearly all) keep the parsed arrays as they are.
     init(parsedKeys: [String], values parsedValues: [JSONValue]) {
         if parsedKeys.count <= JSONObject.linearInsertLimit {
+            let repeated = parsedKeys.indices.contains { index in parsedKeys[..<index].contains(parsedKeys[index]) }
+            guard repeated else {
+                keys = parsedKeys
+                values = parsedValues
+                return
+            }
             for (key, value) in zip(parsedKeys, parsedValues) { self[key] = value }
             return
         }

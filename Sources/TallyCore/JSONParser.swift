@@ -9,6 +9,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 public struct JSONParser {
     /// Deepest nesting of arrays and objects accepted.
     public static let maxNestingDepth = 64
+    /// Members reserved up front for each object (a CloudEvent envelope has up to 9 attributes).
+    static let expectedObjectMembers = 10
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
@@ -104,6 +106,8 @@ public struct JSONParser {
         try enterContainer()
         var keys: [String] = []
         var values: [JSONValue] = []
+        keys.reserveCapacity(JSONParser.expectedObjectMembers)
+        values.reserveCapacity(JSONParser.expectedObjectMembers)
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
             depth -= 1
