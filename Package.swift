@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tally", targets: ["tally"]),
         .executable(name: "tally-loadgen", targets: ["tally-loadgen"]),
+        .executable(name: "tally-microbench", targets: ["tally-microbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -61,6 +62,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        .executableTarget(name: "tally-microbench", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(
             name: "TallyStoreTests",

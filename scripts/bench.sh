@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=20
-connections=16
+connections=32
 batch=100
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,6 +23,7 @@ done
 ./scripts/setup.sh >/dev/null
 swift build -c release --product tally >/dev/null 2>&1 || { echo "release build of tally failed" >&2; exit 1; }
 swift build -c release --product tally-loadgen >/dev/null 2>&1 || { echo "release build of tally-loadgen failed" >&2; exit 1; }
+swift build -c release --product tally-microbench >/dev/null 2>&1 || { echo "release build of tally-microbench failed" >&2; exit 1; }
 bin="$(swift build -c release --show-bin-path 2>/dev/null)"
 
 work="$(mktemp -d /tmp/tally-bench.XXXXXX)"
@@ -47,6 +48,8 @@ done
 url="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/node.log" | head -n 1)"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
+echo "cpu per event of the pure ingestion stages (tally-microbench):"
+"$bin/tally-microbench"
 echo "load: ${duration}s, ${connections} connections, ${batch} events per request, 1000 subjects, 4 meters"
 "$bin/tally-loadgen" --url "$url" --duration-seconds "$duration" --connections "$connections" --batch-events "$batch" | tee "$work/load.txt"
 
