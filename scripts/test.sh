@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r Tests/compat/requirements.txt
 swift build --build-tests
 swift test --skip-build
 python3 -m pytest -q Tests/compat
