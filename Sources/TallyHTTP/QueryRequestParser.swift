@@ -17,6 +17,7 @@ enum QueryRequestParser {
         if let zone = parameters["windowTimeZone"] { query.windowTimeZone = String(zone) }
         query.subjects = parameters[values: "subject"].map(String.init)
         query.groupBy = parameters[values: "groupBy"].map(String.init)
+        if !parameters[values: "filterCustomerId"].isEmpty { errors.append(unsupportedCustomerFilter) }
         for (rawKey, value) in parameters {
             let key = rawKey.removingPercentEncoding ?? String(rawKey)
             if key.hasPrefix("filterGroupBy["), key.hasSuffix("]") {
@@ -58,6 +59,7 @@ enum QueryRequestParser {
         if let zone = members["windowTimeZone"]?.stringValue { query.windowTimeZone = zone }
         query.subjects = strings(members["subject"], field: "subject", errors: &errors)
         query.groupBy = strings(members["groupBy"], field: "groupBy", errors: &errors)
+        if members["filterCustomerId"].map({ $0 != .null && $0 != .array([]) }) == true { errors.append(unsupportedCustomerFilter) }
         if case .object(let filters)? = members["filterGroupBy"] {
             for (name, values) in filters {
                 query.filterGroupBy[name] = values.stringValue.map { [$0] } ?? strings(values, field: "filterGroupBy.\(name)", errors: &errors)
@@ -67,6 +69,9 @@ enum QueryRequestParser {
         guard errors.isEmpty else { throw Problem.invalid("invalid query", errors) }
         return query
     }
+
+    /// Tally has no customer entities yet; silently ignoring the filter would return other customers' usage.
+    private static let unsupportedCustomerFilter = FieldError(field: "filterCustomerId", reason: "Tally has no customer entities; filter by subject instead")
 
     private static func time(_ text: Substring?, field: String, errors: inout [FieldError]) -> Timestamp? {
         guard let text else { return nil }

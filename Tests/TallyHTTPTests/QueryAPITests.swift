@@ -70,6 +70,7 @@ import TallyCore
                 ("windowTimeZone=Atlantis/Capital", 400, ["windowTimeZone"]),
                 ("groupBy=region", 400, ["groupBy"]),
                 ("from=tomorrow", 400, ["from"]),
+                ("filterCustomerId=c1", 400, ["filterCustomerId"]),
                 ("advancedMeterGroupByFilters=%7B%22model%22%3A%7B%22%24like%22%3A%22x%22%7D%7D", 400, ["advancedMeterGroupByFilters.model"]),
             ]
             for (query, status, fields) in cases {
@@ -79,6 +80,8 @@ import TallyCore
             }
             #expect(try await node.get("/api/v1/meters/nope/query").status == 404)
             #expect(try await node.post("/api/v1/meters/tokens_total/query", #"{"subject":"acme"}"#).status == 400)
+            #expect(try await node.post("/api/v1/meters/tokens_total/query", #"{"filterCustomerId":["c1"]}"#).status == 400)
+            #expect(try await node.post("/api/v1/meters/tokens_total/query", #"{"filterCustomerId":[],"clientId":"x"}"#).status == 200)
         }
     }
 
