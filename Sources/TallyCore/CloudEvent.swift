@@ -87,29 +87,6 @@ public struct CloudEvent: Sendable, Hashable {
                                    specversion: specversion, dataContentType: contentType, dataSchema: schema))
     }
 
-    /// The canonical JSON text of `json`, written field by field (it runs for every ingested event).
-    public var canonicalJSON: String {
-        var output: [UInt8] = []
-        output.reserveCapacity(256)
-        func field(_ name: String, _ write: (inout [UInt8]) -> Void) {
-            output.append(output.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            JSONWriter.writeString(name, into: &output)
-            output.append(UInt8(ascii: ":"))
-            write(&output)
-        }
-        if data != .null { field("data") { JSONWriter.write(data, into: &$0) } }
-        if let dataContentType { field("datacontenttype") { JSONWriter.writeString(dataContentType, into: &$0) } }
-        if let dataSchema { field("dataschema") { JSONWriter.writeString(dataSchema, into: &$0) } }
-        field("id") { JSONWriter.writeString(id, into: &$0) }
-        field("source") { JSONWriter.writeString(source, into: &$0) }
-        field("specversion") { JSONWriter.writeString(specversion, into: &$0) }
-        field("subject") { JSONWriter.writeString(subject, into: &$0) }
-        field("time") { JSONWriter.writeString(time.description, into: &$0) }
-        field("type") { JSONWriter.writeString(type, into: &$0) }
-        output.append(UInt8(ascii: "}"))
-        return String(decoding: output, as: UTF8.self)
-    }
-
     /// The event as received (extension attributes included) with its resolved `time`; `json` when
     /// the received text is not known.
     public var receivedForm: JSONValue {

@@ -37,7 +37,7 @@ struct AggregateBuffer: Sendable {
     mutating func add(_ samples: [PreparedSample], of event: CloudEvent) {
         let minute = event.time.minuteFloor.micros
         for prepared in samples {
-            let key = Key(meterID: prepared.meterID, minute: minute, subject: event.subject, groupKey: prepared.groupKey)
+            let key = Key(meterID: prepared.meterID, minute: minute, subject: event.subject, groupKey: prepared.sample.groupKey)
             partials[key, default: PartialAggregate()].add(prepared.sample, at: event.time)
         }
     }

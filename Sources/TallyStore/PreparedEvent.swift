@@ -1,9 +1,8 @@
 import TallyCore
 
-/// What one event contributes to one meter, keyed for the per-minute aggregates.
+/// What one event contributes to one meter.
 struct PreparedSample: Sendable {
     var meterID: String
-    var groupKey: String
     var sample: MeterSample
 }
 
@@ -17,7 +16,7 @@ struct PreparedEvent: Sendable {
 
     init(_ event: CloudEvent, meters: [MeterDefinition]) {
         self.event = event
-        self.body = event.receivedJSON ?? event.canonicalJSON
+        self.body = event.receivedJSON ?? JSONWriter.string(event.json)
         self.samples = PreparedEvent.samples(of: event, meters: meters)
     }
 
@@ -25,7 +24,7 @@ struct PreparedEvent: Sendable {
     static func samples(of event: CloudEvent, meters: [MeterDefinition]) -> [PreparedSample] {
         meters.compactMap { meter in
             guard meter.matches(event), case .success(let sample) = meter.sample(event) else { return nil }
-            return PreparedSample(meterID: meter.id, groupKey: sample.groupKey, sample: sample)
+            return PreparedSample(meterID: meter.id, sample: sample)
         }
     }
 }

@@ -7,7 +7,7 @@ extension ShardStore {
     /// (same subject, source and id within the de-dup window) are accepted and not counted again.
     public func ingest(_ events: [CloudEvent]) async throws {
         guard !events.isEmpty else { return }
-        let (generation, meters) = liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
+        let (generation, meters) = meterSnapshot()
         let batch = PreparedBatch(meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) })
         try await committer.submit(batch) { [self] batches in
             try await pool.write { db in
@@ -18,7 +18,7 @@ extension ShardStore {
     }
 
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws {
-        let (generation, meters) = liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
+        let (generation, meters) = meterSnapshot()
         let insertDedup = FastStatement(statement: try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
             """))

@@ -85,16 +85,3 @@ extension ShardStore {
         logger.info("back-filled meter", metadata: ["meter": "\(meter.slug)", "events": "\(scanned)"])
     }
 }
-
-/// Decoding of the raw events table's `body` column (the event as received) with its `time_us` column,
-/// which holds the time given to an event that arrived without one.
-enum StoredEvent {
-    static func decode(_ body: String, timeMicros: Int64) -> CloudEvent? {
-        guard let json = try? JSONParser.parse(body),
-              case .success(var event) = CloudEvent.validate(json, now: Timestamp(micros: timeMicros)) else {
-            return nil
-        }
-        event.receivedJSON = body
-        return event
-    }
-}

@@ -89,7 +89,7 @@ public final class ShardStore: Sendable {
 
     /// Live meters, sorted by slug.
     public var meters: [MeterDefinition] {
-        liveMeters.withLock { Array($0.byID.values) }.sorted { $0.slug < $1.slug }
+        meterSnapshot().meters.sorted { $0.slug < $1.slug }
     }
 
     /// The live meter with this id or slug.
@@ -100,6 +100,11 @@ public final class ShardStore: Sendable {
     /// Number of raw events stored.
     public func eventCount() async throws -> Int {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0 }
+    }
+
+    /// The live meters and the generation of the meter set they belong to.
+    func meterSnapshot() -> (generation: Int, meters: [MeterDefinition]) {
+        liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
     }
 
     /// Replaces (or with nil removes) a live meter; call only inside a write transaction.

@@ -46,13 +46,12 @@ import Testing
         #expect(try CloudEvent.validate(event.json, now: Timestamp(micros: 0)).get() == event)
     }
 
-    @Test func canonicalJSONEqualsTheWriterOutput() {
+    @Test func canonicalJSONIsSortedAndOmitsAbsentAttributes() {
         let full = CloudEvent(id: "e\"1", source: "s", type: "t", subject: "c", time: now, data: .object(["z": .null, "a": .array([.bool(true)])]),
                               dataContentType: "application/json", dataSchema: "https://example.com/s")
         let bare = CloudEvent(id: "e", source: "s", type: "t", subject: "c", time: now, data: .null)
-        #expect(full.canonicalJSON == JSONWriter.string(full.json))
-        #expect(bare.canonicalJSON == JSONWriter.string(bare.json))
-        #expect(bare.canonicalJSON == #"{"id":"e","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#)
+        #expect(JSONWriter.string(full.json) == #"{"data":{"a":[true],"z":null},"datacontenttype":"application/json","dataschema":"https://example.com/s","id":"e\"1","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#)
+        #expect(JSONWriter.string(bare.json) == #"{"id":"e","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#)
     }
 }
 
