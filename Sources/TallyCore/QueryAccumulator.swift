@@ -11,12 +11,12 @@ public struct QueryAccumulator: Sendable {
     public let meter: MeterDefinition
     public let query: MeterQuery
     private let calendar: WindowCalendar
-    private var rows: [RowKey: PartialAggregate] = [:]
+    var rows: [RowKey: PartialAggregate] = [:]
     /// Minute → start of its window, and window start → window end.
     private var windowStarts: [Timestamp: Timestamp] = [:]
     private var windowEnds: [Timestamp: Timestamp] = [:]
     /// Earliest minute seen, for the window start of an unwindowed query without `from`.
-    private var earliest: Timestamp?
+    var earliest: Timestamp?
 
     public init(meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar) {
         self.meter = meter

@@ -1,0 +1,91 @@
+/// Computes slot tables: rendezvous (highest-random-weight) hashing of slots over workers, then balancing
+/// so that no worker holds more than ⌈slots / workers⌉ slots (at most one above the mean).
+public enum SlotPlanner {
+    /// One slot changing owner between two tables.
+    public struct Move: Sendable, Hashable {
+        public var slot: Int
+        public var from: String
+        public var to: String
+    }
+
+    /// The rendezvous weight of `worker` for `slot`: XXH64 of the worker name's UTF-8 bytes, seeded with the slot.
+    public static func weight(worker: String, slot: Int) -> UInt64 {
+        XXHash64.hash(worker, seed: UInt64(slot))
+    }
+
+    /// Whether `a` beats `b` for `slot` (higher weight; equal weights by name, so the order is total).
+    static func prefers(_ a: String, over b: String, slot: Int) -> Bool {
+        let (wa, wb) = (weight(worker: a, slot: slot), weight(worker: b, slot: slot))
+        return wa != wb ? wa > wb : a < b
+    }
+
+    /// The table of a new cluster: each slot goes to its highest-weight worker, then workers above
+    /// ⌈slots / workers⌉ hand their least-attached slots to the best-weighted worker with room, and workers
+    /// below ⌊slots / workers⌋ take their best-weighted slots from workers above it. Every worker ends with
+    /// ⌊slots / workers⌋ or ⌈slots / workers⌉ slots.
+    public static func initial(workers: [String], slotCount: Int = SlotTable.defaultSlotCount, epoch: Int64 = 1) -> SlotTable {
+        precondition(!workers.isEmpty && slotCount > 0, "a slot table needs workers and slots")
+        let names = Set(workers).sorted()
+        var owners = (0..<slotCount).map { slot in
+            names.reduce(names[0]) { best, candidate in prefers(candidate, over: best, slot: slot) ? candidate : best }
+        }
+        let cap = (slotCount + names.count - 1) / names.count
+        var counts = owners.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+        let byAttachment = (0..<slotCount).sorted { a, b in
+            let (wa, wb) = (weight(worker: owners[a], slot: a), weight(worker: owners[b], slot: b))
+            return wa != wb ? wa < wb : a < b
+        }
+        for slot in byAttachment where counts[owners[slot], default: 0] > cap {
+            let receivers = names.filter { counts[$0, default: 0] < cap }
+            guard let receiver = receivers.dropFirst().reduce(receivers.first, { best, candidate in
+                best.map { prefers(candidate, over: $0, slot: slot) ? candidate : $0 }
+            }) else { break }
+            counts[owners[slot], default: 0] -= 1
+            counts[receiver, default: 0] += 1
+            owners[slot] = receiver
+        }
+        let floor = slotCount / names.count
+        for receiver in names {
+            while counts[receiver, default: 0] < floor {
+                let donated = (0..<slotCount).filter { counts[owners[$0], default: 0] > floor }
+                    .max { weight(worker: receiver, slot: $0) < weight(worker: receiver, slot: $1) }!
+                counts[owners[donated], default: 0] -= 1
+                counts[receiver, default: 0] += 1
+                owners[donated] = receiver
+            }
+        }
+        return SlotTable(epoch: epoch, owners: owners)
+    }
+
+    /// The table after `worker` joins: slots move only onto the new worker, ⌊slots / (workers + 1)⌋ of them,
+    /// chosen by the new worker's weight, first from workers above the new cap, then from workers above the
+    /// new floor. No slot moves between existing workers. The epoch grows by one.
+    public static func adding(_ worker: String, to table: SlotTable) -> SlotTable {
+        var counts = table.slotCounts
+        precondition(counts[worker] == nil, "\(worker) already owns slots")
+        let workerCount = counts.count + 1
+        let floor = table.slotCount / workerCount
+        let cap = (table.slotCount + workerCount - 1) / workerCount
+        let byNewWeight = (0..<table.slotCount).sorted { a, b in
+            let (wa, wb) = (weight(worker: worker, slot: a), weight(worker: worker, slot: b))
+            return wa != wb ? wa > wb : a < b
+        }
+        var owners = table.owners
+        var taken = 0
+        func take(_ slot: Int) {
+            counts[owners[slot], default: 0] -= 1
+            owners[slot] = worker
+            taken += 1
+        }
+        for slot in byNewWeight where owners[slot] != worker && counts[owners[slot], default: 0] > cap { take(slot) }
+        for slot in byNewWeight where taken < floor && owners[slot] != worker && counts[owners[slot], default: 0] > floor { take(slot) }
+        return SlotTable(epoch: table.epoch + 1, owners: owners)
+    }
+
+    /// The slots whose owner differs between `old` and `new`.
+    public static func moves(from old: SlotTable, to new: SlotTable) -> [Move] {
+        zip(old.owners, new.owners).enumerated().compactMap { slot, pair in
+            pair.0 == pair.1 ? nil : Move(slot: slot, from: pair.0, to: pair.1)
+        }
+    }
+}
