@@ -1,11 +1,14 @@
 import Hummingbird
 
 /// Requires `Authorization: Bearer <key>` with one of the configured keys on every path but the health checks.
-struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     let keys: Set<String>
+
+    public init(keys: Set<String>) { self.keys = keys }
+
     static var openPaths: Set<String> { ["/healthz", "/readyz"] }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard !keys.isEmpty, !Self.openPaths.contains(request.uri.path) else { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
               keys.contains(String(header.dropFirst("Bearer ".count))) else {

@@ -5,7 +5,7 @@ import TallyCore
 
 extension Response {
     /// A JSON response written with Tally's exact-number JSON writer.
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    public static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"],
                  body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(value))))
     }
@@ -13,13 +13,13 @@ extension Response {
 
 extension Request {
     /// The body parsed as JSON, at most `maxBytes` long.
-    func jsonBody(maxBytes: Int) async throws -> JSONValue {
+    public func jsonBody(maxBytes: Int) async throws -> JSONValue {
         try await parsedBody(maxBytes: maxBytes) { (bytes) throws(JSONParseError) in try JSONParser.parse(bytes) }
     }
 
     /// The body parsed as JSON with the source text of each top-level array element (or of the whole
     /// document when it is not an array).
-    func jsonBodyWithTexts(maxBytes: Int) async throws -> (value: JSONValue, texts: [String]) {
+    public func jsonBodyWithTexts(maxBytes: Int) async throws -> (value: JSONValue, texts: [String]) {
         try await parsedBody(maxBytes: maxBytes) { (bytes) throws(JSONParseError) in try JSONParser.parseWithTexts(bytes) }
     }
 
@@ -37,7 +37,7 @@ extension Request {
     }
 
     /// The media type of the body without parameters, lower-cased.
-    var mediaType: String? {
+    public var mediaType: String? {
         headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
     }
 }

@@ -6,9 +6,6 @@ import TallyStore
 struct MeterRoutes {
     let store: ShardStore
     let limits: APILimits
-    /// Largest `pageSize` accepted.
-    static let maxPageSize = 1000
-
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/meters") { request, _ in try await list(request) }
         router.post("/api/v1/meters") { request, _ -> Response in
@@ -43,32 +40,7 @@ struct MeterRoutes {
     }
 
     private func list(_ request: Request) async throws -> Response {
-        let parameters = request.uri.queryParameters
-        var errors: [FieldError] = []
-        func integer(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
-            guard let text = parameters[Substring(name)] else { return value }
-            guard let parsed = Int(text), range.contains(parsed) else {
-                errors.append(FieldError(field: name, reason: "must be an integer from \(range.lowerBound) to \(range.upperBound)"))
-                return value
-            }
-            return parsed
-        }
-        let page = integer("page", default: 1, range: 1...Int.max)
-        let pageSize = integer("pageSize", default: 100, range: 1...MeterRoutes.maxPageSize)
-        let order = parameters["order"].map(String.init) ?? "ASC"
-        if order != "ASC" && order != "DESC" { errors.append(FieldError(field: "order", reason: "must be ASC or DESC")) }
-        let orderBy = parameters["orderBy"].map(String.init) ?? "key"
-        let keys: [String: (MeterDefinition) -> String] = [
-            "key": { $0.slug }, "name": { $0.name }, "aggregation": { $0.aggregation.rawValue },
-            "createdAt": { $0.createdAt.description }, "updatedAt": { $0.updatedAt.description },
-        ]
-        if keys[orderBy] == nil { errors.append(FieldError(field: "orderBy", reason: "must be one of key, name, aggregation, createdAt, updatedAt")) }
-        let includeDeleted = parameters["includeDeleted"].map { $0 == "true" } ?? false
-        guard errors.isEmpty, let sortKey = keys[orderBy] else { throw Problem.invalid("invalid meter listing parameters", errors) }
-        var meters = try await store.listMeters(includeDeleted: includeDeleted)
-            .sorted { (sortKey($0), $0.id) < (sortKey($1), $1.id) }
-        if order == "DESC" { meters.reverse() }
-        let start = min(meters.count, (page - 1).multipliedReportingOverflow(by: pageSize).partialValue)
-        return Response.json(.array(meters[start..<min(meters.count, start + pageSize)].map(\.json)))
+        let meters = try await store.listMeters(includeDeleted: true)
+        return Response.json(.array(try MeterListing.page(of: meters, request.uri.queryParameters).map(\.json)))
     }
 }

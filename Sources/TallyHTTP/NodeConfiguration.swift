@@ -15,12 +15,15 @@ public struct NodeConfiguration: Sendable {
     public var store = StoreConfiguration()
     /// Meters declared as code, created at start when no live meter has their slug.
     public var meters: [MeterSpec] = []
+    /// The cluster a coordinator runs (`cluster:` section); nil for a single node or a worker.
+    public var cluster: ClusterSettings?
 
     public init() {}
 
     /// Why a configuration file was rejected.
     public struct Invalid: Error, CustomStringConvertible {
         public var errors: [FieldError]
+        public init(errors: [FieldError]) { self.errors = errors }
         public var description: String { errors.map { "\($0.field): \($0.reason)" }.joined(separator: "\n") }
     }
 
@@ -30,7 +33,7 @@ public struct NodeConfiguration: Sendable {
         guard case .object(let members) = root else { throw Invalid(errors: [FieldError(field: "(root)", reason: "must be a mapping")]) }
         var config = NodeConfiguration()
         var errors: [FieldError] = []
-        let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters"]
+        let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters", "cluster"]
         let knownLimits = ["maxBodyBytes", "maxBatchEvents", "maxConnections", "maxGroupCommitBatches", "maxQueuedBatches"]
         for key in members.keys where !known.contains(key) {
             errors.append(FieldError(field: key, reason: "unknown setting; known: \(known.joined(separator: ", "))"))
@@ -70,6 +73,7 @@ public struct NodeConfiguration: Sendable {
             case .failure(let failure): errors += failure.errors.map { FieldError(field: "meters[\(index)].\($0.field)", reason: $0.reason) }
             }
         }
+        if let cluster = members["cluster"] { config.cluster = ClusterSettings.parse(cluster, errors: &errors) }
         guard errors.isEmpty else { throw Invalid(errors: errors) }
         return config
     }

@@ -9,12 +9,15 @@ public struct Problem: HTTPResponseError, Sendable {
     public var detail: String
     /// Per-field reasons, where the problem is about input fields.
     public var errors: [FieldError]
+    /// Further members of the problem object (RFC 7807 extension members), such as the parts of a batch.
+    public var extensions: JSONObject
 
-    public init(_ status: HTTPResponse.Status, type: String, detail: String, errors: [FieldError] = []) {
+    public init(_ status: HTTPResponse.Status, type: String, detail: String, errors: [FieldError] = [], extensions: JSONObject = [:]) {
         self.status = status
         self.type = type
         self.detail = detail
         self.errors = errors
+        self.extensions = extensions
     }
 
     /// 400 for input that failed validation.
@@ -40,6 +43,7 @@ public struct Problem: HTTPResponseError, Sendable {
         if !errors.isEmpty {
             members["errors"] = .array(errors.map { .object(["field": .string($0.field), "reason": .string($0.reason)]) })
         }
+        for (key, value) in extensions { members[key] = value }
         return .object(members)
     }
 

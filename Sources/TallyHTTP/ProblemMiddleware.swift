@@ -6,8 +6,10 @@ import TallyStore
 
 /// Turns every error a handler throws into an RFC 7807 problem response, so no error leaves the
 /// server in another shape: 404 for unknown routes, 413 for oversized bodies, 500 for the unexpected.
-struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let problem as Problem {

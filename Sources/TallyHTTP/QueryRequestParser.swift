@@ -4,11 +4,11 @@ import HummingbirdCore
 import TallyCore
 
 /// Reads a meter query from `GET` query parameters or a `POST` `MeterQueryRequest` body.
-enum QueryRequestParser {
+public enum QueryRequestParser {
     /// From query parameters: `from`, `to`, `windowSize`, `windowTimeZone`, repeated `subject` and `groupBy`,
     /// `filterGroupBy[name]=value` (deepObject; a JSON or Python-style object is also read, as the official
     /// Python client sends one), and `advancedMeterGroupByFilters` (JSON, `$eq` and `$in`).
-    static func parse(parameters: FlatDictionary<Substring, Substring>) throws -> MeterQuery {
+    public static func parse(parameters: FlatDictionary<Substring, Substring>) throws -> MeterQuery {
         var errors: [FieldError] = []
         var query = MeterQuery()
         query.from = time(parameters["from"], field: "from", errors: &errors)
@@ -49,7 +49,7 @@ enum QueryRequestParser {
     }
 
     /// From a `MeterQueryRequest` JSON body.
-    static func parse(body: JSONValue) throws -> MeterQuery {
+    public static func parse(body: JSONValue) throws -> MeterQuery {
         guard case .object(let members) = body else { throw Problem.invalidField("body", "must be a JSON object") }
         var errors: [FieldError] = []
         var query = MeterQuery()
@@ -68,6 +68,14 @@ enum QueryRequestParser {
         if let advanced = members["advancedMeterGroupByFilters"] { addAdvancedFilters(advanced, to: &query, errors: &errors) }
         guard errors.isEmpty else { throw Problem.invalid("invalid query", errors) }
         return query
+    }
+
+    /// The `from` and `to` parameters of a listing such as `GET /api/v1/meters/{m}/subjects`.
+    public static func range(_ parameters: FlatDictionary<Substring, Substring>) throws -> (from: Timestamp?, to: Timestamp?) {
+        var errors: [FieldError] = []
+        let range = (time(parameters["from"], field: "from", errors: &errors), time(parameters["to"], field: "to", errors: &errors))
+        guard errors.isEmpty else { throw Problem.invalid("invalid parameters", errors) }
+        return range
     }
 
     /// Tally has no customer entities yet; silently ignoring the filter would return other customers' usage.

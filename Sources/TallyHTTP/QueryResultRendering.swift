@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
 import TallyCore
 
 /// Renders query rows as upstream `MeterQueryResult` JSON or as CSV.
@@ -9,6 +11,21 @@ public enum QueryResultRendering {
         if let to = query.to { members["to"] = .string(to.description) }
         if let size = query.windowSize { members["windowSize"] = .string(size.rawValue) }
         return .object(members)
+    }
+
+    /// CSV when the request accepts `text/csv`, JSON otherwise; `extra` members are added to the JSON object
+    /// and, as `Tally-<Name>` headers, to CSV.
+    public static func response(_ rows: [MeterQueryRow], query: MeterQuery, request: Request, extra: JSONObject = [:]) -> Response {
+        if request.headers[.accept]?.contains("text/csv") == true {
+            var headers: HTTPFields = [.contentType: "text/csv; charset=utf-8"]
+            for (name, value) in extra {
+                if let field = HTTPField.Name("Tally-" + name) { headers[field] = JSONWriter.string(value) }
+            }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: csv(rows, groupNames: query.meterGroupNames))))
+        }
+        guard case .object(var members) = json(rows, query: query) else { return Response.json(json(rows, query: query)) }
+        for (name, value) in extra { members[name] = value }
+        return Response.json(.object(members))
     }
 
     static func row(_ row: MeterQueryRow) -> JSONValue {

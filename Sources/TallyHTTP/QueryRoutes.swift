@@ -20,15 +20,9 @@ struct QueryRoutes {
         router.get("/api/v1/meters/:meter/subjects") { request, context -> Response in
             let meter = try MeterRoutes.meter(context, store)
             let parameters = request.uri.queryParameters
-            let from = try parameters["from"].map { try QueryRoutes.parseTime($0, field: "from") }
-            let to = try parameters["to"].map { try QueryRoutes.parseTime($0, field: "to") }
+            let (from, to) = try QueryRequestParser.range(parameters)
             return Response.json(.array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
         }
-    }
-
-    static func parseTime(_ text: Substring, field: String) throws -> Timestamp {
-        guard let value = Timestamp(rfc3339: text) else { throw Problem.invalidField(field, "must be an RFC 3339 date-time") }
-        return value
     }
 
     private func answer(_ request: Request, meter: MeterDefinition, query requested: MeterQuery) async throws -> Response {
@@ -41,11 +35,6 @@ struct QueryRoutes {
         }
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
-        let rows = accumulator.result(now: query.to ?? .now)
-        if request.headers[.accept]?.contains("text/csv") == true {
-            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: QueryResultRendering.csv(rows, groupNames: query.meterGroupNames))))
-        }
-        return Response.json(QueryResultRendering.json(rows, query: requested))
+        return QueryResultRendering.response(accumulator.result(now: query.to ?? .now), query: requested, request: request)
     }
 }

@@ -8,12 +8,8 @@ struct SubjectRoutes {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/subjects") { _, _ -> Response in
-            Response.json(.array(try await store.subjects().map { subject in
-                .object([
-                    "id": .string(subject.id), "key": .string(subject.key),
-                    "createdAt": .string(subject.firstSeen.description), "updatedAt": .string(subject.firstSeen.description),
-                ])
-            }))
+            Response.json(SubjectListing.json(try await store.subjects()))
         }
     }
+
 }

@@ -56,7 +56,7 @@ extension ShardStore {
         return created
     }
 
-    private func save(_ meter: MeterDefinition, db: Database) throws {
+    func save(_ meter: MeterDefinition, db: Database) throws {
         try db.execute(sql: """
             INSERT INTO meters(id, slug, definition, deleted_at) VALUES (?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, deleted_at = excluded.deleted_at
@@ -65,7 +65,7 @@ extension ShardStore {
 
     /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`, and
     /// records the last event it covers so a replay after a crash does not count those events again.
-    private func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
+    func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
         try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
         try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
         pending.removeMeter(meter.id)

@@ -66,6 +66,9 @@ enum StoreSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-node-state") { db in
+            try db.execute(sql: "CREATE TABLE node_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 }

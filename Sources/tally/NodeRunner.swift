@@ -9,8 +9,7 @@ import TallyStore
 /// gracefully: in-flight requests finish and pending aggregates are flushed before the process exits.
 enum NodeRunner {
     static func run(_ config: NodeConfiguration) async throws {
-        var logger = Logger(label: "tally")
-        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let logger = RunnerLogger.make()
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         let store = try ShardStore(path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
         for meter in try await store.ensureMeters(config.meters) {
@@ -20,8 +19,7 @@ enum NodeRunner {
         let app = TallyServer.application(
             store: store, host: host, port: config.port, limits: config.limits, apiKeys: config.apiKeys, logger: logger,
             onServerRunning: { port in
-                let line = "Tally API listening on http://\(host):\(port)  (data: \(config.dataDirectory))\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
+                RunnerLogger.announce("Tally API listening on http://\(host):\(port)  (data: \(config.dataDirectory))")
             }
         )
         let group = ServiceGroup(

@@ -1,0 +1,28 @@
+import TallyCore
+
+/// The coordinator's view of the cluster at one moment: workers, slot table, meter catalog.
+public struct ClusterSnapshot: Sendable {
+    public var table: SlotTable
+    /// Worker name → base URL.
+    public var workerURLs: [String: String]
+    /// Grows by one with every meter change; workers report the version they hold.
+    public var catalogVersion: Int64
+    /// Every meter, deleted ones included, so workers learn of deletions.
+    public var meters: [MeterDefinition]
+
+    /// The live meter with this id or slug.
+    public func liveMeter(_ idOrSlug: String) -> MeterDefinition? {
+        meters.first { $0.deletedAt == nil && ($0.id == idOrSlug || $0.slug == idOrSlug) }
+    }
+
+    /// Workers in name order.
+    public var workers: [String] { workerURLs.keys.sorted() }
+
+    /// What the coordinator pushes to `worker`: its name, the slot table and the meter catalog.
+    public func assignment(for worker: String) -> JSONValue {
+        .object([
+            "node": .string(worker), "table": table.json, "catalogVersion": .number(String(catalogVersion)),
+            "meters": .array(meters.map(\.json)),
+        ])
+    }
+}

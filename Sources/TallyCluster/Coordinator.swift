@@ -1,0 +1,164 @@
+import Logging
+import NIOHTTP1
+import Synchronization
+import TallyCore
+import TallyHTTP
+
+/// A worker that could not serve its part of a request, and why.
+public struct WorkerFailure: Error, Sendable, Hashable {
+    public var worker: String
+    public var reason: String
+}
+
+/// The coordinator's engine: routes requests to the workers owning the slots they touch, keeps workers'
+/// assignments current, and tracks their health. Fenced requests (409) get one refresh and one retry.
+public final class Coordinator: Sendable {
+    public let state: CoordinatorState
+    let client: WorkerClient
+    let logger: Logger
+    private let healthByWorker: Mutex<[String: WorkerHealth]>
+
+    public init(state: CoordinatorState, client: WorkerClient, logger: Logger) {
+        self.state = state
+        self.client = client
+        self.logger = logger
+        healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: state.snapshot.workers.map { ($0, WorkerHealth.unknown()) }))
+    }
+
+    public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }
+
+    /// Sends a fenced request to `worker`; on a 409 (stale epoch, foreign slot, catalog behind) pushes the
+    /// worker its assignment and retries once. Any other non-2xx answer, a timeout or a refused connection fails.
+    func call(_ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
+              contentType: String = "application/json") async -> Result<WorkerReply, WorkerFailure> {
+        for attempt in 1...2 {
+            let snapshot = state.snapshot
+            guard let url = snapshot.workerURLs[worker] else { return .failure(WorkerFailure(worker: worker, reason: "unknown worker")) }
+            let headers = [(WorkerMembership.epochHeader.rawName, String(snapshot.table.epoch)),
+                           (WorkerMembership.catalogHeader.rawName, String(snapshot.catalogVersion))]
+            let reply: WorkerReply
+            do {
+                reply = try await client.send(method, baseURL: url, path: path, headers: headers, body: body, contentType: contentType)
+            } catch {
+                markDown(worker, reason: "\(error)")
+                return .failure(WorkerFailure(worker: worker, reason: "unreachable: \(error)"))
+            }
+            if (200..<300).contains(reply.status) { return .success(reply) }
+            guard reply.status == 409, attempt == 1 else {
+                return .failure(WorkerFailure(worker: worker, reason: "answered \(reply.status): \(reply.detail)"))
+            }
+            logger.info("worker fenced a request; refreshing its assignment", metadata: ["worker": "\(worker)", "detail": "\(reply.detail)"])
+            if case .failure(let failure) = await push(worker) { return .failure(failure) }
+        }
+        return .failure(WorkerFailure(worker: worker, reason: "still fenced after a refresh"))
+    }
+
+    /// Sends `worker` its assignment (slot table and meter catalog).
+    func push(_ worker: String) async -> Result<Void, WorkerFailure> {
+        let snapshot = state.snapshot
+        guard let url = snapshot.workerURLs[worker] else { return .failure(WorkerFailure(worker: worker, reason: "unknown worker")) }
+        do {
+            let reply = try await client.send(.PUT, baseURL: url, path: "/internal/v1/assignment",
+                                              body: JSONWriter.string(snapshot.assignment(for: worker)))
+            guard reply.status == 204 else { return .failure(WorkerFailure(worker: worker, reason: "refused its assignment (\(reply.status)): \(reply.detail)")) }
+            return .success(())
+        } catch {
+            markDown(worker, reason: "\(error)")
+            return .failure(WorkerFailure(worker: worker, reason: "unreachable: \(error)"))
+        }
+    }
+
+    /// Pushes the assignment to every worker concurrently; workers that are down catch up at their next probe.
+    func pushAll() async {
+        await withTaskGroup(of: Void.self) { group in
+            for worker in state.snapshot.workers {
+                group.addTask {
+                    if case .failure(let failure) = await self.push(worker) {
+                        self.logger.warning("worker will catch up later", metadata: ["worker": "\(worker)", "reason": "\(failure.reason)"])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks every worker for its state; pushes the assignment to those behind and records their health.
+    public func probeAll() async {
+        let snapshot = state.snapshot
+        await withTaskGroup(of: Void.self) { group in
+            for (worker, url) in snapshot.workerURLs {
+                group.addTask { await self.probe(worker, url: url, snapshot: snapshot) }
+            }
+        }
+    }
+
+    private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {
+        do {
+            let reply = try await client.send(.GET, baseURL: url, path: "/internal/v1/assignment")
+            guard reply.status == 200, let json = reply.json else {
+                return markDown(worker, reason: "answered \(reply.status): \(reply.detail)")
+            }
+            func number(_ key: String) -> Int64? { if case .number(let text)? = json[key] { return Int64(text) } else { return nil } }
+            var health = WorkerHealth(up: true, eventsStored: number("events"), epoch: number("epoch"),
+                                      catalogVersion: number("catalogVersion"), error: nil, checkedAt: .now)
+            if health.epoch != snapshot.table.epoch || health.catalogVersion != snapshot.catalogVersion {
+                if case .failure(let failure) = await push(worker) { return markDown(worker, reason: failure.reason) }
+                logger.info("worker caught up", metadata: ["worker": "\(worker)", "epoch": "\(snapshot.table.epoch)", "catalogVersion": "\(snapshot.catalogVersion)"])
+                health.epoch = snapshot.table.epoch
+                health.catalogVersion = snapshot.catalogVersion
+            }
+            let updated = health
+            healthByWorker.withLock { $0[worker] = updated }
+        } catch {
+            markDown(worker, reason: "\(error)")
+        }
+    }
+
+    private func markDown(_ worker: String, reason: String) {
+        healthByWorker.withLock { all in
+            var health = all[worker] ?? .unknown()
+            health.up = false
+            health.error = reason
+            health.checkedAt = .now
+            all[worker] = health
+        }
+    }
+
+    /// Sends the same request to each of `workers` concurrently; the replies in worker order, or every failure.
+    func fanOut(_ workers: [String], _ method: HTTPMethod, _ path: String, body: String? = nil) async -> (replies: [(String, WorkerReply)], failures: [WorkerFailure]) {
+        var replies: [(String, WorkerReply)] = []
+        var failures: [WorkerFailure] = []
+        await withTaskGroup(of: (String, Result<WorkerReply, WorkerFailure>).self) { group in
+            for worker in workers {
+                group.addTask { (worker, await self.call(worker, method, path, body: body)) }
+            }
+            for await (worker, result) in group {
+                switch result {
+                case .success(let reply): replies.append((worker, reply))
+                case .failure(let failure): failures.append(failure)
+                }
+            }
+        }
+        return (replies.sorted { $0.0 < $1.0 }, failures.sorted { $0.worker < $1.worker })
+    }
+
+    /// Fans out to every worker and fails closed (503) when any cannot answer.
+    func gather(_ path: String, workers: [String]? = nil) async throws -> [JSONValue] {
+        let (replies, failures) = await fanOut(workers ?? state.snapshot.workers, .GET, path)
+        guard failures.isEmpty else { throw Coordinator.unavailable(failures, table: state.snapshot.table) }
+        return try replies.map { worker, reply in
+            guard let json = reply.json else { throw Coordinator.unavailable([WorkerFailure(worker: worker, reason: "answered with invalid JSON")], table: state.snapshot.table) }
+            return json
+        }
+    }
+
+    /// The 503 problem for workers that could not answer, naming them and the slots they own.
+    static func unavailable(_ failures: [WorkerFailure], table: SlotTable) -> Problem {
+        let slots = failures.flatMap { table.slots(ownedBy: $0.worker) }.sorted()
+        return Problem(
+            .serviceUnavailable, type: "urn:tally:problem:shards-unavailable",
+            detail: failures.map { "worker \($0.worker) (\(table.slots(ownedBy: $0.worker).count) slots) \($0.reason)" }.joined(separator: "; ")
+                + ". The answer would be incomplete; retry, or pass allowPartial=true to a meter query.",
+            extensions: ["missingWorkers": .array(failures.map { .string($0.worker) }), "missingSlots": .array(slots.map { .number(String($0)) })]
+        )
+    }
+}

@@ -1,0 +1,35 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import TallyHTTP
+
+/// The coordinator's public HTTP API: the OpenMeter-compatible API of a node, served across the cluster,
+/// plus `GET /api/v1/cluster`.
+public enum CoordinatorServer {
+    public static func router(coordinator: Coordinator, limits: APILimits, apiKeys: Set<String>) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: APIKeyMiddleware(keys: apiKeys))
+        ClusterStatusRoutes(coordinator: coordinator).register(on: router)
+        CoordinatorEventRoutes(coordinator: coordinator, limits: limits).register(on: router)
+        CoordinatorMeterRoutes(coordinator: coordinator, limits: limits).register(on: router)
+        CoordinatorQueryRoutes(coordinator: coordinator, limits: limits).register(on: router)
+        return router
+    }
+
+    public static func application(
+        coordinator: Coordinator, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        if apiKeys.isEmpty {
+            logger.warning("no API keys configured: the API is open to anyone who can reach \(host):\(port)")
+        }
+        return Application(
+            router: router(coordinator: coordinator, limits: limits, apiKeys: apiKeys),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tally",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,16 @@
+import TallyCore
+
+/// What the coordinator last learned about one worker from its probe.
+public struct WorkerHealth: Sendable, Hashable {
+    public var up: Bool
+    public var eventsStored: Int64?
+    public var epoch: Int64?
+    public var catalogVersion: Int64?
+    /// Why the last probe failed.
+    public var error: String?
+    public var checkedAt: Timestamp
+
+    public static func unknown() -> WorkerHealth {
+        WorkerHealth(up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now)
+    }
+}

@@ -1,0 +1,75 @@
+import TallyCore
+
+/// The `cluster:` section of a coordinator's configuration: the workers, the slot count and the limits of
+/// node-to-node traffic. Defaults are documented in `docs/configuration.md`.
+public struct ClusterSettings: Sendable, Hashable {
+    /// One worker: its node name (the name in its certificate) and the base URL the coordinator dials.
+    public struct Worker: Sendable, Hashable {
+        public var name: String
+        public var url: String
+
+        public init(name: String, url: String) {
+            self.name = name
+            self.url = url
+        }
+    }
+
+    /// Slots of a new cluster (`slot = XXH64(subject) mod slots`); fixed once the cluster exists.
+    public var slots = SlotTable.defaultSlotCount
+    public var workers: [Worker] = []
+    /// Longest wait for a worker's answer to one forwarded request, in milliseconds.
+    public var forwardTimeoutMs = 10_000
+    /// Time between two health probes of every worker, in milliseconds.
+    public var workerProbeIntervalMs = 1_000
+    /// Most pooled keep-alive connections the coordinator keeps to one worker.
+    public var maxConnectionsPerWorker = 64
+    /// Folder of the cluster CA and node certificates.
+    public var certsDir = "./.tally/certs"
+
+    public init() {}
+
+    static let knownKeys = ["slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir"]
+
+    /// Reads the section; problems are appended to `errors` with `cluster.` field names.
+    static func parse(_ json: JSONValue, errors: inout [FieldError]) -> ClusterSettings {
+        var settings = ClusterSettings()
+        guard case .object(let members) = json else {
+            errors.append(FieldError(field: "cluster", reason: "must be a mapping"))
+            return settings
+        }
+        for key in members.keys where !knownKeys.contains(key) {
+            errors.append(FieldError(field: "cluster.\(key)", reason: "unknown setting; known: \(knownKeys.joined(separator: ", "))"))
+        }
+        func integer(_ key: String, minimum: Int, _ apply: (Int) -> Void) {
+            guard let value = members[key] else { return }
+            guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum else {
+                errors.append(FieldError(field: "cluster.\(key)", reason: "must be an integer ≥ \(minimum)"))
+                return
+            }
+            apply(parsed)
+        }
+        integer("slots", minimum: 1) { settings.slots = $0 }
+        integer("forwardTimeoutMs", minimum: 1) { settings.forwardTimeoutMs = $0 }
+        integer("workerProbeIntervalMs", minimum: 10) { settings.workerProbeIntervalMs = $0 }
+        integer("maxConnectionsPerWorker", minimum: 1) { settings.maxConnectionsPerWorker = $0 }
+        if let dir = members["certsDir"] {
+            if let text = dir.stringValue { settings.certsDir = text } else { errors.append(FieldError(field: "cluster.certsDir", reason: "must be a string")) }
+        }
+        var seen = Set<String>()
+        for (index, item) in (members["workers"]?.arrayValue ?? []).enumerated() {
+            let field = "cluster.workers[\(index)]"
+            guard let name = item["name"]?.stringValue, name.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil else {
+                errors.append(FieldError(field: field + ".name", reason: "must be 1-64 letters, digits, '.', '_' or '-'"))
+                continue
+            }
+            guard let url = item["url"]?.stringValue, url.hasPrefix("https://") else {
+                errors.append(FieldError(field: field + ".url", reason: "must be an https:// URL (workers are reached over mutual TLS)"))
+                continue
+            }
+            if !seen.insert(name).inserted { errors.append(FieldError(field: field + ".name", reason: "\(name) is listed twice")) }
+            settings.workers.append(Worker(name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url))
+        }
+        if settings.workers.isEmpty { errors.append(FieldError(field: "cluster.workers", reason: "list at least one worker (name and url)")) }
+        return settings
+    }
+}
