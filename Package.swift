@@ -99,11 +99,18 @@ let package = Package(
             name: "TallyStoreTests",
             dependencies: ["TallyCore", "TallyStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        .target(
+            name: "TallyTestSupport",
+            dependencies: ["TallyCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Tests/TallyTestSupport"
+        ),
         .testTarget(
             name: "TallyClusterTests",
             dependencies: [
                 "TallyCore",
                 "TallyCluster",
+                "TallyHTTP",
+                "TallyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -114,6 +121,7 @@ let package = Package(
                 "TallyCore",
                 "TallyStore",
                 "TallyHTTP",
+                "TallyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -10,14 +10,17 @@ public struct ClusterQueryAnswer: Sendable {
 }
 
 extension Coordinator {
-    /// Asks the owners of the query's subjects (every worker when it has none) for partial aggregates and
+    /// Asks the owners of the query's subjects (each for its own subjects; every worker when there are none) for partial aggregates and
     /// merges them: the rows equal those of one node holding every event. `query.to` must be set, so all
     /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`.
     public func query(meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool) async throws -> ClusterQueryAnswer {
         let table = state.snapshot.table
         let workers = query.subjects.isEmpty ? table.workers : Set(query.subjects.map(table.owner(of:))).sorted()
-        let body = JSONWriter.string(.object(["meter": .string(meter.id), "query": query.requestJSON]))
-        var (replies, failures) = await fanOut(workers, .POST, "/internal/v1/query", body: body)
+        var (replies, failures) = await fanOut(workers, .POST, "/internal/v1/query") { worker in
+            var part = query
+            part.subjects = query.subjects.filter { table.owner(of: $0) == worker }
+            return JSONWriter.string(.object(["meter": .string(meter.id), "query": part.requestJSON]))
+        }
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         for (worker, reply) in replies {
             guard let json = reply.json, accumulator.merge(partialsJSON: json) else {

@@ -123,13 +123,15 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Sends the same request to each of `workers` concurrently; the replies in worker order, or every failure.
-    func fanOut(_ workers: [String], _ method: HTTPMethod, _ path: String, body: String? = nil) async -> (replies: [(String, WorkerReply)], failures: [WorkerFailure]) {
+    /// Sends a request to each of `workers` concurrently (`body` gives each worker's body); the replies in
+    /// worker order, and every failure.
+    func fanOut(_ workers: [String], _ method: HTTPMethod, _ path: String,
+                body: @escaping @Sendable (String) -> String? = { _ in nil }) async -> (replies: [(String, WorkerReply)], failures: [WorkerFailure]) {
         var replies: [(String, WorkerReply)] = []
         var failures: [WorkerFailure] = []
         await withTaskGroup(of: (String, Result<WorkerReply, WorkerFailure>).self) { group in
             for worker in workers {
-                group.addTask { (worker, await self.call(worker, method, path, body: body)) }
+                group.addTask { (worker, await self.call(worker, method, path, body: body(worker))) }
             }
             for await (worker, result) in group {
                 switch result {

@@ -7,19 +7,13 @@ import NIOHTTP1
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyTestSupport
 @testable import TallyHTTP
 
 /// A live Tally node on a random loopback port over a real SQLite file, driven over real HTTP.
 struct LiveNode {
     let baseURL: String
     let store: ShardStore
-
-    struct Reply {
-        var status: UInt
-        var headers: HTTPHeaders
-        var body: String
-        var json: JSONValue? { try? JSONParser.parse(body) }
-    }
 
     /// Starts a node, runs `body` against it, then shuts it down gracefully.
     static func run(limits: APILimits = APILimits(), apiKeys: Set<String> = [], directory: String? = nil,
@@ -45,24 +39,15 @@ struct LiveNode {
     }
 
     func request(_ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String? = "application/json",
-                 headers extra: [(String, String)] = []) async throws -> Reply {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        if let body {
-            request.body = .bytes(ByteBuffer(string: body))
-            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-        }
-        for (name, value) in extra { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        return Reply(status: response.status.code, headers: response.headers, body: String(buffer: buffer))
+                 headers extra: [(String, String)] = []) async throws -> HTTPReply {
+        try await TestHTTP.send(method, baseURL + path, body: body, contentType: contentType, headers: extra)
     }
 
-    func get(_ path: String, headers: [(String, String)] = []) async throws -> Reply {
+    func get(_ path: String, headers: [(String, String)] = []) async throws -> HTTPReply {
         try await request(.GET, path, headers: headers)
     }
 
-    func post(_ path: String, _ body: String, contentType: String? = "application/json", headers: [(String, String)] = []) async throws -> Reply {
+    func post(_ path: String, _ body: String, contentType: String? = "application/json", headers: [(String, String)] = []) async throws -> HTTPReply {
         try await request(.POST, path, body: body, contentType: contentType, headers: headers)
     }
 

@@ -5,6 +5,7 @@ import NIOHTTP1
 import Testing
 import TallyCore
 import TallyStore
+import TallyTestSupport
 @testable import TallyHTTP
 
 /// Tests that run the real `tally` binary as a separate process.
@@ -97,17 +98,8 @@ struct LiveNodeClient {
     var baseURL: String
     var apiKey: String?
 
-    func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> LiveNode.Reply {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
-        if let body {
-            request.body = .bytes(ByteBuffer(string: body))
-            request.headers.add(name: "Content-Type", value: "application/json")
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        return LiveNode.Reply(status: response.status.code, headers: response.headers,
-                              body: String(buffer: try await response.body.collect(upTo: 16 * 1024 * 1024)))
+    func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> HTTPReply {
+        try await TestHTTP.send(method, baseURL + path, body: body, headers: apiKey.map { [("Authorization", "Bearer \($0)")] } ?? [])
     }
 }
 

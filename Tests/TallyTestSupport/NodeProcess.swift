@@ -1,19 +1,23 @@
 import Foundation
 
 /// A real `tally` process (the debug binary built beside the tests) on a free loopback port.
-final class NodeProcess {
-    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public final class NodeProcess {
+    public static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/tally").path
     /// Longest wait for the node to print its address.
-    static let startupTimeoutSeconds = 30.0
+    public static let startupTimeoutSeconds = 30.0
 
-    let process: Process
-    let baseURL: String
+    public let process: Process
+    /// The URL the process printed it listens on (`http://` for nodes and coordinators, `https://` for workers).
+    public let baseURL: String
 
-    struct StartFailure: Error, CustomStringConvertible { var description: String }
+    public struct StartFailure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
     /// Starts the tally binary with `arguments`, its standard output going to `output`.
-    static func launch(_ arguments: [String], output: Pipe) throws -> Process {
+    public static func launch(_ arguments: [String], output: Pipe) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
         process.arguments = arguments
@@ -24,7 +28,7 @@ final class NodeProcess {
     }
 
     /// Runs the tally binary to completion and returns its exit status and standard output.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    public static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let output = Pipe()
         let process = try launch(arguments, output: output)
         let data = output.fileHandleForReading.readDataToEndOfFile()
@@ -32,7 +36,7 @@ final class NodeProcess {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    init(arguments: [String]) throws {
+    public init(arguments: [String]) throws {
         let output = Pipe()
         process = try NodeProcess.launch(arguments, output: output)
         var buffer = Data()
@@ -41,7 +45,7 @@ final class NodeProcess {
             buffer.append(output.fileHandleForReading.availableData)
         }
         let line = String(decoding: buffer, as: UTF8.self)
-        guard let range = line.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
+        guard let range = line.range(of: #"https?://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
             process.terminate()
             throw StartFailure(description: "node did not start: \(line)")
         }
@@ -49,13 +53,13 @@ final class NodeProcess {
     }
 
     /// SIGKILL: no shutdown work runs, as in a crash or power cut of the process.
-    func kill() {
+    public func kill() {
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
     /// SIGTERM and wait: the graceful path.
-    func stop() -> Int32 {
+    public func stop() -> Int32 {
         process.terminate()
         process.waitUntilExit()
         return process.terminationStatus

@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import TallyCluster
+import TallyCore
+import TallyHTTP
+import TallyTestSupport
+
+/// A real cluster on loopback for tests: a cluster CA and node certificates in a temporary folder,
+/// worker processes and a coordinator process of the debug `tally` binary, talking mutual TLS.
+final class ClusterProcesses {
+    /// Longest wait for the coordinator to see every worker up, in seconds.
+    static let readyTimeoutSeconds = 60.0
+
+    let folder: String
+    let authority: CertificateAuthority
+    let workerNames: [String]
+    let workerPorts: [String: Int]
+    private(set) var workers: [String: NodeProcess] = [:]
+    private(set) var coordinator: NodeProcess!
+    /// An mTLS client holding the coordinator's certificate, to inspect workers directly.
+    let peerClient: HTTPClient
+
+    init(workers count: Int = 3) throws {
+        folder = NSTemporaryDirectory() + "tally-cluster-\(UUID().uuidString)"
+        authority = CertificateAuthority(directory: folder + "/certs")
+        try authority.initialize()
+        workerNames = (1...count).map { "w\($0)" }
+        for node in ["coordinator"] + workerNames { try authority.issue(node: node) }
+        let names = workerNames
+        let ports = Dictionary(uniqueKeysWithValues: try names.map { ($0, try TestHTTP.freePort()) })
+        workerPorts = ports
+        let yaml = """
+            dataDir: \(folder)/coordinator
+            cluster:
+              certsDir: \(folder)/certs
+              workerProbeIntervalMs: 200
+              forwardTimeoutMs: 5000
+              workers:
+            \(names.map { "    - name: \($0)\n      url: https://127.0.0.1:\(ports[$0]!)" }.joined(separator: "\n"))
+            """
+        try yaml.write(toFile: folder + "/cluster.yaml", atomically: true, encoding: .utf8)
+        peerClient = HTTPClient(eventLoopGroupProvider: .singleton,
+                                configuration: .init(tlsConfiguration: try ClusterTLS(authority: authority, node: "coordinator").client))
+        for name in workerNames { try startWorker(name) }
+        coordinator = try NodeProcess(arguments: ["coordinator", "--config", folder + "/cluster.yaml", "--port", "0"])
+    }
+
+    func startWorker(_ name: String) throws {
+        workers[name] = try NodeProcess(arguments: ["worker", "--name", name, "--port", String(workerPorts[name]!),
+                                                    "--data", "\(folder)/\(name)", "--certs", authority.directory])
+    }
+
+    func killWorker(_ name: String) {
+        workers[name]?.kill()
+        workers[name] = nil
+    }
+
+    /// Waits until the coordinator's `/readyz` says every worker is up and current.
+    func waitReady() async throws {
+        let deadline = Date().addingTimeInterval(ClusterProcesses.readyTimeoutSeconds)
+        while Date() < deadline {
+            if let reply = try? await TestHTTP.send(.GET, coordinator.baseURL + "/readyz"), reply.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw NodeProcess.StartFailure(description: "cluster not ready after \(ClusterProcesses.readyTimeoutSeconds) s")
+    }
+
+    /// A request through the coordinator's public API.
+    func api(_ method: HTTPMethod, _ path: String, _ body: String? = nil, contentType: String = "application/json") async throws -> HTTPReply {
+        try await TestHTTP.send(method, coordinator.baseURL + path, body: body, contentType: contentType)
+    }
+
+    /// A request straight to a worker's internal API over mutual TLS.
+    func worker(_ name: String, _ path: String, headers: [(String, String)] = []) async throws -> HTTPReply {
+        try await TestHTTP.send(.GET, "https://127.0.0.1:\(workerPorts[name]!)" + path, headers: headers, client: peerClient)
+    }
+
+    func stop() async {
+        _ = coordinator?.stop()
+        for process in workers.values { _ = process.stop() }
+        try? await peerClient.shutdown()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}

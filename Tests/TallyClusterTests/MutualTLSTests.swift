@@ -1,0 +1,55 @@
+import AsyncHTTPClient
+import Foundation
+import NIOSSL
+import Testing
+import TallyCluster
+import TallyTestSupport
+
+/// A worker process serving real mutual TLS: only clients with a certificate from the cluster CA get in.
+@Suite struct MutualTLSTests {
+    func client(trusting authority: CertificateAuthority, presenting identity: (CertificateAuthority, String)?) throws -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(authority.caCertificatePath))
+        if let (issuer, node) = identity {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(issuer.certificatePath(node: node)).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: issuer.keyPath(node: node), format: .pem))
+        }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    }
+
+    @Test func workersAcceptOnlyClusterCertificates() async throws {
+        let folder = NSTemporaryDirectory() + "tally-mtls-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cluster = CertificateAuthority(directory: folder + "/cluster")
+        try cluster.initialize()
+        try cluster.issue(node: "w1")
+        try cluster.issue(node: "coordinator")
+        let other = CertificateAuthority(directory: folder + "/other")
+        try other.initialize()
+        try other.issue(node: "coordinator")
+        let worker = try NodeProcess(arguments: ["worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory])
+        defer { _ = worker.stop() }
+        let url = worker.baseURL + "/internal/v1/assignment"
+
+        let member = try client(trusting: cluster, presenting: (cluster, "coordinator"))
+        let reply = try await TestHTTP.send(.GET, url, client: member)
+        #expect(reply.status == 200)
+        #expect(reply.json?["node"]?.stringValue == "w1")
+        let fenced = try await TestHTTP.send(.GET, worker.baseURL + "/internal/v1/subjects", client: member)
+        #expect(fenced.status == 409)
+        #expect(fenced.json?["type"]?.stringValue == "urn:tally:problem:stale-epoch")
+        try await member.shutdown()
+
+        let anonymous = try client(trusting: cluster, presenting: nil)
+        await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, url, client: anonymous) }
+        try await anonymous.shutdown()
+
+        let stranger = try client(trusting: cluster, presenting: (other, "coordinator"))
+        await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, url, client: stranger) }
+        try await stranger.shutdown()
+
+        let misled = try client(trusting: other, presenting: (other, "coordinator"))
+        await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, url, client: misled) }
+        try await misled.shutdown()
+    }
+}
