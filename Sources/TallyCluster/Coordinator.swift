@@ -144,8 +144,8 @@ public final class Coordinator: Sendable {
     }
 
     /// Fans out to every worker and fails closed (503) when any cannot answer.
-    func gather(_ path: String, workers: [String]? = nil) async throws -> [JSONValue] {
-        let (replies, failures) = await fanOut(workers ?? state.snapshot.workers, .GET, path)
+    func gather(_ path: String) async throws -> [JSONValue] {
+        let (replies, failures) = await fanOut(state.snapshot.workers, .GET, path)
         guard failures.isEmpty else { throw Coordinator.unavailable(failures, table: state.snapshot.table) }
         return try replies.map { worker, reply in
             guard let json = reply.json else { throw Coordinator.unavailable([WorkerFailure(worker: worker, reason: "answered with invalid JSON")], table: state.snapshot.table) }

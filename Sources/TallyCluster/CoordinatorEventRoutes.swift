@@ -3,7 +3,7 @@ import TallyCore
 import TallyHTTP
 
 /// `POST /api/v1/events` and `GET /api/v1/events` at the coordinator: ingestion split by owner, listings
-/// gathered from the owners and merged newest first.
+/// gathered from every worker (the `subject` filter is a substring match) and merged newest first.
 struct CoordinatorEventRoutes {
     let coordinator: Coordinator
     let limits: APILimits
@@ -15,8 +15,7 @@ struct CoordinatorEventRoutes {
         }
         router.get("/api/v1/events") { request, _ -> Response in
             let filter = try EventListing.filter(request.uri.queryParameters)
-            let workers = filter.subject.map { [coordinator.state.snapshot.table.owner(of: $0)] }
-            let lists = try await coordinator.gather("/internal/v1/events?" + (request.uri.query ?? ""), workers: workers)
+            let lists = try await coordinator.gather("/internal/v1/events?" + (request.uri.query ?? ""))
             let merged = lists.flatMap { $0.arrayValue ?? [] }.sorted { a, b in
                 let (ta, tb) = (CoordinatorEventRoutes.time(a, "event", "time"), CoordinatorEventRoutes.time(b, "event", "time"))
                 if ta != tb { return ta > tb }
