@@ -49,6 +49,8 @@ wait_for() {
 }
 
 peak_rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+# cpu_seconds PID: user + system CPU time the process used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 # load NAME URL PID...: drives URL, prints the numbers, checks every acknowledged event is counted.
 load() {
@@ -58,7 +60,11 @@ load() {
   local acknowledged counted query
   acknowledged="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name.txt" | cut -d= -f2)"
   counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" | grep -o '"value":[0-9]*' | cut -d: -f2)"
-  for entry in "$@"; do echo "${entry%%=*}_peak_rss_mb=$(peak_rss_mb "${entry#*=}")"; done
+  for entry in "$@"; do
+    local cpu
+    cpu="$(cpu_seconds "${entry#*=}")"
+    echo "${entry%%=*}_peak_rss_mb=$(peak_rss_mb "${entry#*=}") ${entry%%=*}_cpu_s=$cpu ${entry%%=*}_cpu_us_per_event=$(awk -v c="$cpu" -v n="$acknowledged" 'BEGIN {printf "%.1f", c * 1e6 / n}')"
+  done
   query="$url/api/v1/meters/tokens_total/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&windowSize=MINUTE&groupBy=model"
   echo "query_all_minutes_by_model_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
   query="$url/api/v1/meters/active_users/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&subject=customer-7"

@@ -3,8 +3,10 @@ import TallyHTTP
 
 extension Coordinator {
     /// Splits validated events by owning worker and forwards the parts concurrently; returns once every
-    /// owner has committed its part. Otherwise throws a 503 problem naming each part and its outcome:
-    /// committed parts stay committed, and a retry of the whole batch is de-duplicated by the owners.
+    /// owner has committed its part. Parts of concurrent batches bound for the same worker travel in one
+    /// request (group commit, up to `maxForwardBodyBytes`). Otherwise throws a 503 problem naming each
+    /// part and its outcome: committed parts stay committed, and a retry of the whole batch is
+    /// de-duplicated by the owners.
     public func ingest(_ events: [CloudEvent]) async throws {
         let table = state.snapshot.table
         var parts: [String: [CloudEvent]] = [:]
@@ -13,10 +15,21 @@ extension Coordinator {
         await withTaskGroup(of: (String, WorkerFailure?).self) { group in
             for (worker, part) in parts {
                 group.addTask {
-                    let result = await self.call(worker, .POST, "/internal/v1/events", body: IngestRequest.batchBody(part),
-                                                 contentType: "application/cloudevents-batch+json")
-                    if case .failure(let failure) = result { return (worker, failure) }
-                    return (worker, nil)
+                    guard let forwarder = self.forwarders[worker] else { return (worker, WorkerFailure(worker: worker, reason: "unknown worker")) }
+                    do {
+                        try await forwarder.submit(IngestRequest.joinedTexts(part)) { texts in
+                            let body = "[" + texts.joined(separator: ",") + "]"
+                            if case .failure(let failure) = await self.call(worker, .POST, "/internal/v1/events", body: body,
+                                                                            contentType: "application/cloudevents-batch+json") {
+                                throw failure
+                            }
+                        }
+                        return (worker, nil)
+                    } catch let failure as WorkerFailure {
+                        return (worker, failure)
+                    } catch {
+                        return (worker, WorkerFailure(worker: worker, reason: "not forwarded: \(error)"))
+                    }
                 }
             }
             for await (worker, failure) in group { failures[worker] = failure }

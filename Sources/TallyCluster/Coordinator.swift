@@ -3,6 +3,7 @@ import NIOHTTP1
 import Synchronization
 import TallyCore
 import TallyHTTP
+import TallyStore
 
 /// A worker that could not serve its part of a request, and why.
 public struct WorkerFailure: Error, Sendable, Hashable {
@@ -17,12 +18,20 @@ public final class Coordinator: Sendable {
     let client: WorkerClient
     let logger: Logger
     private let healthByWorker: Mutex<[String: WorkerHealth]>
+    /// Per worker: parts of concurrent batches waiting to be forwarded together.
+    let forwarders: [String: GroupCommitter<String>]
 
-    public init(state: CoordinatorState, client: WorkerClient, logger: Logger) {
+    public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
         self.state = state
         self.client = client
         self.logger = logger
-        healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: state.snapshot.workers.map { ($0, WorkerHealth.unknown()) }))
+        let workers = state.snapshot.workers
+        healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth.unknown()) }))
+        forwarders = Dictionary(uniqueKeysWithValues: workers.map { worker in
+            (worker, GroupCommitter<String>(maxBatchesPerCommit: settings.maxQueuedPartsPerWorker, maxQueuedBatches: settings.maxQueuedPartsPerWorker,
+                                            maxBytesPerCommit: settings.maxForwardBodyBytes, maxInFlight: settings.maxForwardsInFlightPerWorker,
+                                            bytes: { $0.utf8.count }))
+        })
     }
 
     public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }

@@ -4,7 +4,8 @@ import TallyHTTP
 import TallyStore
 
 /// The internal API a worker serves to the coordinator over mutual TLS. Every route but the assignment
-/// is fenced: it answers only for the worker's epoch and for subjects in its slots.
+/// is fenced: it answers only for the worker's epoch and for subjects in its slots. Forwarded ingest
+/// requests combine parts of several client batches, so they may be up to `forwardBodyBytesCeiling`.
 struct WorkerRoutes {
     let store: ShardStore
     let membership: WorkerMembership
@@ -22,8 +23,11 @@ struct WorkerRoutes {
             try await membership.apply(request.jsonBody(maxBytes: limits.maxBodyBytes))
             return Response(status: .noContent)
         }
-        router.post("/internal/v1/events") { request, _ -> Response in
-            let events = try await IngestRequest.events(of: request, limits: limits)
+        var forwarded = limits
+        forwarded.maxBodyBytes = max(limits.maxBodyBytes, ClusterSettings.forwardBodyBytesCeiling)
+        forwarded.maxBatchEvents = max(limits.maxBatchEvents, ClusterSettings.forwardEventsCeiling)
+        router.post("/internal/v1/events") { [forwarded] request, _ -> Response in
+            let events = try await IngestRequest.events(of: request, limits: forwarded)
             try membership.admit(request, subjects: events.lazy.map(\.subject))
             try await store.ingest(events)
             return Response(status: .noContent)

@@ -23,12 +23,23 @@ public struct ClusterSettings: Sendable, Hashable {
     public var workerProbeIntervalMs = 1_000
     /// Most pooled keep-alive connections the coordinator keeps to one worker.
     public var maxConnectionsPerWorker = 64
+    /// Parts of concurrent batches bound for one worker are sent together, up to this many bytes per request.
+    public var maxForwardBodyBytes = 8 * 1024 * 1024
+    /// Combined requests in flight to one worker at once; parts arriving meanwhile wait and go together.
+    public var maxForwardsInFlightPerWorker = 2
+    /// Parts waiting for one worker; beyond, ingestion answers 503 `overloaded` and forwards nothing.
+    public var maxQueuedPartsPerWorker = 4096
+    /// Largest forwarded request a worker accepts, in bytes (and so the ceiling of `maxForwardBodyBytes`).
+    public static let forwardBodyBytesCeiling = 64 * 1024 * 1024
+    /// Most events in one forwarded request a worker accepts: no valid event is shorter than 50 bytes.
+    public static let forwardEventsCeiling = forwardBodyBytesCeiling / 50
     /// Folder of the cluster CA and node certificates.
     public var certsDir = "./.tally/certs"
 
     public init() {}
 
-    static let knownKeys = ["slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir"]
+    static let knownKeys = ["slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir",
+                            "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker"]
 
     /// Reads the section; problems are appended to `errors` with `cluster.` field names.
     static func parse(_ json: JSONValue, errors: inout [FieldError]) -> ClusterSettings {
@@ -40,10 +51,10 @@ public struct ClusterSettings: Sendable, Hashable {
         for key in members.keys where !knownKeys.contains(key) {
             errors.append(FieldError(field: "cluster.\(key)", reason: "unknown setting; known: \(knownKeys.joined(separator: ", "))"))
         }
-        func integer(_ key: String, minimum: Int, _ apply: (Int) -> Void) {
+        func integer(_ key: String, minimum: Int, maximum: Int = .max, _ apply: (Int) -> Void) {
             guard let value = members[key] else { return }
-            guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum else {
-                errors.append(FieldError(field: "cluster.\(key)", reason: "must be an integer ≥ \(minimum)"))
+            guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum, parsed <= maximum else {
+                errors.append(FieldError(field: "cluster.\(key)", reason: maximum == .max ? "must be an integer ≥ \(minimum)" : "must be an integer from \(minimum) to \(maximum)"))
                 return
             }
             apply(parsed)
@@ -52,6 +63,9 @@ public struct ClusterSettings: Sendable, Hashable {
         integer("forwardTimeoutMs", minimum: 1) { settings.forwardTimeoutMs = $0 }
         integer("workerProbeIntervalMs", minimum: 10) { settings.workerProbeIntervalMs = $0 }
         integer("maxConnectionsPerWorker", minimum: 1) { settings.maxConnectionsPerWorker = $0 }
+        integer("maxForwardBodyBytes", minimum: 1, maximum: forwardBodyBytesCeiling) { settings.maxForwardBodyBytes = $0 }
+        integer("maxForwardsInFlightPerWorker", minimum: 1) { settings.maxForwardsInFlightPerWorker = $0 }
+        integer("maxQueuedPartsPerWorker", minimum: 1) { settings.maxQueuedPartsPerWorker = $0 }
         if let dir = members["certsDir"] {
             if let text = dir.stringValue { settings.certsDir = text } else { errors.append(FieldError(field: "cluster.certsDir", reason: "must be a string")) }
         }

@@ -32,14 +32,14 @@ public enum IngestRequest {
         }
     }
 
-    /// The events as one `application/cloudevents-batch+json` body, each in its source text.
-    public static func batchBody(_ events: some Collection<CloudEvent>) -> String {
-        var body = "["
-        body.reserveCapacity(events.reduce(2) { $0 + ($1.receivedJSON?.utf8.count ?? 256) + 1 })
+    /// The events' source texts joined by commas: the inside of a `application/cloudevents-batch+json` body.
+    public static func joinedTexts(_ events: some Collection<CloudEvent>) -> String {
+        var text = ""
+        text.reserveCapacity(events.reduce(0) { $0 + ($1.receivedJSON?.utf8.count ?? 256) + 1 })
         for (index, event) in events.enumerated() {
-            if index > 0 { body += "," }
-            body += event.receivedJSON ?? JSONWriter.string(event.receivedForm)
+            if index > 0 { text += "," }
+            text += event.receivedJSON ?? JSONWriter.string(event.receivedForm)
         }
-        return body + "]"
+        return text
     }
 }

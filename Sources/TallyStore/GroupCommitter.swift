@@ -1,49 +1,60 @@
 import Synchronization
 
-/// Group commit: batches submitted while a transaction is running wait and are then committed
-/// together, up to `maxBatchesPerCommit` per transaction. Each submitter resumes only after the
-/// transaction holding its batch has committed (or failed, in which case none of it was stored).
-final class GroupCommitter<Batch: Sendable>: Sendable {
-    typealias Apply = @Sendable ([Batch]) async throws -> Void
+/// Group commit: batches submitted while a commit is running wait and are then committed together,
+/// up to `maxBatchesPerCommit` batches and `maxBytesPerCommit` bytes (by `bytes`; a single batch always
+/// goes) per commit, with at most `maxInFlight` commits running at once. Each submitter resumes only
+/// after the commit holding its batch succeeded (or failed, in which case none of it was stored).
+/// The shard store commits SQLite transactions with it; the coordinator, requests to one worker.
+public final class GroupCommitter<Batch: Sendable>: Sendable {
+    public typealias Apply = @Sendable ([Batch]) async throws -> Void
 
     private struct Pending {
         var batch: Batch
+        var bytes: Int
         var continuation: CheckedContinuation<Void, any Error>
     }
 
-    private enum Decision { case queued, startFlushing, refused }
+    private enum Decision { case queued, startCommitting, refused }
 
     private struct State {
         var pending: [Pending] = []
-        var flushing = false
+        var running = 0
     }
 
     let maxBatchesPerCommit: Int
     let maxQueuedBatches: Int
+    let maxBytesPerCommit: Int
+    let maxInFlight: Int
+    private let bytes: @Sendable (Batch) -> Int
     private let state = Mutex(State())
 
-    init(maxBatchesPerCommit: Int, maxQueuedBatches: Int) {
+    public init(maxBatchesPerCommit: Int, maxQueuedBatches: Int, maxBytesPerCommit: Int = .max, maxInFlight: Int = 1,
+                bytes: @escaping @Sendable (Batch) -> Int = { _ in 0 }) {
         self.maxBatchesPerCommit = max(1, maxBatchesPerCommit)
         self.maxQueuedBatches = max(1, maxQueuedBatches)
+        self.maxBytesPerCommit = maxBytesPerCommit
+        self.maxInFlight = max(1, maxInFlight)
+        self.bytes = bytes
     }
 
-    /// Batches waiting for a transaction (not counting the one running).
+    /// Batches waiting for a commit (not counting those running).
     var queuedCount: Int { state.withLock { $0.pending.count } }
 
     /// Queues `batch` and returns once it is committed. Throws `StoreError.overloaded` at once,
-    /// storing nothing, when `maxQueuedBatches` batches are already waiting.
-    func submit(_ batch: Batch, apply: @escaping Apply) async throws {
+    /// committing nothing, when `maxQueuedBatches` batches are already waiting.
+    public func submit(_ batch: Batch, apply: @escaping Apply) async throws {
+        let size = bytes(batch)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let decision = state.withLock { state -> Decision in
                 guard state.pending.count < maxQueuedBatches else { return .refused }
-                state.pending.append(Pending(batch: batch, continuation: continuation))
-                guard !state.flushing else { return .queued }
-                state.flushing = true
-                return .startFlushing
+                state.pending.append(Pending(batch: batch, bytes: size, continuation: continuation))
+                guard state.running < maxInFlight else { return .queued }
+                state.running += 1
+                return .startCommitting
             }
             switch decision {
             case .refused: continuation.resume(throwing: StoreError.overloaded)
-            case .startFlushing: Task { await self.drain(apply: apply) }
+            case .startCommitting: Task { await self.drain(apply: apply) }
             case .queued: break
             }
         }
@@ -52,9 +63,16 @@ final class GroupCommitter<Batch: Sendable>: Sendable {
     private func drain(apply: Apply) async {
         while true {
             let group = state.withLock { state -> [Pending] in
-                let taken = Array(state.pending.prefix(maxBatchesPerCommit))
-                state.pending.removeFirst(taken.count)
-                if taken.isEmpty { state.flushing = false }
+                var total = 0
+                var count = 0
+                for pending in state.pending.prefix(maxBatchesPerCommit) {
+                    guard count == 0 || total + pending.bytes <= maxBytesPerCommit else { break }
+                    total += pending.bytes
+                    count += 1
+                }
+                let taken = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                if taken.isEmpty { state.running -= 1 }
                 return taken
             }
             guard !group.isEmpty else { return }

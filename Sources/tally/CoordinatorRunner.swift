@@ -15,7 +15,7 @@ enum CoordinatorRunner {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         let state = try CoordinatorState(path: config.dataDirectory + "/coordinator.sqlite", settings: cluster, meters: config.meters)
         let client = WorkerClient(tls: tls, settings: cluster)
-        let coordinator = Coordinator(state: state, client: client, logger: logger)
+        let coordinator = Coordinator(state: state, client: client, settings: cluster, logger: logger)
         let host = config.host
         let app = CoordinatorServer.application(
             coordinator: coordinator, host: host, port: config.port, limits: config.limits, apiKeys: config.apiKeys, logger: logger,

@@ -62,4 +62,32 @@ import TallyCore
         #expect(sizes.allSatisfy { $0 <= 3 })
         #expect(sizes.count == 3)
     }
+
+    @Test func commitsStayUnderTheByteLimitAndRunConcurrentlyUpToTheLimit() async throws {
+        let committer = GroupCommitter<String>(maxBatchesPerCommit: 100, maxQueuedBatches: 100, maxBytesPerCommit: 10, maxInFlight: 2,
+                                               bytes: { $0.utf8.count })
+        let gate = Gate()
+        let groups = Mutex<[[String]]>([])
+        let apply: GroupCommitter<String>.Apply = { batches in
+            await gate.wait()
+            groups.withLock { $0.append(batches) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await committer.submit("first", apply: apply) }
+            try await eventually { gate.waiters == 1 }
+            tasks.addTask { try await committer.submit("second", apply: apply) }
+            try await eventually { gate.waiters == 2 }
+            for text in ["aaaa", "bbbb", "cccc", "twelve bytes"] {
+                tasks.addTask { try await committer.submit(text, apply: apply) }
+                try await eventually { committer.queuedCount > 0 && gate.waiters == 2 }
+            }
+            try await eventually { committer.queuedCount == 4 }
+            gate.open()
+            try await tasks.waitForAll()
+        }
+        let sizes = groups.withLock { $0 }.map { $0.joined().utf8.count }
+        #expect(sizes.count == 5)
+        #expect(sizes.filter { $0 > 10 } == [12])
+        #expect(groups.withLock { $0 }.flatMap { $0 }.count == 6)
+    }
 }
