@@ -110,6 +110,7 @@ let package = Package(
                 "TallyCore",
                 "TallyCluster",
                 "TallyHTTP",
+                "TallyStore",
                 "TallyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

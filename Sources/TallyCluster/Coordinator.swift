@@ -20,12 +20,15 @@ public final class Coordinator: Sendable {
     private let healthByWorker: Mutex<[String: WorkerHealth]>
     /// Per worker: parts of concurrent batches waiting to be forwarded together.
     let forwarders: [String: GroupCommitter<String>]
+    /// Longest wait for a probe's answer: the probe interval, at least one second.
+    let probeTimeout: Duration
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
         self.state = state
         self.client = client
         self.logger = logger
         let workers = state.snapshot.workers
+        probeTimeout = .milliseconds(max(settings.workerProbeIntervalMs, 1000))
         healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth.unknown()) }))
         forwarders = Dictionary(uniqueKeysWithValues: workers.map { worker in
             (worker, GroupCommitter<String>(maxBatchesPerCommit: settings.maxQueuedPartsPerWorker, maxQueuedBatches: settings.maxQueuedPartsPerWorker,
@@ -37,9 +40,13 @@ public final class Coordinator: Sendable {
     public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }
 
     /// Sends a fenced request to `worker`; on a 409 (stale epoch, foreign slot, catalog behind) pushes the
-    /// worker its assignment and retries once. Any other non-2xx answer, a timeout or a refused connection fails.
+    /// worker its assignment and retries once. Any other non-2xx answer, a timeout or a refused connection
+    /// fails; so does, at once, a request for a worker that could not be reached since the last probe.
     func call(_ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
               contentType: String = "application/json") async -> Result<WorkerReply, WorkerFailure> {
+        if let down = health[worker], let failedAt = down.failedAt {
+            return .failure(WorkerFailure(worker: worker, reason: "unreachable since \(failedAt) (\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
+        }
         for attempt in 1...2 {
             let snapshot = state.snapshot
             guard let url = snapshot.workerURLs[worker] else { return .failure(WorkerFailure(worker: worker, reason: "unknown worker")) }
@@ -102,13 +109,13 @@ public final class Coordinator: Sendable {
 
     private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {
         do {
-            let reply = try await client.send(.GET, baseURL: url, path: "/internal/v1/assignment")
+            let reply = try await client.send(.GET, baseURL: url, path: "/internal/v1/assignment", timeout: probeTimeout)
             guard reply.status == 200, let json = reply.json else {
                 return markDown(worker, reason: "answered \(reply.status): \(reply.detail)")
             }
             func number(_ key: String) -> Int64? { if case .number(let text)? = json[key] { return Int64(text) } else { return nil } }
             var health = WorkerHealth(up: true, eventsStored: number("events"), epoch: number("epoch"),
-                                      catalogVersion: number("catalogVersion"), error: nil, checkedAt: .now)
+                                      catalogVersion: number("catalogVersion"), error: nil, checkedAt: .now, failedAt: nil)
             if health.epoch != snapshot.table.epoch || health.catalogVersion != snapshot.catalogVersion {
                 if case .failure(let failure) = await push(worker) { return markDown(worker, reason: failure.reason) }
                 logger.info("worker caught up", metadata: ["worker": "\(worker)", "epoch": "\(snapshot.table.epoch)", "catalogVersion": "\(snapshot.catalogVersion)"])
@@ -128,6 +135,7 @@ public final class Coordinator: Sendable {
             health.up = false
             health.error = reason
             health.checkedAt = .now
+            health.failedAt = health.failedAt ?? .now
             all[worker] = health
         }
     }

@@ -36,9 +36,9 @@ public final class WorkerClient: Sendable {
     }
 
     /// Sends one request to the worker at `baseURL`; throws when the worker cannot be reached or does not
-    /// answer within `forwardTimeout`.
+    /// answer within `timeout` (default `forwardTimeout`).
     public func send(_ method: HTTPMethod, baseURL: String, path: String, headers: [(String, String)] = [],
-                     body: String? = nil, contentType: String = "application/json") async throws -> WorkerReply {
+                     body: String? = nil, contentType: String = "application/json", timeout: Duration? = nil) async throws -> WorkerReply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -46,7 +46,7 @@ public final class WorkerClient: Sendable {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await http.execute(request, timeout: forwardTimeout)
+        let response = try await http.execute(request, timeout: timeout.map { .nanoseconds(Int64($0 / .nanoseconds(1))) } ?? forwardTimeout)
         return WorkerReply(status: Int(response.status.code), body: try await response.body.collect(upTo: WorkerClient.maxWorkerResponseBytes))
     }
 

@@ -6,11 +6,14 @@ public struct WorkerHealth: Sendable, Hashable {
     public var eventsStored: Int64?
     public var epoch: Int64?
     public var catalogVersion: Int64?
-    /// Why the last probe failed.
+    /// Why the last probe or request failed.
     public var error: String?
     public var checkedAt: Timestamp
+    /// When a probe or request last failed to reach the worker; nil once a probe reached it again.
+    /// Requests for a worker that failed are refused at once instead of waiting `forwardTimeoutMs` each.
+    public var failedAt: Timestamp?
 
     public static func unknown() -> WorkerHealth {
-        WorkerHealth(up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now)
+        WorkerHealth(up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now, failedAt: nil)
     }
 }

@@ -48,7 +48,8 @@ final class ClusterProcesses {
 
     func startWorker(_ name: String) throws {
         workers[name] = try NodeProcess(arguments: ["worker", "--name", name, "--port", String(workerPorts[name]!),
-                                                    "--data", "\(folder)/\(name)", "--certs", authority.directory])
+                                                    "--data", "\(folder)/\(name)", "--certs", authority.directory],
+                                    announcement: "Tally worker ")
     }
 
     func killWorker(_ name: String) {

@@ -27,7 +27,8 @@ import TallyTestSupport
         let other = CertificateAuthority(directory: folder + "/other")
         try other.initialize()
         try other.issue(node: "coordinator")
-        let worker = try NodeProcess(arguments: ["worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory])
+        let worker = try NodeProcess(arguments: ["worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory],
+                                     announcement: "Tally worker ")
         defer { _ = worker.stop() }
         let url = worker.baseURL + "/internal/v1/assignment"
 

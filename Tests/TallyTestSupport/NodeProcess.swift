@@ -36,18 +36,22 @@ public final class NodeProcess {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    public init(arguments: [String]) throws {
+    /// Starts the binary and waits for the line starting with `announcement` (a node's or coordinator's
+    /// "Tally API listening on", a worker's "Tally worker"); other lines (of child processes) are skipped.
+    public init(arguments: [String], announcement: String = "Tally API listening on ") throws {
         let output = Pipe()
         process = try NodeProcess.launch(arguments, output: output)
         var buffer = Data()
         let deadline = Date().addingTimeInterval(NodeProcess.startupTimeoutSeconds)
-        while !buffer.contains(UInt8(ascii: "\n")), Date() < deadline, process.isRunning {
+        func announced() -> Substring? {
+            String(decoding: buffer, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(announcement) }
+        }
+        while announced() == nil, Date() < deadline, process.isRunning {
             buffer.append(output.fileHandleForReading.availableData)
         }
-        let line = String(decoding: buffer, as: UTF8.self)
-        guard let range = line.range(of: #"https?://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
+        guard let line = announced(), let range = line.range(of: #"https?://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
             process.terminate()
-            throw StartFailure(description: "node did not start: \(line)")
+            throw StartFailure(description: "node did not start: \(String(decoding: buffer, as: UTF8.self))")
         }
         baseURL = String(line[range])
     }

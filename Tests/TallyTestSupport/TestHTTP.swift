@@ -33,17 +33,30 @@ public enum TestHTTP {
 
     /// A TCP port free on loopback right now (bound, read and released).
     public static func freePort() throws -> Int {
+        try withLoopbackSocket(port: 0) { socket, address in
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = bind(socket, address, length) == 0 && getsockname(socket, address, &length) == 0
+            guard bound else { throw NodeProcess.StartFailure(description: "no free port") }
+            return Int(UInt16(bigEndian: address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }))
+        }
+    }
+
+    /// Whether something accepts TCP connections on loopback `port` (one connect attempt, no retries).
+    public static func isListening(port: Int) throws -> Bool {
+        try withLoopbackSocket(port: port) { socket, address in
+            connect(socket, address, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+
+    private static func withLoopbackSocket<T>(port: Int, _ body: (Int32, UnsafeMutablePointer<sockaddr>) throws -> T) throws -> T {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        address.sin_port = UInt16(port).bigEndian
+        return try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body(socket, $0) }
         }
-        guard bound else { throw NodeProcess.StartFailure(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

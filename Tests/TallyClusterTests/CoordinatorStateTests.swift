@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import TallyCore
+import TallyHTTP
+import TallyStore
+@testable import TallyCluster
+
+@Suite struct CoordinatorStateTests {
+    func settings(_ workers: [String], slots: Int = 64, port: Int = 8081) -> ClusterSettings {
+        var settings = ClusterSettings()
+        settings.slots = slots
+        settings.workers = workers.enumerated().map { .init(name: $1, url: "https://127.0.0.1:\(port + $0)") }
+        return settings
+    }
+
+    func path() -> String { NSTemporaryDirectory() + "tally-coordinator-\(UUID().uuidString).sqlite" }
+
+    @Test func firstStartCreatesTheTableAndLaterStartsKeepIt() async throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let spec = MeterSpec(slug: "tokens", aggregation: .sum, eventType: "prompt", valueProperty: try JSONPath(parsing: "$.tokens"))
+        let first = try CoordinatorState(path: file, settings: settings(["w1", "w2"]), meters: [spec])
+        #expect(first.snapshot.table == SlotPlanner.initial(workers: ["w1", "w2"], slotCount: 64))
+        #expect(first.snapshot.catalogVersion == 1)
+        var meter = try #require(first.snapshot.liveMeter("tokens"))
+        meter.name = "Tokens"
+        #expect(try await first.put(meter).catalogVersion == 2)
+
+        let second = try CoordinatorState(path: file, settings: settings(["w2", "w1"], port: 9001), meters: [spec])
+        #expect(second.snapshot.table == first.snapshot.table)
+        #expect(second.snapshot.catalogVersion == 2)
+        #expect(second.snapshot.liveMeter("tokens")?.name == "Tokens")
+        #expect(second.snapshot.workerURLs == ["w2": "https://127.0.0.1:9001", "w1": "https://127.0.0.1:9002"])
+    }
+
+    @Test func refusesAnotherSlotCountOrWorkerSet() throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        _ = try CoordinatorState(path: file, settings: settings(["w1", "w2"]))
+        #expect(throws: CoordinatorState.Refusal.self) { try CoordinatorState(path: file, settings: settings(["w1", "w2"], slots: 128)) }
+        #expect(throws: CoordinatorState.Refusal.self) { try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"])) }
+        #expect(throws: CoordinatorState.Refusal.self) { try CoordinatorState(path: file, settings: settings(["w1"])) }
+    }
+
+    @Test func aSecondLiveMeterWithTheSameSlugIsRefused() async throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let state = try CoordinatorState(path: file, settings: settings(["w1"]))
+        let spec = MeterSpec(slug: "calls", aggregation: .count, eventType: "call")
+        let first = MeterDefinition(id: "m1", spec: spec, createdAt: .now)
+        _ = try await state.put(first)
+        await #expect(throws: StoreError.slugTaken("calls")) { try await state.put(MeterDefinition(id: "m2", spec: spec, createdAt: .now)) }
+        var deleted = first
+        deleted.deletedAt = .now
+        _ = try await state.put(deleted)
+        let snapshot = try await state.put(MeterDefinition(id: "m2", spec: spec, createdAt: .now))
+        #expect(snapshot.liveMeter("calls")?.id == "m2")
+        #expect(snapshot.meters.map(\.id) == ["m1", "m2"])
+        #expect(snapshot.catalogVersion == 3)
+    }
+}
+
+@Suite struct ClusterSettingsTests {
+    @Test func readsTheClusterSection() throws {
+        let config = try NodeConfiguration.parse(yaml: """
+            cluster:
+              slots: 256
+              forwardTimeoutMs: 500
+              workers:
+                - { name: w1, url: "https://10.0.0.1:7443/" }
+                - { name: w2, url: "https://10.0.0.2:7443" }
+            """)
+        let cluster = try #require(config.cluster)
+        #expect(cluster.slots == 256)
+        #expect(cluster.forwardTimeoutMs == 500)
+        #expect(cluster.workers == [.init(name: "w1", url: "https://10.0.0.1:7443"), .init(name: "w2", url: "https://10.0.0.2:7443")])
+    }
+
+    @Test func reportsEveryInvalidField() {
+        #expect {
+            try NodeConfiguration.parse(yaml: """
+                cluster:
+                  slots: 0
+                  maxForwardBodyBytes: 999999999999
+                  colour: blue
+                  workers:
+                    - { name: w1, url: "http://10.0.0.1:7443" }
+                    - { name: "bad name", url: "https://x" }
+                """)
+        } throws: { error in
+            (error as? NodeConfiguration.Invalid)?.errors == [
+                FieldError(field: "cluster.colour", reason: "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs, maxConnectionsPerWorker, certsDir, maxForwardBodyBytes, maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"),
+                FieldError(field: "cluster.slots", reason: "must be an integer ≥ 1"),
+                FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
+                FieldError(field: "cluster.workers[0].url", reason: "must be an https:// URL (workers are reached over mutual TLS)"),
+                FieldError(field: "cluster.workers[1].name", reason: "must be 1-64 letters, digits, '.', '_' or '-'"),
+                FieldError(field: "cluster.workers", reason: "list at least one worker (name and url)"),
+            ]
+        }
+    }
+}
