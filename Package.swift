@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(
             name: "TallyStoreTests",
-            dependencies: ["TallyCore", "TallyStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["TallyCore", "TallyStore", "TallyTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "TallyTestSupport",

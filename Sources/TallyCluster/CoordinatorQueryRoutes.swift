@@ -48,13 +48,7 @@ struct CoordinatorQueryRoutes {
         case "true": allowPartial = true
         default: throw Problem.invalidField("allowPartial", "must be true or false")
         }
-        var query = requested
-        query.to = query.to ?? .now
-        let calendar: WindowCalendar
-        switch query.validate(for: meter) {
-        case .failure(let failure): throw Problem.invalid("invalid query", failure.errors)
-        case .success(let valid): calendar = valid
-        }
+        let (query, calendar) = try QueryRequestParser.prepared(requested, for: meter)
         let answer = try await coordinator.query(meter: meter, query: query, calendar: calendar, allowPartial: allowPartial)
         let extra: JSONObject = answer.missingWorkers.isEmpty ? [:] : [
             "missingWorkers": .array(answer.missingWorkers.map(JSONValue.string)),

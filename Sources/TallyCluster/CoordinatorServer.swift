@@ -1,5 +1,4 @@
 import Hummingbird
-import HummingbirdCore
 import Logging
 import TallyHTTP
 
@@ -21,15 +20,7 @@ public enum CoordinatorServer {
         coordinator: Coordinator, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        if apiKeys.isEmpty {
-            logger.warning("no API keys configured: the API is open to anyone who can reach \(host):\(port)")
-        }
-        return Application(
-            router: router(coordinator: coordinator, limits: limits, apiKeys: apiKeys),
-            configuration: .init(address: .hostname(host, port: port), serverName: "tally",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
-            logger: logger
-        )
+        TallyServer.publicApplication(router: router(coordinator: coordinator, limits: limits, apiKeys: apiKeys), host: host, port: port,
+                                      limits: limits, apiKeys: apiKeys, logger: logger, onServerRunning: onServerRunning)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import TallyCore
+import TallyStore
 
 /// Reads a meter query from `GET` query parameters or a `POST` `MeterQueryRequest` body.
 public enum QueryRequestParser {
@@ -68,6 +69,17 @@ public enum QueryRequestParser {
         if let advanced = members["advancedMeterGroupByFilters"] { addAdvancedFilters(advanced, to: &query, errors: &errors) }
         guard errors.isEmpty else { throw Problem.invalid("invalid query", errors) }
         return query
+    }
+
+    /// The query to run for `requested` on `meter`: `to` fixed to now when absent (so every shard cuts the
+    /// range at the same instant), validated, with its window calendar. Throws a 400 problem listing every error.
+    public static func prepared(_ requested: MeterQuery, for meter: MeterDefinition, now: Timestamp = .now) throws -> (MeterQuery, WindowCalendar) {
+        var query = requested
+        query.to = query.to ?? now
+        switch query.validate(for: meter) {
+        case .failure(let failure): throw Problem.invalid("invalid query", failure.errors)
+        case .success(let calendar): return (query, calendar)
+        }
     }
 
     /// The `from` and `to` parameters of a listing such as `GET /api/v1/meters/{m}/subjects`.

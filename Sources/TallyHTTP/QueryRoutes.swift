@@ -26,13 +26,7 @@ struct QueryRoutes {
     }
 
     private func answer(_ request: Request, meter: MeterDefinition, query requested: MeterQuery) async throws -> Response {
-        var query = requested
-        query.to = query.to ?? .now
-        let calendar: WindowCalendar
-        switch query.validate(for: meter) {
-        case .failure(let failure): throw Problem.invalid("invalid query", failure.errors)
-        case .success(let valid): calendar = valid
-        }
+        let (query, calendar) = try QueryRequestParser.prepared(requested, for: meter)
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
         return QueryResultRendering.response(accumulator.result(now: query.to ?? .now), query: requested, request: request)

@@ -23,11 +23,21 @@ public enum TallyServer {
         store: ShardStore, host: String, port: Int, limits: APILimits = APILimits(), apiKeys: Set<String> = [],
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
+        publicApplication(router: router(store: store, limits: limits, apiKeys: apiKeys), host: host, port: port, limits: limits,
+                          apiKeys: apiKeys, logger: logger, onServerRunning: onServerRunning)
+    }
+
+    /// The plain-HTTP application serving a public API router (a node's or a coordinator's) on `host:port`,
+    /// with the connection limit; warns when the API is open.
+    public static func publicApplication(
+        router: Router<BasicRequestContext>, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void
+    ) -> some ApplicationProtocol {
         if apiKeys.isEmpty {
             logger.warning("no API keys configured: the API is open to anyone who can reach \(host):\(port)")
         }
         return Application(
-            router: router(store: store, limits: limits, apiKeys: apiKeys),
+            router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "tally",
                                  availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

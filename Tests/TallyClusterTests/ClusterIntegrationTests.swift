@@ -14,22 +14,10 @@ import TallyTestSupport
     static let aggregations = ["SUM", "COUNT", "UNIQUE_COUNT", "AVG", "MIN", "MAX", "LATEST"]
     static let range = "from=2026-03-01T00:00:30Z&to=2026-03-05T00:00:00Z"
 
-    /// Deterministic pseudo-random numbers (SplitMix64), so a failure replays identically.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// 100 batches of 1,000 events over 1,000 customers and 3 days, times shuffled; every tenth batch
     /// repeats 100 events of the batch before it, and some batches repeat an event within themselves.
     static func batches() -> [String] {
-        var random = SplitMix(state: 42)
+        var random = SplitMix64(seed: 42)
         let start = Timestamp(rfc3339: "2026-03-01T00:00:00Z")!.micros
         var batches: [[String]] = []
         for batch in 0..<(events / batchEvents) {

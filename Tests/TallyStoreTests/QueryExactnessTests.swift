@@ -1,25 +1,15 @@
 import Testing
 import TallyCore
+import TallyTestSupport
 @testable import TallyStore
 
 /// The store's answers (pre-aggregated whole minutes plus raw edge minutes) must equal a brute-force
 /// aggregation of the same events, for every aggregation and for ranges that do not fall on minutes.
 @Suite struct QueryExactnessTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let base = t("2024-03-09T22:00:00Z").micros
 
     static func makeEvents() -> [CloudEvent] {
-        var random = Generator(state: 42)
+        var random = SplitMix64(seed: 42)
         return (0..<600).map { index in
             let micros = base + Int64.random(in: 0..<(3 * 86_400 * 1_000_000), using: &random)
             let value = "\(Int.random(in: -50...500, using: &random)).\(Int.random(in: 0...999, using: &random))"
@@ -53,7 +43,7 @@ import TallyCore
         }
         let meter = try await store.createMeter(spec("m", aggregation, value: value, groupBy: ["m": "$.m"]))
         try await store.ingest(Array(events[300...]))
-        var random = Generator(state: 7)
+        var random = SplitMix64(seed: 7)
         for _ in 0..<25 {
             let a = Self.base + Int64.random(in: 0..<(3 * 86_400 * 1_000_000), using: &random)
             let b = Self.base + Int64.random(in: 0..<(3 * 86_400 * 1_000_000), using: &random)
