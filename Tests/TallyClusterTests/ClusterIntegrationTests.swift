@@ -146,13 +146,22 @@ import TallyTestSupport
             #expect(partial.status == 200)
             #expect(partial.json?["missingSlots"]?.arrayValue?.count == table.slots(ownedBy: "w2").count)
             #expect(try await cluster.api(.GET, "/api/v1/subjects").status == 503)
+            let lateMeter = #"{"slug":"m_late","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
+            #expect(try await cluster.api(.POST, "/api/v1/meters", lateMeter).status == 201)
+            #expect(try await TestHTTP.send(.POST, single.baseURL + "/api/v1/meters", body: lateMeter).status == 201)
 
-            // Back again: the retried batch commits only what was missing, and answers match again.
+            // Back again: it catches up with the meter catalog, the retried batch commits only what was
+            // missing, and answers match again.
             try cluster.startWorker("w2")
             try await cluster.waitReady()
             #expect(try await send(cluster.coordinator.baseURL, lateBatch).status == 204)
             #expect(try await send(single.baseURL, lateBatch).status == 204)
             try await expectSameAnswers(cluster, single, perMeter: 1)
+            // The meter created while w2 was down reached it when it came back, back-filled from its events.
+            let latePath = "/api/v1/meters/m_late/query?" + Self.queries[1]
+            let (lateCluster, lateSingle) = (try await cluster.api(.GET, latePath), try await TestHTTP.send(.GET, single.baseURL + latePath))
+            #expect(lateCluster.status == 200)
+            #expect(lateCluster.body == lateSingle.body)
         } catch {
             await cluster.stop()
             throw error
