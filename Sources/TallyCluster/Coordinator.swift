@@ -20,7 +20,7 @@ public final class Coordinator: Sendable {
     private let healthByWorker: Mutex<[String: WorkerHealth]>
     /// Per worker: parts of concurrent batches waiting to be forwarded together.
     let forwarders: [String: GroupCommitter<String>]
-    /// Longest wait for a probe's answer: the probe interval, at least one second.
+    /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
     let probeTimeout: Duration
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
@@ -28,7 +28,7 @@ public final class Coordinator: Sendable {
         self.client = client
         self.logger = logger
         let workers = state.snapshot.workers
-        probeTimeout = .milliseconds(max(settings.workerProbeIntervalMs, 1000))
+        probeTimeout = .milliseconds(min(max(settings.workerProbeIntervalMs, 1000), settings.forwardTimeoutMs))
         healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth.unknown()) }))
         forwarders = Dictionary(uniqueKeysWithValues: workers.map { worker in
             (worker, GroupCommitter<String>(maxBatchesPerCommit: settings.maxQueuedPartsPerWorker, maxQueuedBatches: settings.maxQueuedPartsPerWorker,

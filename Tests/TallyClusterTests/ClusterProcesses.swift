@@ -21,7 +21,7 @@ final class ClusterProcesses {
     /// An mTLS client holding the coordinator's certificate, to inspect workers directly.
     let peerClient: HTTPClient
 
-    init(workers count: Int = 3) throws {
+    init(workers count: Int = 3, probeIntervalMs: Int = 200) throws {
         folder = NSTemporaryDirectory() + "tally-cluster-\(UUID().uuidString)"
         authority = CertificateAuthority(directory: folder + "/certs")
         try authority.initialize()
@@ -34,7 +34,7 @@ final class ClusterProcesses {
             dataDir: \(folder)/coordinator
             cluster:
               certsDir: \(folder)/certs
-              workerProbeIntervalMs: 200
+              workerProbeIntervalMs: \(probeIntervalMs)
               forwardTimeoutMs: 5000
               workers:
             \(names.map { "    - name: \($0)\n      url: https://127.0.0.1:\(ports[$0]!)" }.joined(separator: "\n"))
@@ -55,6 +55,11 @@ final class ClusterProcesses {
     func killWorker(_ name: String) {
         workers[name]?.kill()
         workers[name] = nil
+    }
+
+    /// Deletes a stopped worker's data folder, as after losing its disk.
+    func wipeWorker(_ name: String) throws {
+        try FileManager.default.removeItem(atPath: "\(folder)/\(name)")
     }
 
     /// Waits until the coordinator's `/readyz` says every worker is up and current.
