@@ -13,6 +13,8 @@ public struct CloudEvent: Sendable, Hashable {
     /// The event's JSON text as received, when it came from a request body; stored as the raw event so
     /// extension attributes and the original form are kept for audits.
     public var receivedJSON: String?
+    /// Whether `time` was given on arrival because the event carried none.
+    public var timeAssigned = false
 
     public init(id: String, source: String, type: String, subject: String, time: Timestamp, data: JSONValue,
                 specversion: String = "1.0", dataContentType: String? = nil, dataSchema: String? = nil) {
@@ -65,7 +67,8 @@ public struct CloudEvent: Sendable, Hashable {
             errors.append(FieldError(field: fieldPrefix + "specversion", reason: "must be \"1.0\", got \"\(specversion)\""))
         }
         var time = now
-        if let text = optionalString("time") {
+        let timeText = optionalString("time")
+        if let text = timeText {
             if let parsed = Timestamp(rfc3339: text) {
                 time = parsed
             } else {
@@ -83,8 +86,10 @@ public struct CloudEvent: Sendable, Hashable {
         }
         let schema = optionalString("dataschema")
         guard errors.isEmpty else { return .failure(ValidationFailure(errors)) }
-        return .success(CloudEvent(id: id, source: source, type: type, subject: subject, time: time, data: data,
-                                   specversion: specversion, dataContentType: contentType, dataSchema: schema))
+        var event = CloudEvent(id: id, source: source, type: type, subject: subject, time: time, data: data,
+                               specversion: specversion, dataContentType: contentType, dataSchema: schema)
+        event.timeAssigned = timeText == nil
+        return .success(event)
     }
 
     /// The event as received (extension attributes included) with its resolved `time`; `json` when

@@ -33,12 +33,17 @@ public enum IngestRequest {
     }
 
     /// The events' source texts joined by commas: the inside of a `application/cloudevents-batch+json` body.
+    /// An event that arrived without `time` goes with the time it was given, so its owner counts it at that time.
     public static func joinedTexts(_ events: some Collection<CloudEvent>) -> String {
         var text = ""
         text.reserveCapacity(events.reduce(0) { $0 + ($1.receivedJSON?.utf8.count ?? 256) + 1 })
         for (index, event) in events.enumerated() {
             if index > 0 { text += "," }
-            text += event.receivedJSON ?? JSONWriter.string(event.receivedForm)
+            if let received = event.receivedJSON, !event.timeAssigned {
+                text += received
+            } else {
+                text += JSONWriter.string(event.receivedForm)
+            }
         }
         return text
     }

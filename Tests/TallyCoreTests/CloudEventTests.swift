@@ -11,6 +11,7 @@ import Testing
         #expect(event.time == now)
         #expect(event.data == .object(["t": .number("1")]))
         #expect(event.subject == "c1")
+        #expect(event.timeAssigned)
     }
 
     @Test func reportsEveryInvalidField() {
