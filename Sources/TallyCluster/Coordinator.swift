@@ -20,6 +20,8 @@ public final class Coordinator: Sendable {
     private let healthByWorker: Mutex<[String: WorkerHealth]>
     /// Per worker: parts of concurrent batches waiting to be forwarded together.
     let forwarders: [String: GroupCommitter<String>]
+    /// Retries of a request a worker fenced (409), each after pushing the worker its assignment.
+    static let maxRetriesAfterRefresh = 1
     /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
     let probeTimeout: Duration
 
@@ -40,14 +42,14 @@ public final class Coordinator: Sendable {
     public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }
 
     /// Sends a fenced request to `worker`; on a 409 (stale epoch, foreign slot, catalog behind) pushes the
-    /// worker its assignment and retries once. Any other non-2xx answer, a timeout or a refused connection
+    /// worker its assignment and retries (`maxRetriesAfterRefresh`, once). Any other non-2xx answer, a timeout or a refused connection
     /// fails; so does, at once, a request for a worker that could not be reached since the last probe.
     func call(_ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
               contentType: String = "application/json") async -> Result<WorkerReply, WorkerFailure> {
         if let down = health[worker], let failedAt = down.failedAt {
             return .failure(WorkerFailure(worker: worker, reason: "unreachable since \(failedAt) (\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
         }
-        for attempt in 1...2 {
+        for attempt in 0...Coordinator.maxRetriesAfterRefresh {
             let snapshot = state.snapshot
             guard let url = snapshot.workerURLs[worker] else { return .failure(WorkerFailure(worker: worker, reason: "unknown worker")) }
             let headers = [(WorkerMembership.epochHeader.rawName, String(snapshot.table.epoch)),
@@ -60,7 +62,7 @@ public final class Coordinator: Sendable {
                 return .failure(WorkerFailure(worker: worker, reason: "unreachable: \(error)"))
             }
             if (200..<300).contains(reply.status) { return .success(reply) }
-            guard reply.status == 409, attempt == 1 else {
+            guard reply.status == 409, attempt < Coordinator.maxRetriesAfterRefresh else {
                 return .failure(WorkerFailure(worker: worker, reason: "answered \(reply.status): \(reply.detail)"))
             }
             logger.info("worker fenced a request; refreshing its assignment", metadata: ["worker": "\(worker)", "detail": "\(reply.detail)"])
