@@ -23,10 +23,10 @@ struct CoordinatorMeterRoutes {
             }
         }
         router.get("/api/v1/meters/:meter") { _, context -> Response in
-            Response.json(try meter(context).json)
+            Response.json(try CoordinatorMeterRoutes.meter(context, coordinator).json)
         }
         router.put("/api/v1/meters/:meter") { request, context -> Response in
-            let current = try meter(context)
+            let current = try CoordinatorMeterRoutes.meter(context, coordinator)
             let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
             switch MeterUpdate.parse(body, current: current) {
             case .failure(let failure): throw Problem.invalid("the meter update is invalid", failure.errors)
@@ -34,14 +34,15 @@ struct CoordinatorMeterRoutes {
             }
         }
         router.delete("/api/v1/meters/:meter") { _, context -> Response in
-            var deleted = try meter(context)
+            var deleted = try CoordinatorMeterRoutes.meter(context, coordinator)
             deleted.deletedAt = .now
             _ = try await publish(deleted)
             return Response(status: .noContent)
         }
     }
 
-    private func meter(_ context: BasicRequestContext) throws -> MeterDefinition {
+    /// The live meter named by the `:meter` path parameter, or a 404 problem.
+    static func meter(_ context: BasicRequestContext, _ coordinator: Coordinator) throws -> MeterDefinition {
         let idOrSlug = context.parameters.get("meter") ?? ""
         guard let meter = coordinator.state.snapshot.liveMeter(idOrSlug) else { throw Problem.meterNotFound(idOrSlug) }
         return meter

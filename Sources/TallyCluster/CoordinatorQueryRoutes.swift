@@ -16,7 +16,7 @@ struct CoordinatorQueryRoutes {
             return try await answer(request, context, QueryRequestParser.parse(body: body))
         }
         router.get("/api/v1/meters/:meter/subjects") { request, context -> Response in
-            let meter = try meter(context)
+            let meter = try CoordinatorMeterRoutes.meter(context, coordinator)
             _ = try QueryRequestParser.range(request.uri.queryParameters)
             let lists = try await coordinator.gather("/internal/v1/meters/\(meter.id)/subjects?" + (request.uri.query ?? ""))
             let subjects = Set(lists.flatMap { $0.arrayValue ?? [] }.compactMap(\.stringValue)).sorted()
@@ -34,14 +34,8 @@ struct CoordinatorQueryRoutes {
         }
     }
 
-    private func meter(_ context: BasicRequestContext) throws -> MeterDefinition {
-        let idOrSlug = context.parameters.get("meter") ?? ""
-        guard let meter = coordinator.state.snapshot.liveMeter(idOrSlug) else { throw Problem.meterNotFound(idOrSlug) }
-        return meter
-    }
-
     private func answer(_ request: Request, _ context: BasicRequestContext, _ requested: MeterQuery) async throws -> Response {
-        let meter = try meter(context)
+        let meter = try CoordinatorMeterRoutes.meter(context, coordinator)
         let allowPartial: Bool
         switch request.uri.queryParameters["allowPartial"] {
         case nil, "false": allowPartial = false

@@ -97,9 +97,11 @@ public final class ShardStore: Sendable {
         liveMeters.withLock { set in set.byID[idOrSlug] ?? set.byID.values.first { $0.slug == idOrSlug } }
     }
 
-    /// Number of raw events stored.
+    /// Number of raw events stored. Read as the last sequence number, which costs one index step instead of
+    /// a scan (the coordinator asks every second): raw events are never deleted, and `seq` is an INTEGER
+    /// PRIMARY KEY given as max + 1, so a rolled-back insert leaves no gap.
     public func eventCount() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0 }
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 }
     }
 
     /// The live meters and the generation of the meter set they belong to.
