@@ -37,20 +37,31 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TallyConfiguration",
+            dependencies: [
+                "TallyCore",
+                "TallyStore",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
             name: "TallyHTTP",
             dependencies: [
+                "TallyConfiguration",
                 "TallyCore",
                 "TallyStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .target(
             name: "TallyCluster",
             dependencies: [
+                "TallyConfiguration",
                 "TallyCore",
                 "TallyStore",
                 "TallyHTTP",
@@ -74,6 +85,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
+                "TallyConfiguration",
                 "TallyCore",
                 "TallyStore",
                 "TallyHTTP",
@@ -101,12 +113,17 @@ let package = Package(
         ),
         .target(
             name: "TallyTestSupport",
-            dependencies: ["TallyCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "TallyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/TallyTestSupport"
         ),
         .testTarget(
             name: "TallyClusterTests",
             dependencies: [
+                "TallyConfiguration",
                 "TallyCore",
                 "TallyCluster",
                 "TallyHTTP",
@@ -119,11 +136,13 @@ let package = Package(
         .testTarget(
             name: "TallyHTTPTests",
             dependencies: [
+                "TallyConfiguration",
                 "TallyCore",
                 "TallyStore",
                 "TallyHTTP",
                 "TallyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -5,8 +5,15 @@
 # event is counted (durable and exact).
 #
 # Usage: scripts/bench.sh [--duration SECONDS] [--connections N] [--batch EVENTS] [--cluster WORKERS]
-#   --cluster N  also runs the same load through the coordinator of a local N-worker cluster
-#                (`tally local --workers N`, mutual TLS between the processes), after the single node.
+#                         [--subjects N] [--random-ids] [--baseline TALLY_BINARY] [--rounds N]
+#   --cluster N    also runs the same load through the coordinator of a local N-worker cluster
+#                  (`tally local --workers N`, mutual TLS between the processes), after the single node.
+#   --subjects N   customers the events are spread over (default 1000).
+#   --random-ids   random UUIDv4 event ids, as real clients send (default: ids that grow with each event).
+#   --baseline BIN an older `tally` binary (e.g. a release build of the previous commit): each round runs the
+#                  single-node load against it and then against this tree's build, in the same run, so the
+#                  machine's drift hits both alike.
+#   --rounds N     rounds of the single-node load (default 1; with --baseline, each round runs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +21,20 @@ duration=20
 connections=32
 batch=100
 cluster=0
+subjects=1000
+random_ids=""
+baseline=""
+rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     --batch) batch="$2"; shift 2 ;;
     --cluster) cluster="$2"; shift 2 ;;
+    --subjects) subjects="$2"; shift 2 ;;
+    --random-ids) random_ids="--random-ids"; shift ;;
+    --baseline) baseline="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -55,8 +70,10 @@ cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz
 # load NAME URL PID...: drives URL, prints the numbers, checks every acknowledged event is counted.
 load() {
   local name="$1" url="$2"; shift 2
-  echo "== $name: ${duration}s, ${connections} connections, ${batch} events per request, 1000 subjects, 4 meters"
-  "$bin/tally-loadgen" --url "$url" --duration-seconds "$duration" --connections "$connections" --batch-events "$batch" | tee "$work/$name.txt"
+  echo "== $name: ${duration}s, ${connections} connections, ${batch} events per request, ${subjects} subjects," \
+    "${random_ids:-growing ids}, 4 meters"
+  "$bin/tally-loadgen" --url "$url" --duration-seconds "$duration" --connections "$connections" --batch-events "$batch" \
+    --subjects "$subjects" $random_ids | tee "$work/$name.txt"
   local acknowledged counted query
   acknowledged="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name.txt" | cut -d= -f2)"
   counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" | grep -o '"value":[0-9]*' | cut -d: -f2)"
@@ -86,13 +103,22 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 echo "cpu per event of the pure ingestion stages (tally-microbench):"
 "$bin/tally-microbench"
 
-"$bin/tally" serve --port 0 --data "$work/single" > "$work/single.log" 2>&1 &
-single_pid=$!
-pids+=("$single_pid")
-url="$(wait_for "$work/single.log")"
-create_meters "$url"
-load single "$url" "node=$single_pid"
-kill -TERM "$single_pid"; wait "$single_pid" || true
+# single NAME BINARY: the single-node load against a fresh node of BINARY.
+single() {
+  "$2" serve --port 0 --data "$work/$1" > "$work/$1.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  local url
+  url="$(wait_for "$work/$1.log")"
+  create_meters "$url"
+  load "$1" "$url" "node=$pid"
+  kill -TERM "$pid"; wait "$pid" || true
+}
+
+for round in $(seq 1 "$rounds"); do
+  if [ -n "$baseline" ]; then single "baseline_$round" "$baseline"; fi
+  single "single_$round" "$bin/tally"
+done
 
 if [ "$cluster" -gt 0 ]; then
   port="$(python3 -c '

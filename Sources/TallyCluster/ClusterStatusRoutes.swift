@@ -2,21 +2,11 @@ import Hummingbird
 import TallyCore
 import TallyHTTP
 
-/// `GET /api/v1/cluster` (workers, slots, epoch) and the coordinator's `/healthz` and `/readyz`.
+/// `GET /api/v1/cluster`: workers, slots, epoch (Tally's addition, served by a coordinator only).
 struct ClusterStatusRoutes {
     let coordinator: Coordinator
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/healthz") { _, _ in Response.json(.object(["status": .string("ok")])) }
-        router.get("/readyz") { _, _ -> Response in
-            let down = coordinator.health.filter { !$0.value.up }.keys.sorted()
-            guard down.isEmpty else {
-                throw Problem(.serviceUnavailable, type: "urn:tally:problem:not-ready",
-                              detail: "worker(s) not reachable at the last probe: \(down.joined(separator: ", "))",
-                              extensions: ["downWorkers": .array(down.map(JSONValue.string))])
-            }
-            return Response.json(.object(["status": .string("ready")]))
-        }
         router.get("/api/v1/cluster") { _, _ in Response.json(status) }
     }
 

@@ -1,15 +1,11 @@
+import TallyConfiguration
+import AsyncHTTPClient
 import Logging
 import NIOHTTP1
 import Synchronization
 import TallyCore
 import TallyHTTP
 import TallyStore
-
-/// A worker that could not serve its part of a request, and why.
-public struct WorkerFailure: Error, Sendable, Hashable {
-    public var worker: String
-    public var reason: String
-}
 
 /// The coordinator's engine: routes requests to the workers owning the slots they touch, keeps workers'
 /// assignments current, and tracks their health. Fenced requests (409) get one refresh and one retry.
@@ -24,6 +20,9 @@ public final class Coordinator: Sendable {
     static let maxRetriesAfterRefresh = 1
     /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
     let probeTimeout: Duration
+    /// Consecutive probe timeouts after which a worker that still accepts connections counts as down: one slow
+    /// answer from a busy worker must not refuse ingestion.
+    static let probeTimeoutsBeforeDown = 3
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
         self.state = state
@@ -47,42 +46,60 @@ public final class Coordinator: Sendable {
     func call(_ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
               contentType: String = "application/json") async -> Result<WorkerReply, WorkerFailure> {
         if let down = health[worker], let failedAt = down.failedAt {
-            return .failure(WorkerFailure(worker: worker, reason: "unreachable since \(failedAt) (\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
+            return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unreachable since \(failedAt) "
+                + "(\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
         }
         for attempt in 0...Coordinator.maxRetriesAfterRefresh {
             let snapshot = state.snapshot
-            guard let url = snapshot.workerURLs[worker] else { return .failure(WorkerFailure(worker: worker, reason: "unknown worker")) }
-            let headers = [(WorkerMembership.epochHeader.rawName, String(snapshot.table.epoch)),
-                           (WorkerMembership.catalogHeader.rawName, String(snapshot.catalogVersion))]
+            guard let url = snapshot.workerURLs[worker] else {
+                return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
+            }
+            let headers = [(WorkerHeaders.epoch.rawName, String(snapshot.table.epoch)),
+                           (WorkerHeaders.catalog.rawName, String(snapshot.catalogVersion))]
             let reply: WorkerReply
             do {
                 reply = try await client.send(method, baseURL: url, path: path, headers: headers, body: body, contentType: contentType)
             } catch {
-                markDown(worker, reason: "\(error)")
-                return .failure(WorkerFailure(worker: worker, reason: "unreachable: \(error)"))
+                return .failure(transportFailure(worker, error))
             }
             if (200..<300).contains(reply.status) { return .success(reply) }
             guard reply.status == 409, attempt < Coordinator.maxRetriesAfterRefresh else {
-                return .failure(WorkerFailure(worker: worker, reason: "answered \(reply.status): \(reply.detail)"))
+                return .failure(WorkerFailure(worker: worker, kind: .refused(status: reply.status),
+                                              reason: "answered \(reply.status): \(reply.detail)"))
             }
             logger.info("worker fenced a request; refreshing its assignment", metadata: ["worker": "\(worker)", "detail": "\(reply.detail)"])
             if case .failure(let failure) = await push(worker) { return .failure(failure) }
         }
-        return .failure(WorkerFailure(worker: worker, reason: "still fenced after a refresh"))
+        return .failure(WorkerFailure(worker: worker, kind: .refused(status: 409), reason: "still fenced after a refresh"))
+    }
+
+    /// The failure for a request that got no answer: a timeout leaves its outcome unknown and does not mark the
+    /// worker down (it may be busy); any other transport error means it never arrived, and marks the worker down.
+    private func transportFailure(_ worker: String, _ error: any Error) -> WorkerFailure {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
+            return WorkerFailure(worker: worker, kind: .timedOut, reason: "no answer within forwardTimeoutMs; it may have "
+                + "been applied")
+        }
+        markDown(worker, reason: "\(error)")
+        return WorkerFailure(worker: worker, kind: .unreachable, reason: "unreachable: \(error)")
     }
 
     /// Sends `worker` its assignment (slot table and meter catalog).
     func push(_ worker: String) async -> Result<Void, WorkerFailure> {
         let snapshot = state.snapshot
-        guard let url = snapshot.workerURLs[worker] else { return .failure(WorkerFailure(worker: worker, reason: "unknown worker")) }
+        guard let url = snapshot.workerURLs[worker] else {
+            return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
+        }
         do {
             let reply = try await client.send(.PUT, baseURL: url, path: "/internal/v1/assignment",
                                               body: JSONWriter.string(snapshot.assignment(for: worker)))
-            guard reply.status == 204 else { return .failure(WorkerFailure(worker: worker, reason: "refused its assignment (\(reply.status)): \(reply.detail)")) }
+            guard reply.status == 204 else {
+                return .failure(WorkerFailure(worker: worker, kind: .refused(status: reply.status),
+                                              reason: "refused its assignment (\(reply.status)): \(reply.detail)"))
+            }
             return .success(())
         } catch {
-            markDown(worker, reason: "\(error)")
-            return .failure(WorkerFailure(worker: worker, reason: "unreachable: \(error)"))
+            return .failure(transportFailure(worker, error))
         }
     }
 
@@ -126,6 +143,14 @@ public final class Coordinator: Sendable {
             }
             let updated = health
             healthByWorker.withLock { $0[worker] = updated }
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            let timeouts = healthByWorker.withLock { all -> Int in
+                all[worker, default: .unknown()].consecutiveProbeTimeouts += 1
+                return all[worker, default: .unknown()].consecutiveProbeTimeouts
+            }
+            if timeouts >= Coordinator.probeTimeoutsBeforeDown {
+                markDown(worker, reason: "\(timeouts) probes in a row got no answer within \(probeTimeout)")
+            }
         } catch {
             markDown(worker, reason: "\(error)")
         }
@@ -162,24 +187,19 @@ public final class Coordinator: Sendable {
         return (replies.sorted { $0.0 < $1.0 }, failures.sorted { $0.worker < $1.worker })
     }
 
-    /// Fans out to every worker and fails closed (503) when any cannot answer.
-    func gather(_ path: String) async throws -> [JSONValue] {
+    /// Fans out to every worker and fails closed (`ClusterError.shardsUnavailable`) when any cannot answer.
+    func gather(_ path: String) async throws(ClusterError) -> [JSONValue] {
+        let table = state.snapshot.table
         let (replies, failures) = await fanOut(state.snapshot.workers, .GET, path)
-        guard failures.isEmpty else { throw Coordinator.unavailable(failures, table: state.snapshot.table) }
-        return try replies.map { worker, reply in
-            guard let json = reply.json else { throw Coordinator.unavailable([WorkerFailure(worker: worker, reason: "answered with invalid JSON")], table: state.snapshot.table) }
-            return json
+        guard failures.isEmpty else { throw .shardsUnavailable(failures, table: SlotTableSummary(table)) }
+        var answers: [JSONValue] = []
+        for (worker, reply) in replies {
+            guard let json = reply.json else {
+                throw .shardsUnavailable([WorkerFailure(worker: worker, kind: .refused(status: reply.status),
+                                                        reason: "answered with invalid JSON")], table: SlotTableSummary(table))
+            }
+            answers.append(json)
         }
-    }
-
-    /// The 503 problem for workers that could not answer, naming them and the slots they own.
-    static func unavailable(_ failures: [WorkerFailure], table: SlotTable) -> Problem {
-        let slots = failures.flatMap { table.slots(ownedBy: $0.worker) }.sorted()
-        return Problem(
-            .serviceUnavailable, type: "urn:tally:problem:shards-unavailable",
-            detail: failures.map { "worker \($0.worker) (\(table.slots(ownedBy: $0.worker).count) slots) \($0.reason)" }.joined(separator: "; ")
-                + ". The answer would be incomplete; retry, or pass allowPartial=true to a meter query.",
-            extensions: ["missingWorkers": .array(failures.map { .string($0.worker) }), "missingSlots": .array(slots.map { .number(String($0)) })]
-        )
+        return answers
     }
 }

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Hummingbird
 import Logging
 import TallyHTTP
@@ -9,10 +10,9 @@ public enum CoordinatorServer {
         let router = Router()
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
+        PublicRoutes(backend: ClusterBackend(coordinator: coordinator), limits: limits).register(on: router)
         ClusterStatusRoutes(coordinator: coordinator).register(on: router)
-        CoordinatorEventRoutes(coordinator: coordinator, limits: limits).register(on: router)
-        CoordinatorMeterRoutes(coordinator: coordinator, limits: limits).register(on: router)
-        CoordinatorQueryRoutes(coordinator: coordinator, limits: limits).register(on: router)
+        MethodNotAllowed.register(on: router)
         return router
     }
 

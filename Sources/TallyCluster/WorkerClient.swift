@@ -1,3 +1,4 @@
+import TallyConfiguration
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
@@ -23,13 +24,17 @@ public struct WorkerReply: Sendable {
 public final class WorkerClient: Sendable {
     /// Largest worker answer read, in bytes (a query's partials for many groups and unique values).
     public static let maxWorkerResponseBytes = 256 * 1024 * 1024
+    /// How long a pooled connection to a worker may stay idle: below the worker's `idleTimeoutSeconds`, so the
+    /// coordinator never sends on a connection the worker is closing.
+    public static let pooledConnectionIdleTimeout = TimeAmount.seconds(10)
 
     let http: HTTPClient
     let forwardTimeout: TimeAmount
 
     public init(tls: ClusterTLS, settings: ClusterSettings) {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls.client)
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maxConnectionsPerWorker)
+        configuration.connectionPool = .init(idleTimeout: WorkerClient.pooledConnectionIdleTimeout,
+                                             concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maxConnectionsPerWorker)
         configuration.timeout = .init(connect: .milliseconds(Int64(settings.forwardTimeoutMs)))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         forwardTimeout = .milliseconds(Int64(settings.forwardTimeoutMs))

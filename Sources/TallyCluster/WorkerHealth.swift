@@ -12,8 +12,11 @@ public struct WorkerHealth: Sendable, Hashable {
     /// When a probe or request last failed to reach the worker; nil once a probe reached it again.
     /// Requests for a worker that failed are refused at once instead of waiting `forwardTimeoutMs` each.
     public var failedAt: Timestamp?
+    /// Probes in a row that got no answer in time (reset by an answer).
+    public var consecutiveProbeTimeouts = 0
 
     public static func unknown() -> WorkerHealth {
-        WorkerHealth(up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now, failedAt: nil)
+        WorkerHealth(up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now,
+                     failedAt: nil)
     }
 }

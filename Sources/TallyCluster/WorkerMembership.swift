@@ -1,17 +1,27 @@
-import HTTPTypes
-import Hummingbird
 import Synchronization
 import TallyCore
-import TallyHTTP
 import TallyStore
 
+/// Why a worker refused a request or an assignment; the worker's routes render these as 409 problems.
+public enum MembershipError: Error, Sendable, Hashable {
+    /// The request was routed at `requested`; the worker is at `local` (0 before it has a table).
+    case staleEpoch(requested: Int64, local: Int64)
+    /// Some subjects fall in slots the worker does not own at `epoch`.
+    case notOwner(slots: [Int], epoch: Int64)
+    /// The request needs meter catalog version `needed`; the worker holds `local`.
+    case catalogBehind(local: Int64, needed: Int64)
+    /// The assignment names another node.
+    case wrongNode(String?)
+    /// The assignment is older than what the worker holds (epoch first, then catalog version).
+    case staleAssignment(epoch: Int64, catalogVersion: Int64, localEpoch: Int64, localCatalogVersion: Int64)
+    /// The assignment is not one: the field and the reason.
+    case invalidAssignment(FieldError)
+}
+
 /// A worker's place in the cluster: its slot table and the meter catalog version it holds, kept in its
-/// shard database so a restarted worker fences requests before the coordinator has spoken to it.
+/// shard database so a restarted worker fences requests before the coordinator has spoken to it. State changes
+/// are published only once the transaction that stores them committed.
 public final class WorkerMembership: Sendable {
-    /// Header carrying the epoch a request was routed at.
-    public static let epochHeader = HTTPField.Name("Tally-Epoch")!
-    /// Header carrying the catalog version the coordinator held when it sent the request.
-    public static let catalogHeader = HTTPField.Name("Tally-Catalog-Version")!
     static let stateKey = "cluster.assignment"
 
     public let node: String
@@ -33,49 +43,46 @@ public final class WorkerMembership: Sendable {
     public var epoch: Int64 { state.withLock { $0.fencing.table?.epoch ?? 0 } }
     public var catalogVersion: Int64 { state.withLock { $0.catalogVersion } }
 
-    /// Throws a 409 problem unless `request` was routed at this worker's epoch, with a catalog no newer
-    /// than this worker's, for subjects in slots it owns.
-    public func admit(_ request: Request, subjects: some Sequence<String>) throws {
-        let epoch = request.headers[WorkerMembership.epochHeader].flatMap { Int64($0) } ?? -1
-        let catalog = request.headers[WorkerMembership.catalogHeader].flatMap { Int64($0) } ?? 0
+    /// Throws unless a request routed at `epoch`, needing catalog version `catalog`, may touch `subjects` here.
+    public func admit(epoch: Int64, catalog: Int64, subjects: some Sequence<String>) throws(MembershipError) {
         let (fencing, localCatalog) = state.withLock { ($0.fencing, $0.catalogVersion) }
-        let extensions: JSONObject = ["node": .string(node), "epoch": .number(String(fencing.table?.epoch ?? 0)),
-                                      "catalogVersion": .number(String(localCatalog))]
         switch fencing.admit(epoch: epoch, subjects: subjects) {
-        case .staleEpoch(let local):
-            throw Problem(.conflict, type: "urn:tally:problem:stale-epoch",
-                          detail: "request routed at epoch \(epoch); worker \(node) is at epoch \(local)", extensions: extensions)
-        case .notOwner(let slots):
-            var members = extensions
-            members["slots"] = .array(slots.map { .number(String($0)) })
-            throw Problem(.conflict, type: "urn:tally:problem:not-owner",
-                          detail: "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) at epoch \(epoch)", extensions: members)
+        case .staleEpoch(let local): throw .staleEpoch(requested: epoch, local: local)
+        case .notOwner(let slots): throw .notOwner(slots: slots, epoch: epoch)
         case .accept:
-            guard catalog <= localCatalog else {
-                throw Problem(.conflict, type: "urn:tally:problem:catalog-behind",
-                              detail: "worker \(node) holds meter catalog version \(localCatalog); the request needs \(catalog)", extensions: extensions)
-            }
+            guard catalog <= localCatalog else { throw .catalogBehind(local: localCatalog, needed: catalog) }
         }
     }
 
-    /// Applies an assignment pushed by the coordinator: meters first, then the table, in one transaction.
-    /// Refuses an assignment for another node or for an older epoch.
+    /// Applies an assignment pushed by the coordinator: meters and table in one transaction, published in memory
+    /// when it commits. Refuses an assignment for another node, or older than the one held (checked inside the
+    /// transaction, so concurrent pushes apply in order or not at all).
     public func apply(_ json: JSONValue) async throws {
-        guard json["node"]?.stringValue == node else {
-            throw Problem(.conflict, type: "urn:tally:problem:wrong-node",
-                          detail: "this worker is \(node); the assignment is for \(json["node"]?.stringValue ?? "nobody")")
+        guard json["node"]?.stringValue == node else { throw MembershipError.wrongNode(json["node"]?.stringValue) }
+        guard let table = json["table"].flatMap(SlotTable.init(json:)), table.owners.count == table.slotCount,
+              table.slotCount > 0 else {
+            throw MembershipError.invalidAssignment(FieldError(field: "table", reason: "must be a slot table"))
         }
-        guard let table = json["table"].flatMap(SlotTable.init(json:)), case .number(let versionText)? = json["catalogVersion"],
-              let version = Int64(versionText), let items = json["meters"]?.arrayValue else {
-            throw Problem.invalidField("body", "must be an assignment: node, table, catalogVersion, meters")
+        guard case .number(let versionText)? = json["catalogVersion"], let version = Int64(versionText), version >= 0 else {
+            throw MembershipError.invalidAssignment(FieldError(field: "catalogVersion", reason: "must be an integer ≥ 0"))
+        }
+        guard let items = json["meters"]?.arrayValue else {
+            throw MembershipError.invalidAssignment(FieldError(field: "meters", reason: "must be an array of meters"))
         }
         let meters = items.compactMap(MeterDefinition.init(json:))
-        guard meters.count == items.count else { throw Problem.invalidField("meters", "holds an invalid meter") }
-        guard table.epoch >= epoch else {
-            throw Problem(.conflict, type: "urn:tally:problem:stale-epoch", detail: "assignment for epoch \(table.epoch); worker \(node) is at epoch \(epoch)")
+        guard meters.count == items.count else {
+            throw MembershipError.invalidAssignment(FieldError(field: "meters", reason: "holds an invalid meter"))
         }
         let record: JSONValue = .object(["table": table.json, "catalogVersion": .number(String(version))])
-        try await store.syncMeters(meters, state: [WorkerMembership.stateKey: JSONWriter.string(record)])
-        state.withLock { $0 = (FencingState(node: node, table: table), version) }
+        let node = node
+        try await store.syncMeters(meters, state: [WorkerMembership.stateKey: JSONWriter.string(record)], check: {
+            let (localEpoch, localCatalog) = self.state.withLock { ($0.fencing.table?.epoch ?? 0, $0.catalogVersion) }
+            guard (table.epoch, version) >= (localEpoch, localCatalog) else {
+                throw MembershipError.staleAssignment(epoch: table.epoch, catalogVersion: version, localEpoch: localEpoch,
+                                                      localCatalogVersion: localCatalog)
+            }
+        }, then: {
+            self.state.withLock { $0 = (FencingState(node: node, table: table), version) }
+        })
     }
 }

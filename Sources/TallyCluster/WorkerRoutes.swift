@@ -1,26 +1,29 @@
+import TallyConfiguration
+import HTTPTypes
 import Hummingbird
 import TallyCore
 import TallyHTTP
 import TallyStore
 
 /// The internal API a worker serves to the coordinator over mutual TLS. Every route but the assignment
-/// is fenced: it answers only for the worker's epoch and for subjects in its slots. Forwarded ingest
-/// requests combine parts of several client batches, so they may be up to `forwardBodyBytesCeiling`.
-struct WorkerRoutes {
+/// is fenced: it answers only for the worker's epoch and for subjects in its slots; a forwarded batch is admitted
+/// inside the transaction that commits it. Forwarded ingest requests combine parts of several client batches,
+/// so they may be up to `forwardBodyBytesCeiling`; each event meets the same `InputLimits` as at the coordinator.
+struct WorkerRoutes<Context: RequestContext> {
     let store: ShardStore
     let membership: WorkerMembership
     let limits: APILimits
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<Context>) {
         router.get("/internal/v1/assignment") { _, _ -> Response in
             Response.json(.object([
                 "node": .string(membership.node), "epoch": .number(String(membership.epoch)),
                 "catalogVersion": .number(String(membership.catalogVersion)),
-                "events": .number(String(try await store.eventCount())),
+                "events": .number(String(store.eventCount)),
             ]))
         }
         router.put("/internal/v1/assignment") { request, _ -> Response in
-            try await membership.apply(request.jsonBody(maxBytes: limits.maxBodyBytes))
+            try await rendering { try await membership.apply(request.jsonBody(maxBytes: limits.maxBodyBytes)) }
             return Response(status: .noContent)
         }
         var forwarded = limits
@@ -28,38 +31,97 @@ struct WorkerRoutes {
         forwarded.maxBatchEvents = max(limits.maxBatchEvents, ClusterSettings.forwardEventsCeiling)
         router.post("/internal/v1/events") { [forwarded] request, _ -> Response in
             let events = try await IngestRequest.events(of: request, limits: forwarded)
-            try membership.admit(request, subjects: events.lazy.map(\.subject))
-            try await store.ingest(events)
+            let (epoch, catalog) = WorkerHeaders.routing(request.headers)
+            try await rendering {
+                try await store.ingest(events) {
+                    try membership.admit(epoch: epoch, catalog: catalog, subjects: events.lazy.map(\.subject))
+                }
+            }
             return Response(status: .noContent)
         }
         router.post("/internal/v1/query") { request, _ -> Response in
             let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
             let query = try QueryRequestParser.parse(body: body["query"] ?? .null)
-            try membership.admit(request, subjects: query.subjects)
+            try admit(request, subjects: query.subjects)
             let id = body["meter"]?.stringValue ?? ""
             guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
-            guard case .success(let calendar) = query.validate(for: meter) else { throw Problem.invalidField("query", "is invalid for meter \(meter.slug)") }
+            guard case .success(let calendar) = query.validate(for: meter) else {
+                throw Problem.invalidField("query", "is invalid for meter \(meter.slug)")
+            }
             var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
             try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
             return Response.json(accumulator.partialsJSON)
         }
         router.get("/internal/v1/subjects") { request, _ -> Response in
-            try membership.admit(request, subjects: [String]())
+            try admit(request, subjects: [String]())
             return Response.json(SubjectListing.json(try await store.subjects()))
         }
         router.get("/internal/v1/meters/:meter/subjects") { request, context -> Response in
-            try membership.admit(request, subjects: [String]())
+            try admit(request, subjects: [String]())
             let id = context.parameters.get("meter") ?? ""
             guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
-            let parameters = request.uri.queryParameters
-            let from = parameters["from"].flatMap { Timestamp(rfc3339: $0) }
-            let to = parameters["to"].flatMap { Timestamp(rfc3339: $0) }
+            let (from, to) = try QueryRequestParser.range(request.uri.queryParameters)
             return Response.json(.array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
         }
         router.get("/internal/v1/events") { request, _ -> Response in
             let filter = try EventListing.filter(request.uri.queryParameters)
-            try membership.admit(request, subjects: [String]())
+            try admit(request, subjects: [String]())
             return Response.json(EventListing.json(try await store.listEvents(filter)))
+        }
+    }
+
+    private func admit(_ request: Request, subjects: some Sequence<String>) throws {
+        let (epoch, catalog) = WorkerHeaders.routing(request.headers)
+        try rendering { try membership.admit(epoch: epoch, catalog: catalog, subjects: subjects) }
+    }
+
+    private func rendering<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as MembershipError { throw error.problem(node: membership.node) }
+    }
+
+    private func rendering<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as MembershipError { throw error.problem(node: membership.node) }
+    }
+}
+
+/// The headers a coordinator routes a request to a worker with.
+public enum WorkerHeaders {
+    /// The epoch the request was routed at.
+    public static let epoch = HTTPField.Name("Tally-Epoch")!
+    /// The meter catalog version the coordinator held when it sent the request.
+    public static let catalog = HTTPField.Name("Tally-Catalog-Version")!
+
+    /// The epoch (-1 when absent) and catalog version (0 when absent) of a request.
+    static func routing(_ headers: HTTPFields) -> (epoch: Int64, catalog: Int64) {
+        (headers[epoch].flatMap { Int64($0) } ?? -1, headers[catalog].flatMap { Int64($0) } ?? 0)
+    }
+}
+
+extension MembershipError {
+    /// The 409 (or 400 for a malformed assignment) problem a worker answers.
+    func problem(node: String) -> Problem {
+        switch self {
+        case .staleEpoch(let requested, let local):
+            Problem(.conflict, type: "urn:tally:problem:stale-epoch",
+                    detail: "request routed at epoch \(requested); worker \(node) is at epoch \(local)",
+                    extensions: ["node": .string(node), "epoch": .number(String(local))])
+        case .notOwner(let slots, let epoch):
+            Problem(.conflict, type: "urn:tally:problem:not-owner",
+                    detail: "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) at epoch \(epoch)",
+                    extensions: ["node": .string(node), "slots": .array(slots.map { .number(String($0)) })])
+        case .catalogBehind(let local, let needed):
+            Problem(.conflict, type: "urn:tally:problem:catalog-behind",
+                    detail: "worker \(node) holds meter catalog version \(local); the request needs \(needed)",
+                    extensions: ["node": .string(node), "catalogVersion": .number(String(local))])
+        case .wrongNode(let named):
+            Problem(.conflict, type: "urn:tally:problem:wrong-node",
+                    detail: "this worker is \(node); the assignment is for \(named?.echoed ?? "nobody")")
+        case .staleAssignment(let epoch, let version, let localEpoch, let localVersion):
+            Problem(.conflict, type: "urn:tally:problem:stale-assignment",
+                    detail: "assignment for epoch \(epoch), catalog \(version); worker \(node) already holds epoch "
+                        + "\(localEpoch), catalog \(localVersion)")
+        case .invalidAssignment(let error):
+            Problem.invalid("the assignment is invalid", [error])
         }
     }
 }

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -6,13 +7,15 @@ import TallyHTTP
 import TallyStore
 
 /// A worker's HTTPS server: health checks and the internal API, reachable only with a certificate signed
-/// by the cluster CA.
+/// by the cluster CA; the internal API only with the coordinator's.
 public enum WorkerServer {
-    public static func router(store: ShardStore, membership: WorkerMembership, limits: APILimits) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(store: ShardStore, membership: WorkerMembership, limits: APILimits) -> Router<WorkerRequestContext> {
+        let router = Router(context: WorkerRequestContext.self)
         router.add(middleware: ProblemMiddleware())
+        router.add(middleware: CoordinatorOnlyMiddleware())
         router.get("/healthz") { _, _ in Response.json(.object(["status": .string("ok")])) }
-        WorkerRoutes(store: store, membership: membership, limits: limits).register(on: router)
+        WorkerRoutes<WorkerRequestContext>(store: store, membership: membership, limits: limits).register(on: router)
+        MethodNotAllowed.register(on: router)
         return router
     }
 
@@ -23,7 +26,8 @@ public enum WorkerServer {
     ) throws -> some ApplicationProtocol {
         Application(
             router: router(store: store, membership: membership, limits: limits),
-            server: try .tls(.http1(), tlsConfiguration: tls.server),
+            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
+                             tlsConfiguration: tls.server),
             configuration: .init(address: .hostname(host, port: port), serverName: "tally-worker",
                                  availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

@@ -2,6 +2,7 @@
 ///
 /// Sums of `Amount`s never depend on the order of addition, which is what lets shards and
 /// concurrent batches be merged without drift. The range is about ±1.7e29 with nanounit resolution.
+/// Arithmetic is checked: an operation whose result does not fit returns nil instead of trapping.
 public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Number of fractional decimal digits kept.
     public static let fractionDigits = 9
@@ -16,8 +17,19 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public static let zero = Amount(units: 0)
 
-    public static func + (lhs: Amount, rhs: Amount) -> Amount { Amount(units: lhs.units + rhs.units) }
-    public static func += (lhs: inout Amount, rhs: Amount) { lhs.units += rhs.units }
+    /// Largest magnitude of one event's value a meter counts: 10^18 whole units. Larger values are a per-meter
+    /// validation error at ingest, so sums of up to ~1.7e11 maximal events per aggregate still fit.
+    public static let maxEventMagnitude = Amount(units: 1_000_000_000_000_000_000 * unitsPerWhole)
+
+    /// The sum, or nil when it does not fit.
+    public func adding(_ other: Amount) -> Amount? {
+        let (sum, overflow) = units.addingReportingOverflow(other.units)
+        return overflow ? nil : Amount(units: sum)
+    }
+
+    /// Whether this value is within ±`maxEventMagnitude`.
+    public var isWithinEventRange: Bool { units.magnitude <= Amount.maxEventMagnitude.units.magnitude }
+
     public static func < (lhs: Amount, rhs: Amount) -> Bool { lhs.units < rhs.units }
 
     /// The quotient rounded half away from zero to nine fractional digits (used for AVG).
@@ -96,6 +108,13 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
             }
         }
         self.units = negative ? -value : value
+    }
+
+    /// `whole` as an amount; nil when it does not fit.
+    public init?(exactly whole: Int64) {
+        let (units, overflow) = Int128(whole).multipliedReportingOverflow(by: Amount.unitsPerWhole)
+        guard !overflow else { return nil }
+        self.units = units
     }
 
     /// Shortest exact decimal text: `12`, `-0.5`, `3.000000001`.

@@ -30,14 +30,24 @@ public struct CloudEvent: Sendable, Hashable {
     }
 
     /// Validates one JSON event. `now` fills a missing `time`; `fieldPrefix` (e.g. `[3].`) prefixes field names.
-    public static func validate(_ json: JSONValue, now: Timestamp, fieldPrefix: String = "") -> Result<CloudEvent, ValidationFailure> {
+    /// `checkingSizes` applies `InputLimits` to nesting and identifier lengths (off only for events already stored).
+    public static func validate(_ json: JSONValue, now: Timestamp, fieldPrefix: String = "",
+                                checkingSizes: Bool = true) -> Result<CloudEvent, ValidationFailure> {
         guard case .object(let members) = json else {
             return .failure(ValidationFailure([FieldError(field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
                                                           reason: "must be a JSON object, got \(json.kindName)")]))
         }
         var errors: [FieldError] = []
+        let depth = checkingSizes ? json.nestingDepth : 0
+        if depth > InputLimits.maxEventNestingDepth {
+            errors.append(FieldError(field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
+                                     reason: "nests \(depth) levels deep; at most \(InputLimits.maxEventNestingDepth) are allowed"))
+        }
         func requiredString(_ name: String) -> String {
             switch members[name] {
+            case .string(let text) where checkingSizes && text.utf8.count > InputLimits.maxIdentifierBytes:
+                errors.append(FieldError(field: fieldPrefix + name,
+                                         reason: "must be at most \(InputLimits.maxIdentifierBytes) bytes, got \(text.utf8.count)"))
             case .string(let text) where !text.isEmpty:
                 return text
             case .none, .null:
@@ -64,7 +74,7 @@ public struct CloudEvent: Sendable, Hashable {
         let type = requiredString("type")
         let subject = requiredString("subject")
         if !specversion.isEmpty && specversion != "1.0" {
-            errors.append(FieldError(field: fieldPrefix + "specversion", reason: "must be \"1.0\", got \"\(specversion)\""))
+            errors.append(FieldError(field: fieldPrefix + "specversion", reason: "must be \"1.0\", got \"\(specversion.echoed)\""))
         }
         var time = now
         let timeText = optionalString("time")
@@ -72,7 +82,8 @@ public struct CloudEvent: Sendable, Hashable {
             if let parsed = Timestamp(rfc3339: text) {
                 time = parsed
             } else {
-                errors.append(FieldError(field: fieldPrefix + "time", reason: "must be an RFC 3339 date-time, got \"\(text)\""))
+                errors.append(FieldError(field: fieldPrefix + "time",
+                                         reason: "must be an RFC 3339 date-time in years 0001–9999, got \"\(text.echoed)\""))
             }
         }
         let data = members["data"] ?? .null
@@ -82,7 +93,7 @@ public struct CloudEvent: Sendable, Hashable {
         }
         let contentType = optionalString("datacontenttype")
         if let contentType, contentType != "application/json" {
-            errors.append(FieldError(field: fieldPrefix + "datacontenttype", reason: "only \"application/json\" is supported, got \"\(contentType)\""))
+            errors.append(FieldError(field: fieldPrefix + "datacontenttype", reason: "only \"application/json\" is supported, got \"\(contentType.echoed)\""))
         }
         let schema = optionalString("dataschema")
         guard errors.isEmpty else { return .failure(ValidationFailure(errors)) }
@@ -92,11 +103,11 @@ public struct CloudEvent: Sendable, Hashable {
         return .success(event)
     }
 
-    /// The event as received (extension attributes included) with its resolved `time`; `json` when
-    /// the received text is not known.
+    /// The event as received (extension attributes and `time` exactly as sent), with `time` added only when
+    /// the event arrived without one; `json` when the received text is not known.
     public var receivedForm: JSONValue {
         guard let receivedJSON, case .object(var members)? = try? JSONParser.parse(receivedJSON) else { return json }
-        members["time"] = .string(time.description)
+        if timeAssigned { members["time"] = .string(time.description) }
         return .object(members)
     }
 

@@ -3,6 +3,7 @@
 /// Event envelopes and payloads are small objects read a handful of times each; keeping members in
 /// two arrays and finding them by a linear scan is several times cheaper than hashing every name into
 /// a `Dictionary`, and ingestion parses millions of them. Equality and hashing ignore member order.
+/// Member names are matched by their exact UTF-8 bytes, never by Unicode canonical equivalence.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
     /// Above this many members, inserts find duplicates through a temporary index instead of a scan.
     static let linearInsertLimit = 16
@@ -25,7 +26,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// without repeated names (nearly all) keep the parsed arrays as they are.
     init(parsedKeys: [String], values parsedValues: [JSONValue]) {
         if parsedKeys.count <= JSONObject.linearInsertLimit {
-            let repeated = parsedKeys.indices.contains { index in parsedKeys[..<index].contains(parsedKeys[index]) }
+            let repeated = parsedKeys.indices.contains { index in
+                parsedKeys[..<index].contains { $0.bytesEqual(parsedKeys[index]) }
+            }
             guard repeated else {
                 keys = parsedKeys
                 values = parsedValues
@@ -34,12 +37,12 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
             for (key, value) in zip(parsedKeys, parsedValues) { self[key] = value }
             return
         }
-        var positions: [String: Int] = [:]
+        var positions: [Identifier: Int] = [:]
         for (key, value) in zip(parsedKeys, parsedValues) {
-            if let position = positions[key] {
+            if let position = positions[Identifier(key)] {
                 values[position] = value
             } else {
-                positions[key] = keys.count
+                positions[Identifier(key)] = keys.count
                 keys.append(key)
                 values.append(value)
             }
@@ -50,9 +53,9 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public var isEmpty: Bool { keys.isEmpty }
 
     public subscript(key: String) -> JSONValue? {
-        get { keys.firstIndex(of: key).map { values[$0] } }
+        get { keys.firstIndex { $0.bytesEqual(key) }.map { values[$0] } }
         set {
-            if let position = keys.firstIndex(of: key) {
+            if let position = keys.firstIndex(where: { $0.bytesEqual(key) }) {
                 if let newValue {
                     values[position] = newValue
                 } else {
@@ -82,7 +85,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(count)
-        for key in keys.sorted() {
+        for key in keys.sorted(by: { $0.bytesPrecede($1) }) {
             hasher.combine(key)
             hasher.combine(self[key])
         }

@@ -16,8 +16,14 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
         public var reason: String
     }
 
+    /// Longest path expression accepted, in UTF-8 bytes.
+    public static let maxPathBytes = 256
+
     /// Parses a path expression; the reason names what is wrong.
     public init(parsing text: String) throws(ParseError) {
+        guard text.utf8.count <= JSONPath.maxPathBytes else {
+            throw ParseError(reason: "longer than \(JSONPath.maxPathBytes) bytes")
+        }
         let chars = Array(text)
         guard chars.first == "$" else { throw ParseError(reason: "must start with '$'") }
         var segments: [Segment] = []

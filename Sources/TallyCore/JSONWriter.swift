@@ -1,4 +1,5 @@
-/// Serialises `JSONValue` to compact JSON text with object keys sorted, so equal values give equal text.
+/// Serialises `JSONValue` to compact JSON text with object keys sorted by their UTF-8 bytes, so equal values give
+/// equal text.
 /// Writes UTF-8 bytes directly: it runs for every ingested event, so it avoids `String` appends.
 public enum JSONWriter {
     /// The compact, canonical JSON text of `value`.
@@ -30,7 +31,7 @@ public enum JSONWriter {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let order = members.count == 1 ? [0] : members.keys.indices.sorted { members.keys[$0] < members.keys[$1] }
+            let order = members.count == 1 ? [0] : members.keys.indices.sorted { members.keys[$0].bytesPrecede(members.keys[$1]) }
             for (index, position) in order.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 writeString(members.keys[position], into: &output)

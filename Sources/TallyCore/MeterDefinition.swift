@@ -32,7 +32,7 @@ public struct MeterDefinition: Sendable, Hashable {
 
     /// Whether this meter counts `event` at all (type and `eventFrom`).
     public func matches(_ event: CloudEvent) -> Bool {
-        event.type == eventType && (eventFrom.map { event.time >= $0 } ?? true)
+        event.type.bytesEqual(eventType) && (eventFrom.map { event.time >= $0 } ?? true)
     }
 
     /// The upstream `Meter` JSON.

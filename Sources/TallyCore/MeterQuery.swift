@@ -4,6 +4,12 @@ public struct MeterQuery: Sendable {
     public static let maxSubjects = 100
     /// Most group names one query may group by.
     public static let maxGroupBy = 100
+    /// Most values one `filterGroupBy` may list, over all its groups.
+    public static let maxFilterValues = 1000
+    /// Most windows a query with `from`, `to` and `windowSize` may span.
+    public static let maxQueryWindows = 100_000
+    /// Longest IANA time zone name accepted, in bytes.
+    public static let maxTimeZoneBytes = 64
 
     public var from: Timestamp?
     public var to: Timestamp?
@@ -39,8 +45,20 @@ public struct MeterQuery: Sendable {
     public func validate(for meter: MeterDefinition) -> Result<WindowCalendar, ValidationFailure> {
         var errors: [FieldError] = []
         if let from, let to, from > to { errors.append(FieldError(field: "from", reason: "must not be after to")) }
-        let calendar = WindowCalendar(timeZoneIdentifier: windowTimeZone)
-        if calendar == nil { errors.append(FieldError(field: "windowTimeZone", reason: "unknown IANA time zone \"\(windowTimeZone)\"")) }
+        let zoneIsWellFormed = windowTimeZone.utf8.count <= MeterQuery.maxTimeZoneBytes && windowTimeZone.utf8.allSatisfy {
+            (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95 || $0 == 43 || $0 == 45 || $0 == 47
+        }
+        let calendar = zoneIsWellFormed ? WindowCalendar(timeZoneIdentifier: windowTimeZone) : nil
+        if calendar == nil {
+            errors.append(FieldError(field: "windowTimeZone", reason: "unknown IANA time zone \"\(windowTimeZone.echoed)\""))
+        }
+        if let from, let to, let windowSize, from <= to, windowSize.minimumWindows(from: from, to: to) > MeterQuery.maxQueryWindows {
+            errors.append(FieldError(field: "windowSize", reason: "the range holds more than \(MeterQuery.maxQueryWindows) "
+                + "\(windowSize.rawValue) windows (maxQueryWindows); use a larger window or a shorter range"))
+        }
+        if filterGroupBy.values.reduce(0, { $0 + $1.count }) > MeterQuery.maxFilterValues {
+            errors.append(FieldError(field: "filterGroupBy", reason: "at most \(MeterQuery.maxFilterValues) values per query"))
+        }
         if subjects.count > MeterQuery.maxSubjects {
             errors.append(FieldError(field: "subject", reason: "at most \(MeterQuery.maxSubjects) subjects per query"))
         }
@@ -48,20 +66,22 @@ public struct MeterQuery: Sendable {
             errors.append(FieldError(field: "groupBy", reason: "at most \(MeterQuery.maxGroupBy) group names per query"))
         }
         for name in meterGroupNames where meter.groupBy[name] == nil {
-            errors.append(FieldError(field: "groupBy", reason: "meter \(meter.slug) has no group \"\(name)\""))
+            errors.append(FieldError(field: "groupBy", reason: "meter \(meter.slug) has no group \"\(name.echoed)\""))
         }
         for name in filterGroupBy.keys.sorted() where meter.groupBy[name] == nil {
-            errors.append(FieldError(field: "filterGroupBy.\(name)", reason: "meter \(meter.slug) has no group \"\(name)\""))
+            errors.append(FieldError(field: "filterGroupBy.\(name.echoed)",
+                                     reason: "meter \(meter.slug) has no group \"\(name.echoed)\""))
         }
         guard errors.isEmpty, let calendar else { return .failure(ValidationFailure(errors)) }
         return .success(calendar)
     }
 
     /// Whether a sample's subject and group values pass the filters.
+    /// Subjects and group values are compared by their bytes.
     public func accepts(subject: String, groupValues: [String: String?]) -> Bool {
-        if !subjects.isEmpty, !subjects.contains(subject) { return false }
+        if !subjects.isEmpty, !subjects.contains(where: { $0.bytesEqual(subject) }) { return false }
         for (name, allowed) in filterGroupBy {
-            guard let value = groupValues[name] ?? nil, allowed.contains(value) else { return false }
+            guard let value = groupValues[name] ?? nil, allowed.contains(where: { $0.bytesEqual(value) }) else { return false }
         }
         return true
     }

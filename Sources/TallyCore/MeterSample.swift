@@ -3,13 +3,13 @@ public struct MeterSample: Sendable, Hashable {
     /// The numeric value for SUM, AVG, MIN, MAX and LATEST; nil for COUNT and UNIQUE_COUNT.
     public var amount: Amount?
     /// The distinct value for UNIQUE_COUNT.
-    public var uniqueValue: String?
+    public var uniqueValue: Identifier?
     /// Group name → value (nil when the path selects nothing or null).
     public let groupValues: [String: String?]
     /// Canonical text of `groupValues` (sorted JSON object), used as the storage key.
     public let groupKey: String
 
-    public init(amount: Amount?, uniqueValue: String?, groupValues: [String: String?]) {
+    public init(amount: Amount?, uniqueValue: Identifier?, groupValues: [String: String?]) {
         self.amount = amount
         self.uniqueValue = uniqueValue
         self.groupValues = groupValues
@@ -49,7 +49,12 @@ extension MeterDefinition {
     public func sample(_ event: CloudEvent) -> Result<MeterSample, SampleError> {
         var groupValues: [String: String?] = [:]
         for (name, path) in groupBy {
-            groupValues.updateValue(path.evaluate(event.data).flatMap(MeterDefinition.groupText), forKey: name)
+            let value = path.evaluate(event.data).flatMap(MeterDefinition.groupText)
+            if let value, value.utf8.count > InputLimits.maxGroupValueBytes {
+                return .failure(SampleError(meterSlug: slug, reason: "group \(name) (\(path)) is longer than "
+                    + "\(InputLimits.maxGroupValueBytes) bytes"))
+            }
+            groupValues.updateValue(value, forKey: name)
         }
         guard aggregation.needsValue, let valueProperty else {
             return .success(MeterSample(amount: nil, uniqueValue: nil, groupValues: groupValues))
@@ -63,9 +68,14 @@ extension MeterDefinition {
             case .string(let text): unique = text
             case .number(let text): unique = Amount(parsing: text)?.description ?? text
             default:
-                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a string or number for UNIQUE_COUNT, got \(value.kindName)"))
+                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a string "
+                    + "or number for UNIQUE_COUNT, got \(value.kindName)"))
             }
-            return .success(MeterSample(amount: nil, uniqueValue: unique, groupValues: groupValues))
+            guard unique.utf8.count <= InputLimits.maxGroupValueBytes else {
+                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is longer than "
+                    + "\(InputLimits.maxGroupValueBytes) bytes"))
+            }
+            return .success(MeterSample(amount: nil, uniqueValue: Identifier(unique), groupValues: groupValues))
         }
         let amount: Amount?
         switch value {
@@ -76,9 +86,15 @@ extension MeterDefinition {
         }
         guard let amount else {
             if case .string(let text) = value, Double(text) == nil {
-                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is not numeric: \"\(text)\""))
+                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is not numeric: "
+                    + "\"\(text.echoed)\""))
             }
-            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) has more than 9 fractional digits or is out of range"))
+            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) has more than 9 "
+                + "fractional digits or is out of range"))
+        }
+        guard amount.isWithinEventRange else {
+            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is out of range: "
+                + "the magnitude of one event's value is at most \(Amount.maxEventMagnitude)"))
         }
         return .success(MeterSample(amount: amount, uniqueValue: nil, groupValues: groupValues))
     }

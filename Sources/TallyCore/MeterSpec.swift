@@ -63,6 +63,9 @@ public struct MeterSpec: Sendable, Hashable {
             }
         }
         let eventType = reader.requiredString("eventType")
+        if let eventType, eventType.utf8.count > InputLimits.maxIdentifierBytes {
+            reader.fail("eventType", "must be at most \(InputLimits.maxIdentifierBytes) bytes")
+        }
         let valueProperty = reader.path("valueProperty")
         if let aggregation, aggregation.needsValue, valueProperty == nil, !reader.hasError(for: "valueProperty") {
             reader.fail("valueProperty", "is required for \(aggregation.rawValue) meters")
@@ -120,7 +123,10 @@ struct MeterFieldReader {
 
     mutating func path(_ name: String) -> JSONPath? {
         guard let text = optionalString(name) else { return nil }
-        do { return try JSONPath(parsing: text) } catch { fail(name, "invalid JSONPath \"\(text)\": \(error.reason)"); return nil }
+        do { return try JSONPath(parsing: text) } catch {
+            fail(name, "invalid JSONPath \"\(text.echoed)\": \(error.reason)")
+            return nil
+        }
     }
 
     mutating func commonFields() -> CommonFields {
@@ -138,7 +144,7 @@ struct MeterFieldReader {
         case .object(let entries):
             var metadata: [String: String] = [:]
             for (key, value) in entries {
-                if let text = value.stringValue { metadata[key] = text } else { fail("metadata.\(key)", "must be a string") }
+                if let text = value.stringValue { metadata[key] = text } else { fail("metadata.\(key.echoed)", "must be a string") }
             }
             fields.metadata = metadata
         case .some(let other): fail("metadata", "must be an object of strings, got \(other.kindName)")
@@ -148,9 +154,11 @@ struct MeterFieldReader {
         case .object(let entries):
             var groupBy: [String: JSONPath] = [:]
             for (key, value) in entries {
-                if let problem = MeterSpec.groupNameProblem(key) { fail("groupBy.\(key)", problem); continue }
+                if let problem = MeterSpec.groupNameProblem(key) { fail("groupBy.\(key.echoed)", problem); continue }
                 guard let text = value.stringValue else { fail("groupBy.\(key)", "must be a JSONPath string"); continue }
-                do { groupBy[key] = try JSONPath(parsing: text) } catch { fail("groupBy.\(key)", "invalid JSONPath \"\(text)\": \(error.reason)") }
+                do { groupBy[key] = try JSONPath(parsing: text) } catch {
+                    fail("groupBy.\(key)", "invalid JSONPath \"\(text.echoed)\": \(error.reason)")
+                }
             }
             fields.groupBy = groupBy
         case .some(let other): fail("groupBy", "must be an object of JSONPath strings, got \(other.kindName)")

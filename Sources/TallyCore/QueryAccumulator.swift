@@ -4,8 +4,8 @@ public struct QueryAccumulator: Sendable {
     /// Key of one output row before its window end and value are computed.
     struct RowKey: Hashable, Sendable {
         var windowStart: Timestamp?
-        var subject: String?
-        var groupValues: [String?]
+        var subject: Identifier?
+        var groupValues: [Identifier?]
     }
 
     public let meter: MeterDefinition
@@ -40,8 +40,8 @@ public struct QueryAccumulator: Sendable {
             }
         }
         earliest = Swift.min(earliest ?? time, time)
-        let key = RowKey(windowStart: windowStart, subject: query.groupsBySubject ? subject : nil,
-                         groupValues: query.meterGroupNames.map { groupValues[$0] ?? nil })
+        let key = RowKey(windowStart: windowStart, subject: query.groupsBySubject ? Identifier(subject) : nil,
+                         groupValues: query.meterGroupNames.map { (groupValues[$0] ?? nil).map { Identifier($0) } })
         rows[key, default: PartialAggregate()].merge(partial)
     }
 
@@ -52,12 +52,12 @@ public struct QueryAccumulator: Sendable {
         if let otherEarliest = other.earliest { earliest = Swift.min(earliest ?? otherEarliest, otherEarliest) }
     }
 
-    /// The rows, sorted by window start, subject and group values. `now` ends an open-ended range.
-    public func result(now: Timestamp) -> [MeterQueryRow] {
+    /// The rows, sorted by window start, subject and group values (identifiers in byte order, absent first).
+    /// `now` ends an open-ended range. Throws when a row's value overflows, naming the meter and the window.
+    public func result(now: Timestamp) throws(QueryOverflow) -> [MeterQueryRow] {
         let names = query.meterGroupNames
-        var output: [MeterQueryRow] = []
+        var keyed: [(RowKey, MeterQueryRow)] = []
         for (key, partial) in rows {
-            guard let value = partial.value(for: meter.aggregation) else { continue }
             let start: Timestamp
             let end: Timestamp
             if let windowStart = key.windowStart, let size = query.windowSize {
@@ -67,21 +67,28 @@ public struct QueryAccumulator: Sendable {
                 start = query.from ?? earliest?.minuteFloor ?? now
                 end = query.to ?? now
             }
+            let value: Amount?
+            do { value = try partial.value(for: meter.aggregation) } catch {
+                throw QueryOverflow(meterSlug: meter.slug, windowStart: start, windowEnd: end)
+            }
+            guard let value else { continue }
             var groups: [String: String?] = [:]
-            for (index, name) in names.enumerated() { groups.updateValue(key.groupValues[index], forKey: name) }
-            output.append(MeterQueryRow(value: value, windowStart: start, windowEnd: end, subject: key.subject, groupBy: groups))
+            for (index, name) in names.enumerated() { groups.updateValue(key.groupValues[index]?.text, forKey: name) }
+            keyed.append((key, MeterQueryRow(value: value, windowStart: start, windowEnd: end, subject: key.subject?.text,
+                                             groupBy: groups)))
         }
-        return output.sorted { a, b in
-            if a.windowStart != b.windowStart { return a.windowStart < b.windowStart }
-            if a.subject != b.subject { return (a.subject ?? "") < (b.subject ?? "") }
-            return QueryAccumulator.sortKey(a, names).lexicographicallyPrecedes(QueryAccumulator.sortKey(b, names))
+        keyed.sort { a, b in
+            if a.1.windowStart != b.1.windowStart { return a.1.windowStart < b.1.windowStart }
+            if a.0.subject != b.0.subject { return Identifier?.precedes(a.0.subject, b.0.subject) }
+            return a.0.groupValues.lexicographicallyPrecedes(b.0.groupValues, by: Identifier?.precedes)
         }
+        return keyed.map(\.1)
     }
+}
 
-    private static func sortKey(_ row: MeterQueryRow, _ names: [String]) -> [String] {
-        names.map { name -> String in
-            let value: String?? = row.groupBy[name]
-            return (value ?? nil) ?? ""
-        }
-    }
+/// A query row whose count or sum does not fit in an `Amount`: answered 422 naming the meter and window.
+public struct QueryOverflow: Error, Sendable, Hashable {
+    public var meterSlug: String
+    public var windowStart: Timestamp
+    public var windowEnd: Timestamp
 }

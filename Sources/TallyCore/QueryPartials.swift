@@ -6,8 +6,8 @@ extension QueryAccumulator {
         let rows = rows.map { key, partial -> JSONValue in
             .object([
                 "windowStart": key.windowStart.map { .number(String($0.micros)) } ?? .null,
-                "subject": key.subject.map(JSONValue.string) ?? .null,
-                "groups": .array(key.groupValues.map { $0.map(JSONValue.string) ?? .null }),
+                "subject": key.subject.map { .string($0.text) } ?? .null,
+                "groups": .array(key.groupValues.map { $0.map { .string($0.text) } ?? .null }),
                 "partial": partial.json,
             ])
         }
@@ -23,16 +23,16 @@ extension QueryAccumulator {
             guard let groups = item["groups"]?.arrayValue, groups.count == query.meterGroupNames.count,
                   let partialJSON = item["partial"], let partial = PartialAggregate(json: partialJSON),
                   let windowStart = QueryAccumulator.optionalMicros(item["windowStart"]) else { return false }
-            let subject: String?
+            let subject: Identifier?
             switch item["subject"] {
-            case .string(let text)?: subject = text
+            case .string(let text)?: subject = Identifier(text)
             case .null?: subject = nil
             default: return false
             }
-            var values: [String?] = []
+            var values: [Identifier?] = []
             for group in groups {
                 switch group {
-                case .string(let text): values.append(text)
+                case .string(let text): values.append(Identifier(text))
                 case .null: values.append(nil)
                 default: return false
                 }
@@ -59,13 +59,14 @@ extension QueryAccumulator {
 }
 
 extension PartialAggregate {
-    /// `{"count": n, "sum": x, "min": x|null, "max": x|null, "latest": {"time": µs, "value": x}|null, "uniques": [...]}`.
+    /// `{"count": n, "sum": x|null, "min": x|null, "max": x|null, "latest": {"time": µs, "value": x}|null,
+    /// "uniques": [...]}`; `sum` is null when the count or sum overflowed.
     public var json: JSONValue {
         .object([
-            "count": .number(String(count)), "sum": .amount(sum),
+            "count": .number(String(count)), "sum": overflowed ? .null : .amount(sum),
             "min": min.map(JSONValue.amount) ?? .null, "max": max.map(JSONValue.amount) ?? .null,
             "latest": latest.map { .object(["time": .number(String($0.time.micros)), "value": .amount($0.value)]) } ?? .null,
-            "uniques": .array(uniques.sorted().map(JSONValue.string)),
+            "uniques": .array(uniques.sorted().map { .string($0.text) }),
         ])
     }
 
@@ -79,7 +80,7 @@ extension PartialAggregate {
             }
         }
         guard case .number(let countText)? = json["count"], let count = Int64(countText),
-              let sum = amount(json["sum"]), let sum, let min = amount(json["min"]), let max = amount(json["max"]),
+              let sum = amount(json["sum"]), let min = amount(json["min"]), let max = amount(json["max"]),
               let uniqueItems = json["uniques"]?.arrayValue else { return nil }
         let uniques = uniqueItems.compactMap(\.stringValue)
         guard uniques.count == uniqueItems.count else { return nil }
@@ -92,6 +93,7 @@ extension PartialAggregate {
             latest = LatestValue(time: Timestamp(micros: time), value: value)
         default: return nil
         }
-        self.init(count: count, sum: sum, min: min, max: max, latest: latest, uniques: Set(uniques))
+        self.init(count: count, sum: sum ?? .zero, min: min, max: max, latest: latest, uniques: Set(uniques.map { Identifier($0) }),
+                  overflowed: sum == nil)
     }
 }

@@ -6,6 +6,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public var micros: Int64
 
     public init(micros: Int64) { self.micros = micros }
+
+    /// The earliest instant Tally accepts from outside: 0001-01-01T00:00:00Z.
+    public static let earliest = Timestamp(micros: Int64(daysFromCivil(year: 1, month: 1, day: 1)) * 86_400 * microsPerSecond)
+    /// The latest instant Tally accepts from outside: 9999-12-31T23:59:59.999999Z. With a day of margin on each
+    /// side, every window, offset and rendering of an accepted time stays within `Int64` and four-digit years.
+    public static let latest = Timestamp(
+        micros: Int64(daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400 * microsPerSecond - 1)
+
+    /// Whether this instant is within years 0001–9999 (UTC).
+    public var isInAcceptedRange: Bool { self >= Timestamp.earliest && self <= Timestamp.latest }
     public init(seconds: Int64) { self.micros = seconds * Timestamp.microsPerSecond }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.micros < rhs.micros }
@@ -22,7 +32,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// Parses an RFC 3339 date-time (`2024-01-01T00:00:00Z`, `2024-01-01T01:00:00.123456+01:00`).
-    /// Fractions beyond microseconds are truncated. Returns nil for anything else.
+    /// Fractions beyond microseconds are truncated. Returns nil for anything else, and for instants outside
+    /// years 0001–9999 once the offset is applied.
     public init?(rfc3339 text: some StringProtocol) {
         let b = Array(text.utf8)
         func digits(_ start: Int, _ count: Int) -> Int? {
@@ -73,6 +84,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let days = Timestamp.daysFromCivil(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offsetSeconds)
         self.micros = seconds * Timestamp.microsPerSecond + fractionMicros
+        guard isInAcceptedRange else { return nil }
     }
 
     /// RFC 3339 in UTC: `2024-01-01T00:00:00Z`, with `.ffffff` only when there is a fraction (trailing zeros trimmed to ms or µs).

@@ -6,6 +6,18 @@ public enum WindowSize: String, Sendable, Hashable, CaseIterable {
     case hour = "HOUR"
     case day = "DAY"
     case month = "MONTH"
+
+    /// A lower bound of the number of windows of this size that [from, to) overlaps (a month counted as 31 days,
+    /// a day as 25 hours, so time-zone changes never make it an overestimate).
+    public func minimumWindows(from: Timestamp, to: Timestamp) -> Int64 {
+        let longest: Int64 = switch self {
+        case .minute: Timestamp.microsPerMinute
+        case .hour: 60 * Timestamp.microsPerMinute
+        case .day: 25 * 60 * Timestamp.microsPerMinute
+        case .month: 31 * 24 * 60 * Timestamp.microsPerMinute
+        }
+        return (to.micros - from.micros) / longest
+    }
 }
 
 /// Window boundaries in one IANA time zone. DAY and MONTH windows follow local midnight, so a

@@ -39,6 +39,32 @@ public enum EventListing {
         return filter
     }
 
+    /// The query parameters that name `filter` again (values percent-encoded), for forwarding a listing.
+    public static func parameters(_ filter: EventFilter) -> String {
+        var items = [("from", filter.from.description), ("limit", String(filter.limit))]
+        if let to = filter.to { items.append(("to", to.description)) }
+        if let from = filter.ingestedAtFrom { items.append(("ingestedAtFrom", from.description)) }
+        if let to = filter.ingestedAtTo { items.append(("ingestedAtTo", to.description)) }
+        if let id = filter.id { items.append(("id", id)) }
+        if let subject = filter.subject { items.append(("subject", subject)) }
+        return items.map { "\($0.0)=\(percentEncoded($0.1))" }.joined(separator: "&")
+    }
+
+    /// `text` with every byte but RFC 3986 unreserved characters percent-encoded.
+    public static func percentEncoded(_ text: String) -> String {
+        var encoded = ""
+        for byte in text.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                encoded += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return encoded
+    }
+
     /// The JSON list of `events`, with per-meter validation errors.
     public static func json(_ events: [IngestedEvent]) -> JSONValue {
         .array(events.map { item in

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Hummingbird
 import TallyCore
 
@@ -13,7 +14,9 @@ public enum IngestRequest {
         case "application/json": (allowSingle, allowArray) = (true, true)
         default:
             throw Problem(.unsupportedMediaType, type: "urn:tally:problem:unsupported-media-type",
-                          detail: "Content-Type must be application/cloudevents+json, application/cloudevents-batch+json or application/json, got \(request.headers[.contentType] ?? "none")")
+                          detail: "Content-Type must be application/cloudevents+json, application/cloudevents-batch+json or "
+                              + "application/json, got \(request.headers[.contentType].map { "\"\($0.echoed)\"" } ?? "none")",
+                          errors: [FieldError(field: "Content-Type", reason: "unsupported media type")])
         }
         let (body, texts) = try await request.jsonBodyWithTexts(maxBytes: limits.maxBodyBytes)
         switch EventBatch.validate(body, texts: texts, now: .now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: limits.maxBatchEvents) {

@@ -32,12 +32,17 @@ extension Request {
         do throws(JSONParseError) {
             return try parse(buffer.readableBytesView)
         } catch {
-            throw Problem(.badRequest, type: "urn:tally:problem:malformed-json", detail: error.description)
+            throw Problem(.badRequest, type: "urn:tally:problem:malformed-json", detail: error.description,
+                          errors: [FieldError(field: "body", reason: error.description)])
         }
     }
 
-    /// The media type of the body without parameters, lower-cased.
+    /// The media type of the body without parameters, lower-cased; nil when there is none (an absent,
+    /// empty or parameter-only `Content-Type`).
     public var mediaType: String? {
-        headers[.contentType].map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let header = headers[.contentType],
+              let type = header.split(separator: ";", omittingEmptySubsequences: false).first else { return nil }
+        let trimmed = type.trimmingCharacters(in: .whitespaces).lowercased()
+        return trimmed.isEmpty ? nil : trimmed
     }
 }

@@ -6,6 +6,8 @@ import TallyCore
 public enum MeterListing {
     /// Largest `pageSize` accepted.
     public static let maxPageSize = 1000
+    /// Largest `page` accepted: far beyond any catalog, small enough that `page × pageSize` cannot overflow.
+    public static let maxPage = 1_000_000
 
     /// The requested page of `meters` (live and deleted); every invalid parameter is reported.
     public static func page(of meters: [MeterDefinition], _ parameters: FlatDictionary<Substring, Substring>) throws -> [MeterDefinition] {
@@ -18,7 +20,7 @@ public enum MeterListing {
             }
             return parsed
         }
-        let page = integer("page", default: 1, range: 1...Int.max)
+        let page = integer("page", default: 1, range: 1...maxPage)
         let pageSize = integer("pageSize", default: 100, range: 1...maxPageSize)
         let order = parameters["order"].map(String.init) ?? "ASC"
         if order != "ASC" && order != "DESC" { errors.append(FieldError(field: "order", reason: "must be ASC or DESC")) }
@@ -32,7 +34,7 @@ public enum MeterListing {
         guard errors.isEmpty, let sortKey = keys[orderBy] else { throw Problem.invalid("invalid meter listing parameters", errors) }
         var listed = meters.filter { includeDeleted || $0.deletedAt == nil }.sorted { (sortKey($0), $0.id) < (sortKey($1), $1.id) }
         if order == "DESC" { listed.reverse() }
-        let start = min(listed.count, (page - 1).multipliedReportingOverflow(by: pageSize).partialValue)
+        let start = min(listed.count, (page - 1) * pageSize)
         return Array(listed[start..<min(listed.count, start + pageSize)])
     }
 }

@@ -11,6 +11,8 @@ public struct Problem: HTTPResponseError, Sendable {
     public var errors: [FieldError]
     /// Further members of the problem object (RFC 7807 extension members), such as the parts of a batch.
     public var extensions: JSONObject
+    /// Further response headers, such as `Allow` on a 405.
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, type: String, detail: String, errors: [FieldError] = [], extensions: JSONObject = [:]) {
         self.status = status
@@ -31,7 +33,8 @@ public struct Problem: HTTPResponseError, Sendable {
     }
 
     public static func meterNotFound(_ idOrSlug: String) -> Problem {
-        Problem(.notFound, type: "urn:tally:problem:meter-not-found", detail: "no meter with id or slug \"\(idOrSlug)\"")
+        Problem(.notFound, type: "urn:tally:problem:meter-not-found", detail: "no meter with id or slug \"\(idOrSlug.echoed)\"",
+                errors: [FieldError(field: "meterIdOrSlug", reason: "no live meter has this id or slug")])
     }
 
     /// The problem+json body for a request to `instance`.
@@ -48,9 +51,15 @@ public struct Problem: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         return Response(status: status, headers: headers,
                         body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(json(instance: request.uri.path)))))
     }
+}
+
+/// An error of a lower layer that the HTTP layer renders as a problem (the layer itself knows nothing of HTTP).
+public protocol ProblemRepresentable: Error {
+    var problem: Problem { get }
 }

@@ -31,7 +31,7 @@ public enum QueryRequestParser {
                 }
                 for (name, member) in members {
                     guard let text = member.stringValue else {
-                        errors.append(FieldError(field: "filterGroupBy.\(name)", reason: "must be a string"))
+                        errors.append(FieldError(field: "filterGroupBy.\(name.echoed)", reason: "must be a string"))
                         continue
                     }
                     query.filterGroupBy[name, default: []].append(text)
@@ -96,7 +96,7 @@ public enum QueryRequestParser {
     private static func time(_ text: Substring?, field: String, errors: inout [FieldError]) -> Timestamp? {
         guard let text else { return nil }
         guard let value = Timestamp(rfc3339: text) else {
-            errors.append(FieldError(field: field, reason: "must be an RFC 3339 date-time, got \"\(text)\""))
+            errors.append(FieldError(field: field, reason: "must be an RFC 3339 date-time in years 0001–9999, got \"\(text.echoed)\""))
             return nil
         }
         return value
@@ -105,7 +105,7 @@ public enum QueryRequestParser {
     private static func windowSize(_ text: String?, errors: inout [FieldError]) -> WindowSize? {
         guard let text else { return nil }
         guard let size = WindowSize(rawValue: text) else {
-            errors.append(FieldError(field: "windowSize", reason: "must be one of MINUTE, HOUR, DAY, MONTH, got \"\(text)\""))
+            errors.append(FieldError(field: "windowSize", reason: "must be one of MINUTE, HOUR, DAY, MONTH, got \"\(text.echoed)\""))
             return nil
         }
         return size
@@ -126,7 +126,7 @@ public enum QueryRequestParser {
             return
         }
         for (name, filter) in filters {
-            let field = "advancedMeterGroupByFilters.\(name)"
+            let field = "advancedMeterGroupByFilters.\(name.echoed)"
             guard case .object(let operators) = filter else {
                 errors.append(FieldError(field: field, reason: "must be an object such as {\"$eq\": \"value\"}"))
                 continue
@@ -139,7 +139,7 @@ public enum QueryRequestParser {
                 case "$in":
                     query.filterGroupBy[name, default: []].append(contentsOf: strings(operand, field: field, errors: &errors))
                 default:
-                    errors.append(FieldError(field: field, reason: "operator \(op) is not supported; use $eq or $in"))
+                    errors.append(FieldError(field: field, reason: "operator \(op.echoed) is not supported; use $eq or $in"))
                 }
             }
         }

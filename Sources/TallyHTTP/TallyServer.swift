@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -10,11 +11,8 @@ public enum TallyServer {
         let router = Router()
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
-        HealthRoutes(store: store).register(on: router)
-        EventRoutes(store: store, limits: limits).register(on: router)
-        MeterRoutes(store: store, limits: limits).register(on: router)
-        QueryRoutes(store: store, limits: limits).register(on: router)
-        SubjectRoutes(store: store).register(on: router)
+        PublicRoutes(backend: LocalBackend(store: store), limits: limits).register(on: router)
+        MethodNotAllowed.register(on: router)
         return router
     }
 
@@ -28,7 +26,7 @@ public enum TallyServer {
     }
 
     /// The plain-HTTP application serving a public API router (a node's or a coordinator's) on `host:port`,
-    /// with the connection limit; warns when the API is open.
+    /// with the connection limit and idle timeout; warns when the API is open.
     public static func publicApplication(
         router: Router<BasicRequestContext>, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void
@@ -38,6 +36,7 @@ public enum TallyServer {
         }
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "tally",
                                  availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

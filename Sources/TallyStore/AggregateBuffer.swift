@@ -5,11 +5,12 @@ import TallyCore
 /// Per-minute partial aggregates gathered in memory, then merged into `minute_agg` /
 /// `minute_unique` with one upsert per distinct key.
 struct AggregateBuffer: Sendable {
+    /// Subjects and group keys are compared by their bytes, as SQLite compares them.
     struct Key: Hashable, Sendable {
         var meterID: String
         var minute: Int64
-        var subject: String
-        var groupKey: String
+        var subject: Identifier
+        var groupKey: Identifier
     }
 
     private(set) var partials: [Key: PartialAggregate] = [:]
@@ -37,7 +38,8 @@ struct AggregateBuffer: Sendable {
     mutating func add(_ samples: [PreparedSample], of event: CloudEvent) {
         let minute = event.time.minuteFloor.micros
         for prepared in samples {
-            let key = Key(meterID: prepared.meterID, minute: minute, subject: event.subject, groupKey: prepared.sample.groupKey)
+            let key = Key(meterID: prepared.meterID, minute: minute, subject: Identifier(event.subject),
+                          groupKey: Identifier(prepared.sample.groupKey))
             partials[key, default: PartialAggregate()].add(prepared.sample, at: event.time)
         }
     }
@@ -62,12 +64,12 @@ struct AggregateBuffer: Sendable {
             """)
         for (key, partial) in partials {
             try upsert.execute(arguments: [
-                key.meterID, key.minute, key.subject, key.groupKey, partial.count, AggregateBuffer.blob(partial.sum),
+                key.meterID, key.minute, key.subject.text, key.groupKey.text, partial.count, AggregateBuffer.sumBlob(partial),
                 partial.min.map(AggregateBuffer.blob), partial.max.map(AggregateBuffer.blob),
                 partial.latest?.time.micros, partial.latest.map { AggregateBuffer.blob($0.value) },
             ])
             for value in partial.uniques {
-                try insertUnique.execute(arguments: [key.meterID, key.minute, key.subject, key.groupKey, value])
+                try insertUnique.execute(arguments: [key.meterID, key.minute, key.subject.text, key.groupKey.text, value.text])
             }
         }
         partials.removeAll(keepingCapacity: true)
@@ -77,11 +79,16 @@ struct AggregateBuffer: Sendable {
 
     static func amount(_ blob: Data?) -> Amount? { blob.flatMap { Amount(sortableBytes: $0) } }
 
-    /// `tally_add(a, b)`: exact sum of two `Amount` blobs, registered on every connection.
+    /// The stored `sum` of a partial: its 16 sortable bytes, or the empty blob once count or sum overflowed.
+    static func sumBlob(_ partial: PartialAggregate) -> Data { partial.overflowed ? Data() : blob(partial.sum) }
+
+    /// `tally_add(a, b)`: exact, checked sum of two `sum` blobs, registered on every connection. The empty blob
+    /// (overflowed) absorbs everything, and a sum that does not fit becomes it.
     static let addFunction = DatabaseFunction("tally_add", argumentCount: 2, pure: true) { values in
-        guard let lhs = amount(Data.fromDatabaseValue(values[0])), let rhs = amount(Data.fromDatabaseValue(values[1])) else {
-            return nil
+        guard let lhs = amount(Data.fromDatabaseValue(values[0])), let rhs = amount(Data.fromDatabaseValue(values[1])),
+              let sum = lhs.adding(rhs) else {
+            return Data()
         }
-        return blob(lhs + rhs)
+        return blob(sum)
     }
 }

@@ -15,15 +15,21 @@ public struct DedupPruneService: Service {
         self.logger = logger
     }
 
+    /// Prunes, then sleeps `pruneInterval`, until graceful shutdown or cancellation (a failed prune waits for the
+    /// next pass like a successful one, so a failing store never makes this loop spin).
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let removed = try await store.pruneDedup()
                 if removed > 0 { logger.info("pruned de-dup entries", metadata: ["removed": "\(removed)"]) }
             } catch {
                 logger.error("de-dup prune failed", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pruneInterval) }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: pruneInterval) }
+            } catch {
+                return
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import TallyCore
 
 /// What one event contributes to one meter.
@@ -33,6 +34,30 @@ struct PreparedEvent: Sendable {
 struct PreparedBatch: Sendable {
     var meterGeneration: Int
     var events: [PreparedEvent]
+    let admission: Admission
+}
+
+/// The admission check of one batch, run by the writer inside the transaction, and its outcome.
+final class Admission: Sendable {
+    private let check: (@Sendable () throws -> Void)?
+    private let outcome = Mutex<(any Error)?>(nil)
+
+    init(check: (@Sendable () throws -> Void)?) { self.check = check }
+
+    /// Runs the check; false (and the error kept as `refusal`) when it refuses the batch.
+    func admits() -> Bool {
+        guard let check else { return true }
+        do {
+            try check()
+            return true
+        } catch {
+            outcome.withLock { $0 = error }
+            return false
+        }
+    }
+
+    /// Why the writer refused the batch; nil when it was admitted.
+    var refusal: (any Error)? { outcome.withLock { $0 } }
 }
 
 /// The live meters and a counter bumped on every change.

@@ -41,6 +41,12 @@ public struct SubjectRecord: Sendable, Hashable {
     public var id: String
     public var key: String
     public var firstSeen: Timestamp
+
+    public init(id: String, key: String, firstSeen: Timestamp) {
+        self.id = id
+        self.key = key
+        self.firstSeen = firstSeen
+    }
 }
 
 extension ShardStore {
@@ -84,7 +90,7 @@ extension ShardStore {
     public func meterSubjects(meter: MeterDefinition, from: Timestamp?, to: Timestamp?) async throws -> [String] {
         let lower = from?.minuteFloor.micros ?? Int64.min
         let upper = to?.minuteCeiling.micros ?? Int64.max
-        var subjects = Set<String>()
+        var subjects = Set<Identifier>()
         for part in pending.parts(meterID: meter.id) {
             for key in part.buffer.partials.keys where key.minute >= lower && key.minute < upper { subjects.insert(key.subject) }
         }
@@ -93,6 +99,6 @@ extension ShardStore {
                 SELECT DISTINCT subject FROM minute_agg WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?
                 """, arguments: [meter.id, lower, upper])
         }
-        return subjects.union(stored).sorted()
+        return subjects.union(stored.map { Identifier($0) }).sorted().map(\.text)
     }
 }

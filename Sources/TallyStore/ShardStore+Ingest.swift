@@ -1,23 +1,36 @@
-import Foundation
 import GRDB
 import TallyCore
 
 extension ShardStore {
     /// Stores a validated batch atomically and returns after it is committed. Events already seen
     /// (same subject, source and id within the de-dup window) are accepted and not counted again.
-    public func ingest(_ events: [CloudEvent]) async throws {
+    /// `admit`, when given, is checked inside the transaction that would commit the batch (a worker's fencing):
+    /// when it throws, nothing of the batch is stored and its error is thrown.
+    public func ingest(_ events: [CloudEvent], admit: (@Sendable () throws -> Void)? = nil) async throws {
         guard !events.isEmpty else { return }
         let (generation, meters) = meterSnapshot()
-        let batch = PreparedBatch(meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) })
-        try await committer.submit(batch) { [self] batches in
-            try await pool.write { db in
-                try self.apply(batches, db: db, now: Timestamp.now)
+        let batch = PreparedBatch(meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) },
+                                  admission: Admission(check: admit))
+        do {
+            try await committer.submit(batch) { [self] batches in
+                _ = try await commit({ db in try self.apply(batches, db: db, now: Timestamp.now) },
+                                     then: { effects in self.publish(effects) })
             }
+        } catch GroupCommitterError.queueFull {
+            throw StoreError.overloaded
         }
+        if let refusal = batch.admission.refusal { throw refusal }
         flushIfDue()
     }
 
-    private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws {
+    /// What a committed ingest transaction changes in memory.
+    struct IngestEffects: Sendable {
+        var buffer: AggregateBuffer
+        var newSubjects: Set<Identifier>
+        var lastSeq: Int64?
+    }
+
+    private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws -> IngestEffects {
         let (generation, meters) = meterSnapshot()
         let insertDedup = FastStatement(statement: try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
@@ -27,9 +40,9 @@ extension ShardStore {
             """))
         let insertSubject = try db.cachedStatement(sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
         var buffer = AggregateBuffer()
-        var subjects = Set<String>()
+        var subjects = Set<Identifier>()
         var lastSeq: Int64?
-        for batch in batches {
+        for batch in batches where batch.admission.admits() {
             let current = batch.meterGeneration == generation
             for prepared in batch.events {
                 let event = prepared.event
@@ -39,20 +52,22 @@ extension ShardStore {
                                     .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
                 lastSeq = db.lastInsertedRowID
                 buffer.add(current ? prepared.samples : PreparedEvent.samples(of: event, meters: meters), of: event)
-                subjects.insert(event.subject)
+                subjects.insert(Identifier(event.subject))
             }
         }
         let newSubjects = knownSubjects.withLock { known in subjects.subtracting(known) }
         for subject in newSubjects {
-            try insertSubject.execute(arguments: [subject, ULID.make(time: now), now.micros])
+            try insertSubject.execute(arguments: [subject.text, ULID.make(time: now), now.micros])
         }
-        if let lastSeq {
-            let committed = buffer
-            db.afterNextTransaction(onCommit: { [self] _ in
-                pending.add(committed, throughSeq: lastSeq)
-                knownSubjects.withLock { $0.formUnion(newSubjects) }
-            })
-        }
+        return IngestEffects(buffer: buffer, newSubjects: newSubjects, lastSeq: lastSeq)
+    }
+
+    /// Publishes a committed ingest transaction: partials, known subjects and the event count.
+    private func publish(_ effects: IngestEffects) {
+        guard let lastSeq = effects.lastSeq else { return }
+        pending.add(effects.buffer, throughSeq: lastSeq)
+        knownSubjects.withLock { $0.formUnion(effects.newSubjects) }
+        lastSequence.withLock { $0 = max($0, lastSeq) }
     }
 
     /// Forgets de-dup entries older than the window; returns how many were removed. Walks the de-dup
@@ -66,7 +81,7 @@ extension ShardStore {
         var removed = 0
         while true {
             let start = after
-            let (last, deleted) = try await pool.write { db -> ([String]?, Int) in
+            let (last, deleted) = try await commit { db -> ([String]?, Int) in
                 let last = try Row.fetchOne(db, sql: """
                     SELECT source, event_id, subject FROM dedup WHERE (source, event_id, subject) > (?, ?, ?)
                     ORDER BY source, event_id, subject LIMIT 1 OFFSET ?
@@ -84,12 +99,5 @@ extension ShardStore {
             guard let last else { return removed }
             after = last
         }
-    }
-}
-
-extension Timestamp {
-    /// The current wall-clock time.
-    public static var now: Timestamp {
-        Timestamp(micros: Int64((Date().timeIntervalSince1970 * 1e6).rounded()))
     }
 }

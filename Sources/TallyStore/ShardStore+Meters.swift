@@ -11,14 +11,14 @@ extension ShardStore {
     /// Creates a meter and back-fills it from the raw events already stored, in one transaction.
     public func createMeter(_ spec: MeterSpec, id: String? = nil, now: Timestamp = .now) async throws -> MeterDefinition {
         let meter = MeterDefinition(id: id ?? ULID.make(time: now), spec: spec, createdAt: now)
-        try await pool.write { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL", arguments: [spec.slug]) == nil else {
+        try await commit({ db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL",
+                                   arguments: [spec.slug]) == nil else {
                 throw StoreError.slugTaken(spec.slug)
             }
             try self.save(meter, db: db)
             try self.rebuildAggregates(of: meter, db: db)
-            self.setLiveMeter(id: meter.id, meter)
-        }
+        }, then: { self.applyMeterChanges([(meter.id, meter)], rebuilt: [meter.id]) })
         return meter
     }
 
@@ -26,11 +26,11 @@ extension ShardStore {
     public func updateMeter(idOrSlug: String, _ update: MeterUpdate, now: Timestamp = .now) async throws -> MeterDefinition {
         guard let current = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         let updated = update.applied(to: current, now: now)
-        try await pool.write { db in
+        let rebuild = updated.groupBy != current.groupBy
+        try await commit({ db in
             try self.save(updated, db: db)
-            if updated.groupBy != current.groupBy { try self.rebuildAggregates(of: updated, db: db) }
-            self.setLiveMeter(id: updated.id, updated)
-        }
+            if rebuild { try self.rebuildAggregates(of: updated, db: db) }
+        }, then: { self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuild ? [updated.id] : []) })
         return updated
     }
 
@@ -38,13 +38,22 @@ extension ShardStore {
     public func deleteMeter(idOrSlug: String, now: Timestamp = .now) async throws {
         guard var meter = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         meter.deletedAt = now
-        try await pool.write { [meter] db in
+        try await commit({ [meter] db in
             try self.save(meter, db: db)
-            try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
-            try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
-            self.pending.removeMeter(meter.id)
-            self.setLiveMeter(id: meter.id, nil)
-        }
+            try ShardStore.dropAggregates(of: meter.id, db: db)
+        }, then: { [meter] in self.applyMeterChanges([(meter.id, nil)], rebuilt: [meter.id]) })
+    }
+
+    /// Publishes committed meter changes: the live meter set, and no pending partials for meters whose
+    /// aggregates were rebuilt or dropped. Call only from a `commit`'s effects.
+    func applyMeterChanges(_ changes: [(id: String, meter: MeterDefinition?)], rebuilt: [String]) {
+        for id in rebuilt { pending.removeMeter(id) }
+        setLiveMeters(changes)
+    }
+
+    static func dropAggregates(of meterID: String, db: Database) throws {
+        try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meterID])
+        try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meterID])
     }
 
     /// Creates the meters of `specs` that do not exist yet, by slug (meters declared in config).
@@ -65,10 +74,9 @@ extension ShardStore {
 
     /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`, and
     /// records the last event it covers so a replay after a crash does not count those events again.
+    /// The caller drops the meter's pending partials once the transaction committed (`applyMeterChanges`).
     func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
-        try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meter.id])
-        try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meter.id])
-        pending.removeMeter(meter.id)
+        try ShardStore.dropAggregates(of: meter.id, db: db)
         try db.execute(sql: "UPDATE meters SET rebuilt_through_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE id = ?",
                        arguments: [meter.id])
         var buffer = AggregateBuffer()

@@ -40,11 +40,11 @@ extension ShardStore {
 
     /// Adds pending (not yet flushed) partials of whole minutes in `range`.
     private static func addPending(_ buffer: AggregateBuffer, query: MeterQuery, range: Range<Timestamp>, into accumulator: inout QueryAccumulator) {
-        var groupCache: [String: [String: String?]] = [:]
+        var groupCache: [Identifier: [String: String?]] = [:]
         for (key, partial) in buffer.partials where range.contains(Timestamp(micros: key.minute)) {
-            let groups = groupCache[key.groupKey] ?? GroupKey.decode(key.groupKey)
+            let groups = groupCache[key.groupKey] ?? GroupKey.decode(key.groupKey.text)
             groupCache[key.groupKey] = groups
-            accumulator.add(time: Timestamp(micros: key.minute), subject: key.subject, groupValues: groups, partial: partial)
+            accumulator.add(time: Timestamp(micros: key.minute), subject: key.subject.text, groupValues: groups, partial: partial)
         }
     }
 
@@ -58,18 +58,19 @@ extension ShardStore {
                                    into accumulator: inout QueryAccumulator) throws {
         var arguments: StatementArguments = [meter.id, range.lowerBound.micros, range.upperBound.micros]
         let filter = subjectClause(query, arguments: &arguments)
-        var uniques: [AggregateBuffer.Key: Set<String>] = [:]
+        var uniques: [AggregateBuffer.Key: Set<Identifier>] = [:]
         if meter.aggregation == .uniqueCount {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT minute_us, subject, group_key, value FROM minute_unique
                 WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
                 """, arguments: arguments)
             while let row = try rows.next() {
-                let key = AggregateBuffer.Key(meterID: meter.id, minute: row[0], subject: row[1], groupKey: row[2])
-                uniques[key, default: []].insert(row[3])
+                let key = AggregateBuffer.Key(meterID: meter.id, minute: row[0], subject: Identifier(row[1]),
+                                              groupKey: Identifier(row[2]))
+                uniques[key, default: []].insert(Identifier(row[3]))
             }
         }
-        var groupCache: [String: [String: String?]] = [:]
+        var groupCache: [Identifier: [String: String?]] = [:]
         let rows = try Row.fetchCursor(db, sql: """
             SELECT minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value FROM minute_agg
             WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
@@ -83,16 +84,18 @@ extension ShardStore {
             if let latestMicros, let value = AggregateBuffer.amount(row[8]) {
                 latest = LatestValue(time: Timestamp(micros: latestMicros), value: value)
             }
-            let key = AggregateBuffer.Key(meterID: meter.id, minute: minute, subject: subject, groupKey: groupKey)
-            let partial = PartialAggregate(count: row[3], sum: AggregateBuffer.amount(row[4]) ?? .zero,
+            let key = AggregateBuffer.Key(meterID: meter.id, minute: minute, subject: Identifier(subject),
+                                          groupKey: Identifier(groupKey))
+            let sum = AggregateBuffer.amount(row[4])
+            let partial = PartialAggregate(count: row[3], sum: sum ?? .zero,
                                            min: AggregateBuffer.amount(row[5]), max: AggregateBuffer.amount(row[6]),
-                                           latest: latest, uniques: uniques[key] ?? [])
+                                           latest: latest, uniques: uniques[key] ?? [], overflowed: sum == nil)
             let groups: [String: String?]
-            if let cached = groupCache[groupKey] {
+            if let cached = groupCache[key.groupKey] {
                 groups = cached
             } else {
                 groups = GroupKey.decode(groupKey)
-                groupCache[groupKey] = groups
+                groupCache[key.groupKey] = groups
             }
             accumulator.add(time: Timestamp(micros: minute), subject: subject, groupValues: groups, partial: partial)
         }

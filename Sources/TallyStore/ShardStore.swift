@@ -13,8 +13,12 @@ public final class ShardStore: Sendable {
     let liveMeters = Mutex(MeterSet())
     let committer: GroupCommitter<PreparedBatch>
     let pending: PendingAggregates
-    /// Subjects already in the `subjects` table, so ingestion inserts only new ones.
-    let knownSubjects: Mutex<Set<String>>
+    /// Subjects already in the `subjects` table (by bytes), so ingestion inserts only new ones.
+    let knownSubjects: Mutex<Set<Identifier>>
+    /// The sequence number of the last committed raw event: the number of events stored.
+    let lastSequence: Mutex<Int64>
+    /// Why writes are failing, while they are (see `writeFailure`).
+    let writeHealth = Mutex<StoreError?>(nil)
     let logger: Logger
 
     /// Opens (creating if needed) the store at `path` and applies the schema.
@@ -35,7 +39,8 @@ public final class ShardStore: Sendable {
         }
         committer = GroupCommitter(maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
         let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
-        knownSubjects = Mutex(Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }))
+        knownSubjects = Mutex(Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }.map { Identifier($0) }))
+        lastSequence = Mutex(try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 })
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
         }
@@ -67,14 +72,14 @@ public final class ShardStore: Sendable {
         return (buffer, throughSeq, events)
     }
 
-    /// Merges every pending partial into `minute_agg` and advances the checkpoint, in one transaction.
+    /// Merges every pending partial into `minute_agg` and advances the checkpoint, in one transaction. When it
+    /// fails, the partials are pending again and the checkpoint has not moved.
     public func flushAggregates() async throws {
-        try await pool.write { [pending] db in
+        _ = try await commit({ [pending] db in
             guard var part = pending.beginFlush() else { return }
-            db.afterNextTransaction(onCommit: { _ in pending.endFlush() }, onRollback: { _ in pending.abortFlush() })
             try part.buffer.flush(db)
             try db.execute(sql: "UPDATE aggregation_state SET through_seq = ? WHERE id = 1", arguments: [part.throughSeq])
-        }
+        }, then: { [pending] in pending.endFlush() }, orElse: { [pending] in pending.abortFlush() })
     }
 
     /// Starts a flush in the background when one is due.
@@ -97,22 +102,21 @@ public final class ShardStore: Sendable {
         liveMeters.withLock { set in set.byID[idOrSlug] ?? set.byID.values.first { $0.slug == idOrSlug } }
     }
 
-    /// Number of raw events stored. Read as the last sequence number, which costs one index step instead of
-    /// a scan (the coordinator asks every second): raw events are never deleted, and `seq` is an INTEGER
-    /// PRIMARY KEY given as max + 1, so a rolled-back insert leaves no gap.
-    public func eventCount() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 }
-    }
+    /// Number of raw events stored: the last committed sequence number, kept in memory so health checks and
+    /// probes never wait for a database reader (raw events are never deleted, and `seq` is an INTEGER PRIMARY
+    /// KEY given as max + 1, so a rolled-back insert leaves no gap).
+    public var eventCount: Int64 { lastSequence.withLock { $0 } }
 
     /// The live meters and the generation of the meter set they belong to.
     func meterSnapshot() -> (generation: Int, meters: [MeterDefinition]) {
         liveMeters.withLock { ($0.generation, Array($0.byID.values)) }
     }
 
-    /// Replaces (or with nil removes) a live meter; call only inside a write transaction.
-    func setLiveMeter(id: String, _ meter: MeterDefinition?) {
+    /// Replaces (or with nil removes) live meters; call only from a transaction's `commit` effects.
+    func setLiveMeters(_ changes: [(id: String, meter: MeterDefinition?)]) {
+        guard !changes.isEmpty else { return }
         liveMeters.withLock { set in
-            set.byID[id] = meter
+            for change in changes { set.byID[change.id] = change.meter }
             set.generation += 1
         }
     }

@@ -23,6 +23,8 @@ struct LoadGenerator: AsyncParsableCommand {
     var subjects = 1000
     @Option(help: "API key, if the node requires one.")
     var apiKey: String?
+    @Flag(help: "Random UUIDv4 event ids (as real clients send) instead of ids that grow with each event.")
+    var randomIds = false
 
     /// What one connection measured.
     struct Tally: Sendable {
@@ -74,8 +76,13 @@ struct LoadGenerator: AsyncParsableCommand {
             body.append(UInt8(ascii: "["))
             for index in 0..<batchEvents {
                 if index > 0 { body.append(UInt8(ascii: ",")) }
-                body += prefix
-                body += String(sequence).utf8
+                if randomIds {
+                    body += #"{"id":""#.utf8
+                    body += UUID().uuidString.lowercased().utf8
+                } else {
+                    body += prefix
+                    body += String(sequence).utf8
+                }
                 body += #"","source":"loadgen","specversion":"1.0","type":"request","subject":"customer-"#.utf8
                 body += String(sequence % subjects).utf8
                 body += #"","time":""#.utf8

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import ArgumentParser
 import TallyHTTP
 

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import ArgumentParser
 import Foundation
 import TallyCluster
@@ -5,7 +6,8 @@ import TallyHTTP
 
 /// `tally local`: the newcomer's entry point. A local cluster on loopback: the coordinator (public API on
 /// 127.0.0.1:PORT, in this process) and N workers as child processes on PORT+1…PORT+N, with the cluster CA,
-/// node certificates and all data under `./.tally/`. Ctrl-C stops them all gracefully.
+/// node certificates and all data under `./.tally/`. A worker that exits unexpectedly is restarted with backoff;
+/// the workers stop by themselves if this process dies. Ctrl-C stops them all gracefully.
 struct LocalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "local", abstract: "Run a local Tally cluster with data under ./.tally/.")
 
@@ -28,15 +30,13 @@ struct LocalCommand: AsyncParsableCommand {
             try authority.issue(node: node)
         }
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        var children: [Process] = []
-        for (index, name) in names.enumerated() {
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: executable)
-            child.arguments = ["worker", "--name", name, "--port", String(port + index + 1),
-                               "--data", "\(dir)/\(name)", "--certs", authority.directory]
-            try child.run()
-            children.append(child)
-        }
+        let parent = String(getpid())
+        let supervisor = WorkerSupervisor(executable: executable, workers: names.enumerated().map { index, name in
+            WorkerSupervisor.Worker(name: name, arguments: [
+                "worker", "--name", name, "--port", String(port + index + 1), "--data", "\(dir)/\(name)",
+                "--certs", authority.directory, "--exit-with-parent", parent,
+            ])
+        }, logger: RunnerLogger.make(label: "tally.local"))
         var node = NodeConfiguration()
         node.port = port
         node.dataDirectory = dir + "/coordinator"
@@ -44,10 +44,6 @@ struct LocalCommand: AsyncParsableCommand {
         cluster.certsDir = authority.directory
         cluster.workers = names.enumerated().map { index, name in .init(name: name, url: "https://127.0.0.1:\(port + index + 1)") }
         node.cluster = cluster
-        defer {
-            for child in children where child.isRunning { child.terminate() }
-            for child in children { child.waitUntilExit() }
-        }
-        try await CoordinatorRunner.run(node)
+        try await CoordinatorRunner.run(node, companions: [supervisor])
     }
 }

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Foundation
 import Hummingbird
 import Logging
@@ -10,15 +11,18 @@ import TallyStore
 enum NodeRunner {
     static func run(_ config: NodeConfiguration) async throws {
         let logger = RunnerLogger.make()
+        ServerProcess.raiseOpenFilesLimit()
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         let store = try ShardStore(path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
         for meter in try await store.ensureMeters(config.meters) {
             logger.info("created meter from configuration", metadata: ["meter": "\(meter.slug)"])
         }
         let host = config.host
+        let listener = ListenerState(address: "http://\(host):\(config.port)")
         let app = TallyServer.application(
             store: store, host: host, port: config.port, limits: config.limits, apiKeys: config.apiKeys, logger: logger,
             onServerRunning: { port in
+                listener.markListening()
                 RunnerLogger.announce("Tally API listening on http://\(host):\(port)  (data: \(config.dataDirectory))")
             }
         )
@@ -27,7 +31,7 @@ enum NodeRunner {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        try await group.run()
+        try await listener.run(group)
         try await store.flushAggregates()
         logger.info("stopped")
     }

@@ -9,4 +9,9 @@ struct TallyCommand: AsyncParsableCommand {
         subcommands: [LocalCommand.self, ServeCommand.self, CoordinatorCommand.self, WorkerCommand.self, CertsCommand.self,
                       IngestCommand.self, QueryCommand.self]
     )
+
+    static func main() async {
+        ServerProcess.configureCrashHandling()
+        await main(nil)
+    }
 }

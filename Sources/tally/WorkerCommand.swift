@@ -1,3 +1,4 @@
+import TallyConfiguration
 import ArgumentParser
 import TallyHTTP
 
@@ -17,12 +18,15 @@ struct WorkerCommand: AsyncParsableCommand {
     var data: String?
     @Option(help: "Folder of the cluster CA and node certificates.")
     var certs = "./.tally/certs"
+    @Option(help: ArgumentHelp("Stop when the process with this id is no longer the parent (set by tally local).",
+                               visibility: .hidden))
+    var exitWithParent: Int32?
 
     func run() async throws {
         var node = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
         if let host { node.host = host }
         if let port { node.port = port }
         node.dataDirectory = data ?? (config == nil ? "./.tally/\(name)" : node.dataDirectory)
-        try await WorkerRunner.run(name: name, config: node, certsDirectory: certs)
+        try await WorkerRunner.run(name: name, config: node, certsDirectory: certs, parent: exitWithParent)
     }
 }

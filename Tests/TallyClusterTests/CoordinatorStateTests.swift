@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Foundation
 import Testing
 import TallyCore

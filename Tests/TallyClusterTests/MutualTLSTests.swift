@@ -53,4 +53,30 @@ import TallyTestSupport
         await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, url, client: misled) }
         try await misled.shutdown()
     }
+
+    @Test func aWorkersCertificateCannotCallAnotherWorkersInternalAPI() async throws {
+        let folder = NSTemporaryDirectory() + "tally-roles-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cluster = CertificateAuthority(directory: folder + "/cluster")
+        try cluster.initialize()
+        for node in ["w1", "w2", "coordinator"] { try cluster.issue(node: node) }
+        let worker = try NodeProcess(arguments: ["worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory],
+                                     announcement: "Tally worker ")
+        defer { _ = worker.stop() }
+        let peer = try client(trusting: cluster, presenting: (cluster, "w2"))
+        for path in ["/internal/v1/assignment", "/internal/v1/events?from=2020-01-01T00:00:00Z"] {
+            let refused = try await TestHTTP.send(.GET, worker.baseURL + path, client: peer)
+            #expect(refused.status == 403, "\(path)")
+            #expect(refused.json?["type"] == .string("urn:tally:problem:forbidden"))
+            #expect(refused.json?["detail"] == .string("only the coordinator's certificate may call a worker's internal API; "
+                + "this peer presented \"w2\""))
+        }
+        let injected = try await TestHTTP.send(.POST, worker.baseURL + "/internal/v1/events", body: "[]", client: peer)
+        #expect(injected.status == 403)
+        #expect(try await TestHTTP.send(.GET, worker.baseURL + "/healthz", client: peer).status == 200)
+        try await peer.shutdown()
+        let coordinator = try client(trusting: cluster, presenting: (cluster, "coordinator"))
+        #expect(try await TestHTTP.send(.GET, worker.baseURL + "/internal/v1/assignment", client: coordinator).status == 200)
+        try await coordinator.shutdown()
+    }
 }

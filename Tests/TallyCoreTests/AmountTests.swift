@@ -18,8 +18,8 @@ import Testing
 
     @Test func sumIsOrderIndependent() {
         let values = ["0.1", "0.2", "0.3", "1000000000000.000000001", "-0.7"].compactMap { Amount(parsing: $0) }
-        let forward = values.reduce(Amount.zero, +)
-        let backward = values.reversed().reduce(Amount.zero, +)
+        let forward = values.reduce(Amount.zero) { $0.adding($1)! }
+        let backward = values.reversed().reduce(Amount.zero) { $0.adding($1)! }
         #expect(forward == backward)
         #expect(forward.description == "999999999999.900000001")
     }

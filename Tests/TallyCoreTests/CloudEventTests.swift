@@ -22,7 +22,7 @@ import Testing
             FieldError(field: "source", reason: "must be a string, got number"),
             FieldError(field: "type", reason: "is required"),
             FieldError(field: "specversion", reason: "must be \"1.0\", got \"0.3\""),
-            FieldError(field: "time", reason: "must be an RFC 3339 date-time, got \"noon\""),
+            FieldError(field: "time", reason: "must be an RFC 3339 date-time in years 0001–9999, got \"noon\""),
             FieldError(field: "data", reason: "must be a JSON object, got array"),
             FieldError(field: "datacontenttype", reason: "only \"application/json\" is supported, got \"text/xml\""),
         ])

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import AsyncHTTPClient
 import Foundation
 import NIOCore

@@ -35,7 +35,7 @@ extension ShardStore {
         let calendar = try query.validate(for: meter).get()
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         try await accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
-        return accumulator.result(now: query.to ?? .now)
+        return try accumulator.result(now: query.to ?? .now)
     }
 
     /// The single total of a meter over [from, to).

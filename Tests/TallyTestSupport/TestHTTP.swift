@@ -19,10 +19,16 @@ public enum TestHTTP {
 
     public static func send(_ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = "application/json",
                             headers extra: [(String, String)] = [], client: HTTPClient = .shared) async throws -> HTTPReply {
+        try await send(method, url, bytes: body.map { Array($0.utf8) }, contentType: contentType, headers: extra, client: client)
+    }
+
+    /// A request whose body is raw bytes (which need not be UTF-8).
+    public static func send(_ method: HTTPMethod, _ url: String, bytes body: [UInt8]?, contentType: String? = "application/json",
+                            headers extra: [(String, String)] = [], client: HTTPClient = .shared) async throws -> HTTPReply {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let body {
-            request.body = .bytes(ByteBuffer(string: body))
+            request.body = .bytes(ByteBuffer(bytes: body))
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
         for (name, value) in extra { request.headers.add(name: name, value: value) }

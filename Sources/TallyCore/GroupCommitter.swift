@@ -40,7 +40,7 @@ public final class GroupCommitter<Batch: Sendable>: Sendable {
     /// Batches waiting for a commit (not counting those running).
     var queuedCount: Int { state.withLock { $0.pending.count } }
 
-    /// Queues `batch` and returns once it is committed. Throws `StoreError.overloaded` at once,
+    /// Queues `batch` and returns once it is committed. Throws `GroupCommitterError.queueFull` at once,
     /// committing nothing, when `maxQueuedBatches` batches are already waiting.
     public func submit(_ batch: Batch, apply: @escaping Apply) async throws {
         let size = bytes(batch)
@@ -53,7 +53,7 @@ public final class GroupCommitter<Batch: Sendable>: Sendable {
                 return .startCommitting
             }
             switch decision {
-            case .refused: continuation.resume(throwing: StoreError.overloaded)
+            case .refused: continuation.resume(throwing: GroupCommitterError.queueFull(limit: maxQueuedBatches))
             case .startCommitting: Task { await self.drain(apply: apply) }
             case .queued: break
             }
@@ -84,4 +84,10 @@ public final class GroupCommitter<Batch: Sendable>: Sendable {
             }
         }
     }
+}
+
+/// Why a group committer refused a batch.
+public enum GroupCommitterError: Error, Sendable, Equatable {
+    /// `limit` batches were already waiting; the batch was not queued and nothing of it was applied.
+    case queueFull(limit: Int)
 }

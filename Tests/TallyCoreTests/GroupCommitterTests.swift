@@ -1,7 +1,6 @@
 import Synchronization
 import Testing
-import TallyCore
-@testable import TallyStore
+@testable import TallyCore
 
 @Suite struct GroupCommitterTests {
     /// A gate the apply closure waits on, so the test controls when the "transaction" ends.
@@ -23,19 +22,19 @@ import TallyCore
     }
 
     @Test func fullQueueRefusesInsteadOfGrowing() async throws {
-        let committer = GroupCommitter<[CloudEvent]>(maxBatchesPerCommit: 8, maxQueuedBatches: 1)
+        let committer = GroupCommitter<[String]>(maxBatchesPerCommit: 8, maxQueuedBatches: 1)
         let gate = Gate()
         let committed = Mutex<[Int]>([])
-        let apply: GroupCommitter<[CloudEvent]>.Apply = { batches in
+        let apply: GroupCommitter<[String]>.Apply = { batches in
             await gate.wait()
             committed.withLock { $0.append(batches.count) }
         }
-        let one = [event("e", time: "2024-01-01T00:00:00Z", data: "{}")]
+        let one = ["e"]
         let first = Task { try await committer.submit(one, apply: apply) }
         try await eventually { gate.waiters == 1 }
         let second = Task { try await committer.submit(one, apply: apply) }
         try await eventually { committer.queuedCount == 1 }
-        await #expect(throws: StoreError.overloaded) { try await committer.submit(one, apply: apply) }
+        await #expect(throws: GroupCommitterError.queueFull(limit: 1)) { try await committer.submit(one, apply: apply) }
         gate.open()
         try await first.value
         try await second.value
@@ -43,14 +42,14 @@ import TallyCore
     }
 
     @Test func waitingBatchesCommitTogether() async throws {
-        let committer = GroupCommitter<[CloudEvent]>(maxBatchesPerCommit: 3, maxQueuedBatches: 100)
+        let committer = GroupCommitter<[String]>(maxBatchesPerCommit: 3, maxQueuedBatches: 100)
         let gate = Gate()
         let groups = Mutex<[Int]>([])
-        let apply: GroupCommitter<[CloudEvent]>.Apply = { batches in
+        let apply: GroupCommitter<[String]>.Apply = { batches in
             groups.withLock { $0.append(batches.count) }
             await gate.wait()
         }
-        let one = [event("e", time: "2024-01-01T00:00:00Z", data: "{}")]
+        let one = ["e"]
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for _ in 0..<7 { tasks.addTask { try await committer.submit(one, apply: apply) } }
             try await eventually { gate.waiters == 1 && committer.queuedCount + (groups.withLock { $0.first } ?? 0) == 7 }

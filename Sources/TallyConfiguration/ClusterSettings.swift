@@ -80,6 +80,10 @@ public struct ClusterSettings: Sendable, Hashable {
                 errors.append(FieldError(field: field + ".url", reason: "must be an https:// URL (workers are reached over mutual TLS)"))
                 continue
             }
+            if name == "coordinator" {
+                errors.append(FieldError(field: field + ".name", reason: "\"coordinator\" is the coordinator's own name"))
+                continue
+            }
             if !seen.insert(name).inserted { errors.append(FieldError(field: field + ".name", reason: "\(name) is listed twice")) }
             settings.workers.append(Worker(name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url))
         }

@@ -34,7 +34,8 @@ public struct NodeConfiguration: Sendable {
         var config = NodeConfiguration()
         var errors: [FieldError] = []
         let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters", "cluster"]
-        let knownLimits = ["maxBodyBytes", "maxBatchEvents", "maxConnections", "maxGroupCommitBatches", "maxQueuedBatches"]
+        let knownLimits = ["maxBodyBytes", "maxBatchEvents", "maxConnections", "idleTimeoutSeconds", "maxGroupCommitBatches",
+                           "maxQueuedBatches"]
         for key in members.keys where !known.contains(key) {
             errors.append(FieldError(field: key, reason: "unknown setting; known: \(known.joined(separator: ", "))"))
         }
@@ -64,6 +65,9 @@ public struct NodeConfiguration: Sendable {
             if let value = integer(limits["maxBodyBytes"], "limits.maxBodyBytes", minimum: 1) { config.limits.maxBodyBytes = value }
             if let value = integer(limits["maxBatchEvents"], "limits.maxBatchEvents", minimum: 1) { config.limits.maxBatchEvents = value }
             if let value = integer(limits["maxConnections"], "limits.maxConnections", minimum: 1) { config.limits.maxConnections = value }
+            if let value = integer(limits["idleTimeoutSeconds"], "limits.idleTimeoutSeconds", minimum: 1) {
+                config.limits.idleTimeoutSeconds = value
+            }
             if let value = integer(limits["maxGroupCommitBatches"], "limits.maxGroupCommitBatches", minimum: 1) { config.store.maxGroupCommitBatches = value }
             if let value = integer(limits["maxQueuedBatches"], "limits.maxQueuedBatches", minimum: 1) { config.store.maxQueuedBatches = value }
         }

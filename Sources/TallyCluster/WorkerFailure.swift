@@ -1,0 +1,47 @@
+import TallyCore
+
+/// A worker that could not serve its part of a request, and why.
+public struct WorkerFailure: Error, Sendable, Hashable {
+    /// What is known of the request's fate at the worker.
+    public enum Kind: Sendable, Hashable {
+        /// The request never reached the worker (refused connection, worker known down, not forwarded): nothing
+        /// of it was applied there.
+        case unreachable
+        /// No answer within `forwardTimeoutMs`: the worker may still have applied it.
+        case timedOut
+        /// The worker answered with an error status: nothing of it was applied there.
+        case refused(status: Int)
+    }
+
+    public var worker: String
+    public var kind: Kind
+    public var reason: String
+
+    /// Whether the request may have been applied although it failed.
+    public var outcomeUnknown: Bool { kind == .timedOut }
+}
+
+/// What the cluster engine could not do; the coordinator's routes render these as problems.
+public enum ClusterError: Error, Sendable {
+    /// Some workers could not answer a query or listing, which would be incomplete without them.
+    case shardsUnavailable([WorkerFailure], table: SlotTableSummary)
+    /// Some parts of an ingested batch were not committed: every part, with its outcome.
+    case partialIngest([IngestPart])
+}
+
+/// One worker's part of an ingested batch and its outcome.
+public struct IngestPart: Sendable, Hashable {
+    public var worker: String
+    public var events: Int
+    /// nil when the part is committed.
+    public var failure: WorkerFailure?
+}
+
+/// The slots each worker owned when a request failed, for the problem naming the missing data.
+public struct SlotTableSummary: Sendable, Hashable {
+    public var slotsByWorker: [String: [Int]]
+
+    public init(_ table: SlotTable) {
+        slotsByWorker = table.owners.enumerated().reduce(into: [:]) { $0[$1.element, default: []].append($1.offset) }
+    }
+}

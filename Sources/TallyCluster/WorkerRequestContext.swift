@@ -1,0 +1,45 @@
+import Hummingbird
+import NIOCore
+import NIOSSL
+import TallyCore
+import TallyHTTP
+import X509
+
+/// The request context of a worker's server: it keeps the connection's channel, so the internal API can be
+/// authorized by the role of the peer's certificate.
+public struct WorkerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The common name of the peer's certificate (verified against the cluster CA during the handshake).
+    func peerCommonName() async throws -> String? {
+        guard let certificate = try await channel.nioSSL_peerCertificate().get() else { return nil }
+        let parsed = try Certificate(derEncoded: try certificate.toDERBytes())
+        return parsed.subject.flatMap { $0 }.last { $0.type == .RDNAttributeType.commonName }.flatMap { String($0.value) }
+    }
+}
+
+/// Lets only the coordinator's certificate call a worker's internal API (`/internal/...`): another worker's
+/// certificate, although signed by the same CA, is refused with 403. Health checks stay open to any cluster node.
+struct CoordinatorOnlyMiddleware: RouterMiddleware {
+    typealias Context = WorkerRequestContext
+    /// The node name (certificate common name) allowed to call the internal API.
+    static let coordinatorName = "coordinator"
+
+    func handle(_ request: Request, context: WorkerRequestContext,
+                next: (Request, WorkerRequestContext) async throws -> Response) async throws -> Response {
+        guard request.uri.path.split(separator: "/").first == "internal" else { return try await next(request, context) }
+        let name = try? await context.peerCommonName()
+        guard name == Self.coordinatorName else {
+            throw Problem(.forbidden, type: "urn:tally:problem:forbidden",
+                          detail: "only the coordinator's certificate may call a worker's internal API; "
+                              + "this peer presented \(name.map { "\"\($0.echoed)\"" } ?? "no readable certificate")")
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,44 @@
+/// An opaque identifier (subject, source, event id, event type, group value, distinct value) compared,
+/// ordered and hashed by its exact UTF-8 bytes.
+///
+/// Swift's `String` equality and hashing use Unicode canonical equivalence, so `"\u{e9}"` and
+/// `"e\u{301}"` are one `String` key although they are two customers. Every in-memory map, set and
+/// sort of identifiers goes through this type; SQLite already compares TEXT by bytes.
+public struct Identifier: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let text: String
+
+    public init(_ text: String) { self.text = text }
+    public init(stringLiteral text: String) { self.text = text }
+
+    public var description: String { text }
+
+    public static func == (lhs: Identifier, rhs: Identifier) -> Bool { lhs.text.bytesEqual(rhs.text) }
+
+    public static func < (lhs: Identifier, rhs: Identifier) -> Bool { lhs.text.bytesPrecede(rhs.text) }
+
+    public func hash(into hasher: inout Hasher) {
+        var copy = text
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(text.utf8.count)
+    }
+}
+
+extension String {
+    /// Whether both strings hold the same UTF-8 bytes (no Unicode normalization).
+    public func bytesEqual(_ other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+
+    /// Whether this string's UTF-8 bytes sort before `other`'s (the order SQLite uses for TEXT).
+    public func bytesPrecede(_ other: String) -> Bool { utf8.lexicographicallyPrecedes(other.utf8) }
+}
+
+extension Optional where Wrapped == Identifier {
+    /// Byte order with nil first: the order of query rows without a subject or a group value.
+    public static func precedes(_ lhs: Identifier?, _ rhs: Identifier?) -> Bool {
+        switch (lhs, rhs) {
+        case (nil, nil): false
+        case (nil, _): true
+        case (_, nil): false
+        case let (left?, right?): left < right
+        }
+    }
+}
