@@ -27,7 +27,8 @@ public struct CertificateAuthority: Sendable {
     /// Creates the CA; refuses to overwrite an existing one (that would orphan every node certificate).
     public func initialize(commonName: String = "Tally cluster CA") throws {
         guard !FileManager.default.fileExists(atPath: caCertificatePath) else {
-            throw Failure(description: "\(caCertificatePath) already exists; a new CA would invalidate every node certificate")
+            throw Failure(
+                description: "\(caCertificatePath) already exists; a new CA would invalidate every node certificate")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let key = P256.Signing.PrivateKey()
@@ -35,7 +36,8 @@ public struct CertificateAuthority: Sendable {
         let now = Date()
         let certificate = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
-            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(Double(Self.caValidityDays) * 86_400),
+            notValidBefore: now.addingTimeInterval(-3600),
+            notValidAfter: now.addingTimeInterval(Double(Self.caValidityDays) * 86_400),
             issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
@@ -50,8 +52,10 @@ public struct CertificateAuthority: Sendable {
     /// Issues a certificate for `node`, valid as TLS server and client, for the names `node`, `localhost`,
     /// 127.0.0.1 and ::1 plus `hosts` (DNS names or IP addresses the node is dialled at).
     public func issue(node: String, hosts: [String] = []) throws {
-        guard node.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil, node != "ca" else {
-            throw Failure(description: "node name \"\(node)\" must be 1-64 letters, digits, '.', '_' or '-' (and not \"ca\")")
+        guard node.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil, node != "ca"
+        else {
+            throw Failure(
+                description: "node name \"\(node)\" must be 1-64 letters, digits, '.', '_' or '-' (and not \"ca\")")
         }
         let caKey = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: caKeyPath, encoding: .utf8))
         let caCertificate = try Certificate(pemEncoded: String(contentsOfFile: caCertificatePath, encoding: .utf8))
@@ -67,7 +71,8 @@ public struct CertificateAuthority: Sendable {
         let now = Date()
         let certificate = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
-            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(Double(Self.nodeValidityDays) * 86_400),
+            notValidBefore: now.addingTimeInterval(-3600),
+            notValidAfter: now.addingTimeInterval(Double(Self.nodeValidityDays) * 86_400),
             issuer: caCertificate.subject, subject: try DistinguishedName { CommonName(node) },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
@@ -84,7 +89,9 @@ public struct CertificateAuthority: Sendable {
 
     /// Whether the CA exists, and whether `node` has a certificate.
     public var hasCA: Bool { FileManager.default.fileExists(atPath: caCertificatePath) }
-    public func hasCertificate(node: String) -> Bool { FileManager.default.fileExists(atPath: certificatePath(node: node)) }
+    public func hasCertificate(node: String) -> Bool {
+        FileManager.default.fileExists(atPath: certificatePath(node: node))
+    }
 
     /// The network-order bytes of an IPv4 or IPv6 literal; nil for a DNS name.
     static func ipAddressBytes(_ host: String) -> [UInt8]? {
@@ -96,7 +103,10 @@ public struct CertificateAuthority: Sendable {
     }
 
     private func write(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw Failure(description: "cannot write \(path)")
         }
     }

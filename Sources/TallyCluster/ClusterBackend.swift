@@ -54,8 +54,10 @@ public struct ClusterBackend: MeteringBackend {
         return meter
     }
 
-    public func query(_ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
-                      allowPartial: Bool) async throws -> MeterQueryAnswer {
+    public func query(
+        _ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
+        allowPartial: Bool
+    ) async throws -> MeterQueryAnswer {
         try await coordinator.query(meter: meter, query: query, calendar: calendar, allowPartial: allowPartial)
     }
 
@@ -63,8 +65,10 @@ public struct ClusterBackend: MeteringBackend {
         var parameters: [String] = []
         if let from { parameters.append("from=" + EventListing.percentEncoded(from.description)) }
         if let to { parameters.append("to=" + EventListing.percentEncoded(to.description)) }
-        let lists = try await coordinator.gather("/internal/v1/meters/\(meter.id)/subjects?" + parameters.joined(separator: "&"))
-        return Set(lists.flatMap { $0.arrayValue ?? [] }.compactMap(\.stringValue).map { Identifier($0) }).sorted().map(\.text)
+        let lists = try await coordinator.gather(
+            "/internal/v1/meters/\(meter.id)/subjects?" + parameters.joined(separator: "&"))
+        return Set(lists.flatMap { $0.arrayValue ?? [] }.compactMap(\.stringValue).map { Identifier($0) }).sorted().map(
+            \.text)
     }
 
     /// Every worker's subjects; a key seen on several workers (never, unless slots moved) keeps its earliest record.
@@ -72,7 +76,8 @@ public struct ClusterBackend: MeteringBackend {
         var earliest: [Identifier: SubjectRecord] = [:]
         for item in try await coordinator.gather("/internal/v1/subjects").flatMap({ $0.arrayValue ?? [] }) {
             guard let id = item["id"]?.stringValue, let key = item["key"]?.stringValue,
-                  let created = item["createdAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) }) else { continue }
+                let created = item["createdAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) })
+            else { continue }
             let record = SubjectRecord(id: id, key: key, firstSeen: created)
             if let known = earliest[Identifier(key)], known.firstSeen <= created { continue }
             earliest[Identifier(key)] = record
@@ -84,10 +89,11 @@ public struct ClusterBackend: MeteringBackend {
     public func readiness() async throws -> JSONValue {
         let down = coordinator.health.filter { !$0.value.up }.keys.sorted()
         guard down.isEmpty else {
-            throw Problem(.serviceUnavailable, type: "urn:tally:problem:not-ready",
-                          detail: "worker(s) not reachable at the last probe: \(down.joined(separator: ", "))",
-                          errors: down.map { FieldError(field: "workers.\($0)", reason: "not reachable at the last probe") },
-                          extensions: ["downWorkers": .array(down.map(JSONValue.string))])
+            throw Problem(
+                .serviceUnavailable, type: "urn:tally:problem:not-ready",
+                detail: "worker(s) not reachable at the last probe: \(down.joined(separator: ", "))",
+                errors: down.map { FieldError(field: "workers.\($0)", reason: "not reachable at the last probe") },
+                extensions: ["downWorkers": .array(down.map(JSONValue.string))])
         }
         return .object(["status": .string("ready")])
     }

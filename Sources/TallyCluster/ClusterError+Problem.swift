@@ -9,10 +9,15 @@ extension ClusterError: ProblemRepresentable {
             let slots = failures.flatMap { table.slotsByWorker[$0.worker] ?? [] }.sorted()
             return Problem(
                 .serviceUnavailable, type: "urn:tally:problem:shards-unavailable",
-                detail: failures.map { "worker \($0.worker) (\(table.slotsByWorker[$0.worker]?.count ?? 0) slots) \($0.reason)" }
-                    .joined(separator: "; ") + ". The answer would be incomplete; retry, or pass allowPartial=true to a meter query.",
-                extensions: ["missingWorkers": .array(failures.map { .string($0.worker) }),
-                             "missingSlots": .array(slots.map { .number(String($0)) })]
+                detail: failures.map {
+                    "worker \($0.worker) (\(table.slotsByWorker[$0.worker]?.count ?? 0) slots) \($0.reason)"
+                }
+                .joined(separator: "; ")
+                    + ". The answer would be incomplete; retry, or pass allowPartial=true to a meter query.",
+                extensions: [
+                    "missingWorkers": .array(failures.map { .string($0.worker) }),
+                    "missingSlots": .array(slots.map { .number(String($0)) }),
+                ]
             )
         case .partialIngest(let parts):
             let failed = parts.compactMap(\.failure)
@@ -30,7 +35,8 @@ extension ClusterError: ProblemRepresentable {
             return Problem(
                 .serviceUnavailable, type: "urn:tally:problem:worker-unavailable",
                 detail: "\(failed.count) of \(parts.count) part(s) of the batch were not confirmed: "
-                    + failed.map { "worker \($0.worker) (\(counts[$0.worker] ?? 0) events) \($0.reason)" }.joined(separator: "; ")
+                    + failed.map { "worker \($0.worker) (\(counts[$0.worker] ?? 0) events) \($0.reason)" }.joined(
+                        separator: "; ")
                     + ". Committed parts stay committed; retrying the whole batch is safe (its events are de-duplicated).",
                 extensions: ["parts": .array(report)]
             )

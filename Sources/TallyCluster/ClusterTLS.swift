@@ -9,9 +9,11 @@ public struct ClusterTLS: Sendable {
     /// Loads the CA and the certificate and key of `node` from the CA's folder.
     public init(authority: CertificateAuthority, node: String) throws {
         let trust = try NIOSSLCertificate.fromPEMFile(authority.caCertificatePath)
-        let chain = try NIOSSLCertificate.fromPEMFile(authority.certificatePath(node: node)).map(NIOSSLCertificateSource.certificate)
+        let chain = try NIOSSLCertificate.fromPEMFile(authority.certificatePath(node: node)).map(
+            NIOSSLCertificateSource.certificate)
         let key = try NIOSSLPrivateKey(file: authority.keyPath(node: node), format: .pem)
-        var server = TLSConfiguration.makeServerConfigurationWithMTLS(certificateChain: chain, privateKey: .privateKey(key), trustRoots: .certificates(trust))
+        var server = TLSConfiguration.makeServerConfigurationWithMTLS(
+            certificateChain: chain, privateKey: .privateKey(key), trustRoots: .certificates(trust))
         server.minimumTLSVersion = .tlsv12
         var client = TLSConfiguration.makeClientConfiguration()
         client.trustRoots = .certificates(trust)

@@ -19,9 +19,10 @@ extension Coordinator {
             for await (worker, failure) in group { failures[worker] = failure }
         }
         guard !failures.isEmpty else { return }
-        throw .partialIngest(parts.keys.sorted().map { worker in
-            IngestPart(worker: worker, events: parts[worker]?.count ?? 0, failure: failures[worker])
-        })
+        throw .partialIngest(
+            parts.keys.sorted().map { worker in
+                IngestPart(worker: worker, events: parts[worker]?.count ?? 0, failure: failures[worker])
+            })
     }
 
     /// Forwards one worker's part through its group committer; nil once the worker committed it.
@@ -32,8 +33,10 @@ extension Coordinator {
         do {
             try await forwarder.submit(IngestRequest.joinedTexts(part)) { texts in
                 let body = "[" + texts.joined(separator: ",") + "]"
-                if case .failure(let failure) = await self.call(worker, .POST, "/internal/v1/events", body: body,
-                                                                contentType: "application/cloudevents-batch+json") {
+                if case .failure(let failure) = await self.call(
+                    worker, .POST, "/internal/v1/events", body: body,
+                    contentType: "application/cloudevents-batch+json")
+                {
                     throw failure
                 }
             }
@@ -41,8 +44,9 @@ extension Coordinator {
         } catch let failure as WorkerFailure {
             return failure
         } catch GroupCommitterError.queueFull(let limit) {
-            return WorkerFailure(worker: worker, kind: .unreachable,
-                                 reason: "not forwarded: \(limit) parts already wait for this worker (maxQueuedPartsPerWorker)")
+            return WorkerFailure(
+                worker: worker, kind: .unreachable,
+                reason: "not forwarded: \(limit) parts already wait for this worker (maxQueuedPartsPerWorker)")
         } catch {
             return WorkerFailure(worker: worker, kind: .unreachable, reason: "not forwarded: \(error)")
         }

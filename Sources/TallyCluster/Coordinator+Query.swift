@@ -1,12 +1,13 @@
 import TallyCore
 import TallyHTTP
 
-
 extension Coordinator {
     /// Asks the owners of the query's subjects (each for its own subjects; every worker when there are none) for partial aggregates and
     /// merges them: the rows equal those of one node holding every event. `query.to` must be set, so all
     /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`.
-    public func query(meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool) async throws -> MeterQueryAnswer {
+    public func query(
+        meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool
+    ) async throws -> MeterQueryAnswer {
         let table = state.snapshot.table
         let workers = query.subjects.isEmpty ? table.workers : Set(query.subjects.map(table.owner(of:))).sorted()
         var (replies, failures) = await fanOut(workers, .POST, "/internal/v1/query") { worker in
@@ -17,13 +18,18 @@ extension Coordinator {
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         for (worker, reply) in replies {
             guard let json = reply.json, accumulator.merge(partialsJSON: json) else {
-                failures.append(WorkerFailure(worker: worker, kind: .refused(status: reply.status),
-                                              reason: "answered with malformed partials"))
+                failures.append(
+                    WorkerFailure(
+                        worker: worker, kind: .refused(status: reply.status),
+                        reason: "answered with malformed partials"))
                 continue
             }
         }
-        if !failures.isEmpty && !allowPartial { throw ClusterError.shardsUnavailable(failures, table: SlotTableSummary(table)) }
-        return MeterQueryAnswer(rows: try accumulator.result(now: query.to ?? .now), missingWorkers: failures.map(\.worker).sorted(),
-                                  missingSlots: failures.flatMap { table.slots(ownedBy: $0.worker) }.sorted())
+        if !failures.isEmpty && !allowPartial {
+            throw ClusterError.shardsUnavailable(failures, table: SlotTableSummary(table))
+        }
+        return MeterQueryAnswer(
+            rows: try accumulator.result(now: query.to ?? .now), missingWorkers: failures.map(\.worker).sorted(),
+            missingSlots: failures.flatMap { table.slots(ownedBy: $0.worker) }.sorted())
     }
 }

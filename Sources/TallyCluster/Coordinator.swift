@@ -1,8 +1,8 @@
-import TallyConfiguration
 import AsyncHTTPClient
 import Logging
 import NIOHTTP1
 import Synchronization
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 import TallyStore
@@ -31,11 +31,18 @@ public final class Coordinator: Sendable {
         let workers = state.snapshot.workers
         probeTimeout = .milliseconds(min(max(settings.workerProbeIntervalMs, 1000), settings.forwardTimeoutMs))
         healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth.unknown()) }))
-        forwarders = Dictionary(uniqueKeysWithValues: workers.map { worker in
-            (worker, GroupCommitter<String>(maxBatchesPerCommit: settings.maxQueuedPartsPerWorker, maxQueuedBatches: settings.maxQueuedPartsPerWorker,
-                                            maxBytesPerCommit: settings.maxForwardBodyBytes, maxInFlight: settings.maxForwardsInFlightPerWorker,
-                                            bytes: { $0.utf8.count }))
-        })
+        forwarders = Dictionary(
+            uniqueKeysWithValues: workers.map { worker in
+                (
+                    worker,
+                    GroupCommitter<String>(
+                        maxBatchesPerCommit: settings.maxQueuedPartsPerWorker,
+                        maxQueuedBatches: settings.maxQueuedPartsPerWorker,
+                        maxBytesPerCommit: settings.maxForwardBodyBytes,
+                        maxInFlight: settings.maxForwardsInFlightPerWorker,
+                        bytes: { $0.utf8.count })
+                )
+            })
     }
 
     public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }
@@ -43,42 +50,57 @@ public final class Coordinator: Sendable {
     /// Sends a fenced request to `worker`; on a 409 (stale epoch, foreign slot, catalog behind) pushes the
     /// worker its assignment and retries (`maxRetriesAfterRefresh`, once). Any other non-2xx answer, a timeout or a refused connection
     /// fails; so does, at once, a request for a worker that could not be reached since the last probe.
-    func call(_ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
-              contentType: String = "application/json") async -> Result<WorkerReply, WorkerFailure> {
+    func call(
+        _ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
+        contentType: String = "application/json"
+    ) async -> Result<WorkerReply, WorkerFailure> {
         if let down = health[worker], let failedAt = down.failedAt {
-            return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unreachable since \(failedAt) "
-                + "(\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
+            return .failure(
+                WorkerFailure(
+                    worker: worker, kind: .unreachable,
+                    reason: "unreachable since \(failedAt) "
+                        + "(\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
         }
         for attempt in 0...Coordinator.maxRetriesAfterRefresh {
             let snapshot = state.snapshot
             guard let url = snapshot.workerURLs[worker] else {
                 return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
             }
-            let headers = [(WorkerHeaders.epoch.rawName, String(snapshot.table.epoch)),
-                           (WorkerHeaders.catalog.rawName, String(snapshot.catalogVersion))]
+            let headers = [
+                (WorkerHeaders.epoch.rawName, String(snapshot.table.epoch)),
+                (WorkerHeaders.catalog.rawName, String(snapshot.catalogVersion)),
+            ]
             let reply: WorkerReply
             do {
-                reply = try await client.send(method, baseURL: url, path: path, headers: headers, body: body, contentType: contentType)
+                reply = try await client.send(
+                    method, baseURL: url, path: path, headers: headers, body: body, contentType: contentType)
             } catch {
                 return .failure(transportFailure(worker, error))
             }
             if (200..<300).contains(reply.status) { return .success(reply) }
             guard reply.status == 409, attempt < Coordinator.maxRetriesAfterRefresh else {
-                return .failure(WorkerFailure(worker: worker, kind: .refused(status: reply.status),
-                                              reason: "answered \(reply.status): \(reply.detail)"))
+                return .failure(
+                    WorkerFailure(
+                        worker: worker, kind: .refused(status: reply.status),
+                        reason: "answered \(reply.status): \(reply.detail)"))
             }
-            logger.info("worker fenced a request; refreshing its assignment", metadata: ["worker": "\(worker)", "detail": "\(reply.detail)"])
+            logger.info(
+                "worker fenced a request; refreshing its assignment",
+                metadata: ["worker": "\(worker)", "detail": "\(reply.detail)"])
             if case .failure(let failure) = await push(worker) { return .failure(failure) }
         }
-        return .failure(WorkerFailure(worker: worker, kind: .refused(status: 409), reason: "still fenced after a refresh"))
+        return .failure(
+            WorkerFailure(worker: worker, kind: .refused(status: 409), reason: "still fenced after a refresh"))
     }
 
     /// The failure for a request that got no answer: a timeout leaves its outcome unknown and does not mark the
     /// worker down (it may be busy); any other transport error means it never arrived, and marks the worker down.
     private func transportFailure(_ worker: String, _ error: any Error) -> WorkerFailure {
         if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
-            return WorkerFailure(worker: worker, kind: .timedOut, reason: "no answer within forwardTimeoutMs; it may have "
-                + "been applied")
+            return WorkerFailure(
+                worker: worker, kind: .timedOut,
+                reason: "no answer within forwardTimeoutMs; it may have "
+                    + "been applied")
         }
         markDown(worker, reason: "\(error)")
         return WorkerFailure(worker: worker, kind: .unreachable, reason: "unreachable: \(error)")
@@ -91,11 +113,14 @@ public final class Coordinator: Sendable {
             return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
         }
         do {
-            let reply = try await client.send(.PUT, baseURL: url, path: "/internal/v1/assignment",
-                                              body: JSONWriter.string(snapshot.assignment(for: worker)))
+            let reply = try await client.send(
+                .PUT, baseURL: url, path: "/internal/v1/assignment",
+                body: JSONWriter.string(snapshot.assignment(for: worker)))
             guard reply.status == 204 else {
-                return .failure(WorkerFailure(worker: worker, kind: .refused(status: reply.status),
-                                              reason: "refused its assignment (\(reply.status)): \(reply.detail)"))
+                return .failure(
+                    WorkerFailure(
+                        worker: worker, kind: .refused(status: reply.status),
+                        reason: "refused its assignment (\(reply.status)): \(reply.detail)"))
             }
             return .success(())
         } catch {
@@ -109,7 +134,9 @@ public final class Coordinator: Sendable {
             for worker in state.snapshot.workers {
                 group.addTask {
                     if case .failure(let failure) = await self.push(worker) {
-                        self.logger.warning("worker will catch up later", metadata: ["worker": "\(worker)", "reason": "\(failure.reason)"])
+                        self.logger.warning(
+                            "worker will catch up later",
+                            metadata: ["worker": "\(worker)", "reason": "\(failure.reason)"])
                     }
                 }
             }
@@ -128,16 +155,25 @@ public final class Coordinator: Sendable {
 
     private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {
         do {
-            let reply = try await client.send(.GET, baseURL: url, path: "/internal/v1/assignment", timeout: probeTimeout)
+            let reply = try await client.send(
+                .GET, baseURL: url, path: "/internal/v1/assignment", timeout: probeTimeout)
             guard reply.status == 200, let json = reply.json else {
                 return markDown(worker, reason: "answered \(reply.status): \(reply.detail)")
             }
-            func number(_ key: String) -> Int64? { if case .number(let text)? = json[key] { return Int64(text) } else { return nil } }
-            var health = WorkerHealth(up: true, eventsStored: number("events"), epoch: number("epoch"),
-                                      catalogVersion: number("catalogVersion"), error: nil, checkedAt: .now, failedAt: nil)
+            func number(_ key: String) -> Int64? {
+                if case .number(let text)? = json[key] { return Int64(text) } else { return nil }
+            }
+            var health = WorkerHealth(
+                up: true, eventsStored: number("events"), epoch: number("epoch"),
+                catalogVersion: number("catalogVersion"), error: nil, checkedAt: .now, failedAt: nil)
             if health.epoch != snapshot.table.epoch || health.catalogVersion != snapshot.catalogVersion {
                 if case .failure(let failure) = await push(worker) { return markDown(worker, reason: failure.reason) }
-                logger.info("worker caught up", metadata: ["worker": "\(worker)", "epoch": "\(snapshot.table.epoch)", "catalogVersion": "\(snapshot.catalogVersion)"])
+                logger.info(
+                    "worker caught up",
+                    metadata: [
+                        "worker": "\(worker)", "epoch": "\(snapshot.table.epoch)",
+                        "catalogVersion": "\(snapshot.catalogVersion)",
+                    ])
                 health.epoch = snapshot.table.epoch
                 health.catalogVersion = snapshot.catalogVersion
             }
@@ -169,8 +205,10 @@ public final class Coordinator: Sendable {
 
     /// Sends a request to each of `workers` concurrently (`body` gives each worker's body); the replies in
     /// worker order, and every failure.
-    func fanOut(_ workers: [String], _ method: HTTPMethod, _ path: String,
-                body: @escaping @Sendable (String) -> String? = { _ in nil }) async -> (replies: [(String, WorkerReply)], failures: [WorkerFailure]) {
+    func fanOut(
+        _ workers: [String], _ method: HTTPMethod, _ path: String,
+        body: @escaping @Sendable (String) -> String? = { _ in nil }
+    ) async -> (replies: [(String, WorkerReply)], failures: [WorkerFailure]) {
         var replies: [(String, WorkerReply)] = []
         var failures: [WorkerFailure] = []
         await withTaskGroup(of: (String, Result<WorkerReply, WorkerFailure>).self) { group in
@@ -195,8 +233,12 @@ public final class Coordinator: Sendable {
         var answers: [JSONValue] = []
         for (worker, reply) in replies {
             guard let json = reply.json else {
-                throw .shardsUnavailable([WorkerFailure(worker: worker, kind: .refused(status: reply.status),
-                                                        reason: "answered with invalid JSON")], table: SlotTableSummary(table))
+                throw .shardsUnavailable(
+                    [
+                        WorkerFailure(
+                            worker: worker, kind: .refused(status: reply.status),
+                            reason: "answered with invalid JSON")
+                    ], table: SlotTableSummary(table))
             }
             answers.append(json)
         }

@@ -1,12 +1,14 @@
-import TallyConfiguration
 import Hummingbird
 import Logging
+import TallyConfiguration
 import TallyHTTP
 
 /// The coordinator's public HTTP API: the OpenMeter-compatible API of a node, served across the cluster,
 /// plus `GET /api/v1/cluster`.
 public enum CoordinatorServer {
-    public static func router(coordinator: Coordinator, limits: APILimits, apiKeys: Set<String>) -> Router<BasicRequestContext> {
+    public static func router(
+        coordinator: Coordinator, limits: APILimits, apiKeys: Set<String>
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
@@ -20,7 +22,8 @@ public enum CoordinatorServer {
         coordinator: Coordinator, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        TallyServer.publicApplication(router: router(coordinator: coordinator, limits: limits, apiKeys: apiKeys), host: host, port: port,
-                                      limits: limits, apiKeys: apiKeys, logger: logger, onServerRunning: onServerRunning)
+        TallyServer.publicApplication(
+            router: router(coordinator: coordinator, limits: limits, apiKeys: apiKeys), host: host, port: port,
+            limits: limits, apiKeys: apiKeys, logger: logger, onServerRunning: onServerRunning)
     }
 }

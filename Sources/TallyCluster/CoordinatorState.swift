@@ -1,7 +1,7 @@
-import TallyConfiguration
 import Foundation
 import GRDB
 import Synchronization
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 import TallyStore
@@ -24,14 +24,15 @@ public final class CoordinatorState: Sendable {
         queue = try DatabaseQueue(path: path)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE cluster(id INTEGER PRIMARY KEY CHECK (id = 1), slot_count INTEGER NOT NULL, catalog_version INTEGER NOT NULL);
-                CREATE TABLE slot_tables(epoch INTEGER PRIMARY KEY, owners TEXT NOT NULL, created_us INTEGER NOT NULL);
-                CREATE TABLE workers(name TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL);
-                CREATE TABLE meters(id TEXT PRIMARY KEY NOT NULL, slug TEXT NOT NULL, definition TEXT NOT NULL,
-                                    version INTEGER NOT NULL, deleted INTEGER NOT NULL);
-                CREATE UNIQUE INDEX meters_live_slug ON meters(slug) WHERE deleted = 0;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE cluster(id INTEGER PRIMARY KEY CHECK (id = 1), slot_count INTEGER NOT NULL, catalog_version INTEGER NOT NULL);
+                    CREATE TABLE slot_tables(epoch INTEGER PRIMARY KEY, owners TEXT NOT NULL, created_us INTEGER NOT NULL);
+                    CREATE TABLE workers(name TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL);
+                    CREATE TABLE meters(id TEXT PRIMARY KEY NOT NULL, slug TEXT NOT NULL, definition TEXT NOT NULL,
+                                        version INTEGER NOT NULL, deleted INTEGER NOT NULL);
+                    CREATE UNIQUE INDEX meters_live_slug ON meters(slug) WHERE deleted = 0;
+                    """)
         }
         try migrator.migrate(queue)
         let snapshot = try queue.write { db -> ClusterSnapshot in
@@ -56,28 +57,39 @@ public final class CoordinatorState: Sendable {
         if let row = try Row.fetchOne(db, sql: "SELECT slot_count FROM cluster") {
             let slotCount: Int = row[0]
             guard slotCount == settings.slots else {
-                throw Refusal(description: "the cluster was created with \(slotCount) slots; cluster.slots says \(settings.slots). The slot count is fixed for a cluster's life.")
+                throw Refusal(
+                    description:
+                        "the cluster was created with \(slotCount) slots; cluster.slots says \(settings.slots). The slot count is fixed for a cluster's life."
+                )
             }
             let table = try latestTable(db)
             let owners = Set(table.owners)
             guard owners == Set(names) else {
-                throw Refusal(description: "cluster.workers lists \(names.sorted().joined(separator: ", ")) but the slot table (epoch \(table.epoch)) is owned by \(owners.sorted().joined(separator: ", ")); adding or removing a worker moves data and is not done by editing the list")
+                throw Refusal(
+                    description:
+                        "cluster.workers lists \(names.sorted().joined(separator: ", ")) but the slot table (epoch \(table.epoch)) is owned by \(owners.sorted().joined(separator: ", ")); adding or removing a worker moves data and is not done by editing the list"
+                )
             }
         } else {
-            try db.execute(sql: "INSERT INTO cluster(id, slot_count, catalog_version) VALUES (1, ?, 0)", arguments: [settings.slots])
+            try db.execute(
+                sql: "INSERT INTO cluster(id, slot_count, catalog_version) VALUES (1, ?, 0)",
+                arguments: [settings.slots])
             let table = SlotPlanner.initial(workers: names, slotCount: settings.slots)
-            try db.execute(sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
-                           arguments: [table.epoch, JSONWriter.string(table.json), Timestamp.now.micros])
+            try db.execute(
+                sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
+                arguments: [table.epoch, JSONWriter.string(table.json), Timestamp.now.micros])
         }
         for worker in settings.workers {
-            try db.execute(sql: "INSERT INTO workers(name, url) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET url = excluded.url",
-                           arguments: [worker.name, worker.url])
+            try db.execute(
+                sql: "INSERT INTO workers(name, url) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET url = excluded.url",
+                arguments: [worker.name, worker.url])
         }
     }
 
     private static func latestTable(_ db: Database) throws -> SlotTable {
         guard let text = try String.fetchOne(db, sql: "SELECT owners FROM slot_tables ORDER BY epoch DESC LIMIT 1"),
-              let table = (try? JSONParser.parse(text)).flatMap(SlotTable.init(json:)) else {
+            let table = (try? JSONParser.parse(text)).flatMap(SlotTable.init(json:))
+        else {
             throw Refusal(description: "the coordinator state holds no readable slot table")
         }
         return table
@@ -94,10 +106,12 @@ public final class CoordinatorState: Sendable {
     }
 
     private static func save(_ meter: MeterDefinition, version: Int64, db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO meters(id, slug, definition, version, deleted) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, version = excluded.version, deleted = excluded.deleted
-            """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), version, meter.deletedAt == nil ? 0 : 1])
+        try db.execute(
+            sql: """
+                INSERT INTO meters(id, slug, definition, version, deleted) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, version = excluded.version, deleted = excluded.deleted
+                """,
+            arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), version, meter.deletedAt == nil ? 0 : 1])
         try db.execute(sql: "UPDATE cluster SET catalog_version = ?", arguments: [version])
     }
 

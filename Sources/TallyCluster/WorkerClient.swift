@@ -1,7 +1,7 @@
-import TallyConfiguration
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 
@@ -15,7 +15,8 @@ public struct WorkerReply: Sendable {
 
     /// The `detail` of a problem answer, or the start of the body.
     var detail: String {
-        json?["detail"]?.stringValue ?? String(buffer: body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 200)) ?? body)
+        json?["detail"]?.stringValue
+            ?? String(buffer: body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 200)) ?? body)
     }
 }
 
@@ -33,8 +34,9 @@ public final class WorkerClient: Sendable {
 
     public init(tls: ClusterTLS, settings: ClusterSettings) {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls.client)
-        configuration.connectionPool = .init(idleTimeout: WorkerClient.pooledConnectionIdleTimeout,
-                                             concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maxConnectionsPerWorker)
+        configuration.connectionPool = .init(
+            idleTimeout: WorkerClient.pooledConnectionIdleTimeout,
+            concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maxConnectionsPerWorker)
         configuration.timeout = .init(connect: .milliseconds(Int64(settings.forwardTimeoutMs)))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         forwardTimeout = .milliseconds(Int64(settings.forwardTimeoutMs))
@@ -42,8 +44,10 @@ public final class WorkerClient: Sendable {
 
     /// Sends one request to the worker at `baseURL`; throws when the worker cannot be reached or does not
     /// answer within `timeout` (default `forwardTimeout`).
-    public func send(_ method: HTTPMethod, baseURL: String, path: String, headers: [(String, String)] = [],
-                     body: String? = nil, contentType: String = "application/json", timeout: Duration? = nil) async throws -> WorkerReply {
+    public func send(
+        _ method: HTTPMethod, baseURL: String, path: String, headers: [(String, String)] = [],
+        body: String? = nil, contentType: String = "application/json", timeout: Duration? = nil
+    ) async throws -> WorkerReply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -51,8 +55,11 @@ public final class WorkerClient: Sendable {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await http.execute(request, timeout: timeout.map { .nanoseconds(Int64($0 / .nanoseconds(1))) } ?? forwardTimeout)
-        return WorkerReply(status: Int(response.status.code), body: try await response.body.collect(upTo: WorkerClient.maxWorkerResponseBytes))
+        let response = try await http.execute(
+            request, timeout: timeout.map { .nanoseconds(Int64($0 / .nanoseconds(1))) } ?? forwardTimeout)
+        return WorkerReply(
+            status: Int(response.status.code),
+            body: try await response.body.collect(upTo: WorkerClient.maxWorkerResponseBytes))
     }
 
     public func shutdown() async throws {

@@ -16,7 +16,8 @@ public struct WorkerHealth: Sendable, Hashable {
     public var consecutiveProbeTimeouts = 0
 
     public static func unknown() -> WorkerHealth {
-        WorkerHealth(up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now,
-                     failedAt: nil)
+        WorkerHealth(
+            up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now,
+            failedAt: nil)
     }
 }

@@ -60,11 +60,14 @@ public final class WorkerMembership: Sendable {
     public func apply(_ json: JSONValue) async throws {
         guard json["node"]?.stringValue == node else { throw MembershipError.wrongNode(json["node"]?.stringValue) }
         guard let table = json["table"].flatMap(SlotTable.init(json:)), table.owners.count == table.slotCount,
-              table.slotCount > 0 else {
+            table.slotCount > 0
+        else {
             throw MembershipError.invalidAssignment(FieldError(field: "table", reason: "must be a slot table"))
         }
-        guard case .number(let versionText)? = json["catalogVersion"], let version = Int64(versionText), version >= 0 else {
-            throw MembershipError.invalidAssignment(FieldError(field: "catalogVersion", reason: "must be an integer ≥ 0"))
+        guard case .number(let versionText)? = json["catalogVersion"], let version = Int64(versionText), version >= 0
+        else {
+            throw MembershipError.invalidAssignment(
+                FieldError(field: "catalogVersion", reason: "must be an integer ≥ 0"))
         }
         guard let items = json["meters"]?.arrayValue else {
             throw MembershipError.invalidAssignment(FieldError(field: "meters", reason: "must be an array of meters"))
@@ -75,14 +78,20 @@ public final class WorkerMembership: Sendable {
         }
         let record: JSONValue = .object(["table": table.json, "catalogVersion": .number(String(version))])
         let node = node
-        try await store.syncMeters(meters, state: [WorkerMembership.stateKey: JSONWriter.string(record)], check: {
-            let (localEpoch, localCatalog) = self.state.withLock { ($0.fencing.table?.epoch ?? 0, $0.catalogVersion) }
-            guard (table.epoch, version) >= (localEpoch, localCatalog) else {
-                throw MembershipError.staleAssignment(epoch: table.epoch, catalogVersion: version, localEpoch: localEpoch,
-                                                      localCatalogVersion: localCatalog)
-            }
-        }, then: {
-            self.state.withLock { $0 = (FencingState(node: node, table: table), version) }
-        })
+        try await store.syncMeters(
+            meters, state: [WorkerMembership.stateKey: JSONWriter.string(record)],
+            check: {
+                let (localEpoch, localCatalog) = self.state.withLock {
+                    ($0.fencing.table?.epoch ?? 0, $0.catalogVersion)
+                }
+                guard (table.epoch, version) >= (localEpoch, localCatalog) else {
+                    throw MembershipError.staleAssignment(
+                        epoch: table.epoch, catalogVersion: version, localEpoch: localEpoch,
+                        localCatalogVersion: localCatalog)
+                }
+            },
+            then: {
+                self.state.withLock { $0 = (FencingState(node: node, table: table), version) }
+            })
     }
 }

@@ -20,7 +20,9 @@ public struct WorkerRequestContext: RequestContext {
     func peerCommonName() async throws -> String? {
         guard let certificate = try await channel.nioSSL_peerCertificate().get() else { return nil }
         let parsed = try Certificate(derEncoded: try certificate.toDERBytes())
-        return parsed.subject.flatMap { $0 }.last { $0.type == .RDNAttributeType.commonName }.flatMap { String($0.value) }
+        return parsed.subject.flatMap { $0 }.last { $0.type == .RDNAttributeType.commonName }.flatMap {
+            String($0.value)
+        }
     }
 }
 
@@ -31,14 +33,19 @@ struct CoordinatorOnlyMiddleware: RouterMiddleware {
     /// The node name (certificate common name) allowed to call the internal API.
     static let coordinatorName = "coordinator"
 
-    func handle(_ request: Request, context: WorkerRequestContext,
-                next: (Request, WorkerRequestContext) async throws -> Response) async throws -> Response {
-        guard request.uri.path.split(separator: "/").first == "internal" else { return try await next(request, context) }
+    func handle(
+        _ request: Request, context: WorkerRequestContext,
+        next: (Request, WorkerRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard request.uri.path.split(separator: "/").first == "internal" else {
+            return try await next(request, context)
+        }
         let name = try? await context.peerCommonName()
         guard name == Self.coordinatorName else {
-            throw Problem(.forbidden, type: "urn:tally:problem:forbidden",
-                          detail: "only the coordinator's certificate may call a worker's internal API; "
-                              + "this peer presented \(name.map { "\"\($0.echoed)\"" } ?? "no readable certificate")")
+            throw Problem(
+                .forbidden, type: "urn:tally:problem:forbidden",
+                detail: "only the coordinator's certificate may call a worker's internal API; "
+                    + "this peer presented \(name.map { "\"\($0.echoed)\"" } ?? "no readable certificate")")
         }
         return try await next(request, context)
     }

@@ -1,6 +1,6 @@
-import TallyConfiguration
 import HTTPTypes
 import Hummingbird
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 import TallyStore
@@ -16,11 +16,12 @@ struct WorkerRoutes<Context: RequestContext> {
 
     func register(on router: Router<Context>) {
         router.get("/internal/v1/assignment") { _, _ -> Response in
-            Response.json(.object([
-                "node": .string(membership.node), "epoch": .number(String(membership.epoch)),
-                "catalogVersion": .number(String(membership.catalogVersion)),
-                "events": .number(String(store.eventCount)),
-            ]))
+            Response.json(
+                .object([
+                    "node": .string(membership.node), "epoch": .number(String(membership.epoch)),
+                    "catalogVersion": .number(String(membership.catalogVersion)),
+                    "events": .number(String(store.eventCount)),
+                ]))
         }
         router.put("/internal/v1/assignment") { request, _ -> Response in
             try await rendering { try await membership.apply(request.jsonBody(maxBytes: limits.maxBodyBytes)) }
@@ -61,7 +62,8 @@ struct WorkerRoutes<Context: RequestContext> {
             let id = context.parameters.get("meter") ?? ""
             guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
             let (from, to) = try QueryRequestParser.range(request.uri.queryParameters)
-            return Response.json(.array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
+            return Response.json(
+                .array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
         }
         router.get("/internal/v1/events") { request, _ -> Response in
             let filter = try EventListing.filter(request.uri.queryParameters)
@@ -102,24 +104,30 @@ extension MembershipError {
     func problem(node: String) -> Problem {
         switch self {
         case .staleEpoch(let requested, let local):
-            Problem(.conflict, type: "urn:tally:problem:stale-epoch",
-                    detail: "request routed at epoch \(requested); worker \(node) is at epoch \(local)",
-                    extensions: ["node": .string(node), "epoch": .number(String(local))])
+            Problem(
+                .conflict, type: "urn:tally:problem:stale-epoch",
+                detail: "request routed at epoch \(requested); worker \(node) is at epoch \(local)",
+                extensions: ["node": .string(node), "epoch": .number(String(local))])
         case .notOwner(let slots, let epoch):
-            Problem(.conflict, type: "urn:tally:problem:not-owner",
-                    detail: "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) at epoch \(epoch)",
-                    extensions: ["node": .string(node), "slots": .array(slots.map { .number(String($0)) })])
+            Problem(
+                .conflict, type: "urn:tally:problem:not-owner",
+                detail:
+                    "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) at epoch \(epoch)",
+                extensions: ["node": .string(node), "slots": .array(slots.map { .number(String($0)) })])
         case .catalogBehind(let local, let needed):
-            Problem(.conflict, type: "urn:tally:problem:catalog-behind",
-                    detail: "worker \(node) holds meter catalog version \(local); the request needs \(needed)",
-                    extensions: ["node": .string(node), "catalogVersion": .number(String(local))])
+            Problem(
+                .conflict, type: "urn:tally:problem:catalog-behind",
+                detail: "worker \(node) holds meter catalog version \(local); the request needs \(needed)",
+                extensions: ["node": .string(node), "catalogVersion": .number(String(local))])
         case .wrongNode(let named):
-            Problem(.conflict, type: "urn:tally:problem:wrong-node",
-                    detail: "this worker is \(node); the assignment is for \(named?.echoed ?? "nobody")")
+            Problem(
+                .conflict, type: "urn:tally:problem:wrong-node",
+                detail: "this worker is \(node); the assignment is for \(named?.echoed ?? "nobody")")
         case .staleAssignment(let epoch, let version, let localEpoch, let localVersion):
-            Problem(.conflict, type: "urn:tally:problem:stale-assignment",
-                    detail: "assignment for epoch \(epoch), catalog \(version); worker \(node) already holds epoch "
-                        + "\(localEpoch), catalog \(localVersion)")
+            Problem(
+                .conflict, type: "urn:tally:problem:stale-assignment",
+                detail: "assignment for epoch \(epoch), catalog \(version); worker \(node) already holds epoch "
+                    + "\(localEpoch), catalog \(localVersion)")
         case .invalidAssignment(let error):
             Problem.invalid("the assignment is invalid", [error])
         }

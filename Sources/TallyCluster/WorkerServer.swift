@@ -1,15 +1,17 @@
-import TallyConfiguration
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import TallyConfiguration
 import TallyHTTP
 import TallyStore
 
 /// A worker's HTTPS server: health checks and the internal API, reachable only with a certificate signed
 /// by the cluster CA; the internal API only with the coordinator's.
 public enum WorkerServer {
-    public static func router(store: ShardStore, membership: WorkerMembership, limits: APILimits) -> Router<WorkerRequestContext> {
+    public static func router(
+        store: ShardStore, membership: WorkerMembership, limits: APILimits
+    ) -> Router<WorkerRequestContext> {
         let router = Router(context: WorkerRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: CoordinatorOnlyMiddleware())
@@ -26,10 +28,12 @@ public enum WorkerServer {
     ) throws -> some ApplicationProtocol {
         Application(
             router: router(store: store, membership: membership, limits: limits),
-            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
-                             tlsConfiguration: tls.server),
-            configuration: .init(address: .hostname(host, port: port), serverName: "tally-worker",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
+            server: try .tls(
+                .http1(configuration: .init(idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
+                tlsConfiguration: tls.server),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "tally-worker",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

@@ -38,8 +38,10 @@ public struct ClusterSettings: Sendable, Hashable {
 
     public init() {}
 
-    static let knownKeys = ["slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir",
-                            "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker"]
+    static let knownKeys = [
+        "slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir",
+        "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker",
+    ]
 
     /// Reads the section; problems are appended to `errors` with `cluster.` field names.
     static func parse(_ json: JSONValue, errors: inout [FieldError]) -> ClusterSettings {
@@ -49,12 +51,18 @@ public struct ClusterSettings: Sendable, Hashable {
             return settings
         }
         for key in members.keys where !knownKeys.contains(key) {
-            errors.append(FieldError(field: "cluster.\(key)", reason: "unknown setting; known: \(knownKeys.joined(separator: ", "))"))
+            errors.append(
+                FieldError(
+                    field: "cluster.\(key)", reason: "unknown setting; known: \(knownKeys.joined(separator: ", "))"))
         }
         func integer(_ key: String, minimum: Int, maximum: Int = .max, _ apply: (Int) -> Void) {
             guard let value = members[key] else { return }
             guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum, parsed <= maximum else {
-                errors.append(FieldError(field: "cluster.\(key)", reason: maximum == .max ? "must be an integer ≥ \(minimum)" : "must be an integer from \(minimum) to \(maximum)"))
+                errors.append(
+                    FieldError(
+                        field: "cluster.\(key)",
+                        reason: maximum == .max
+                            ? "must be an integer ≥ \(minimum)" : "must be an integer from \(minimum) to \(maximum)"))
                 return
             }
             apply(parsed)
@@ -63,31 +71,47 @@ public struct ClusterSettings: Sendable, Hashable {
         integer("forwardTimeoutMs", minimum: 1) { settings.forwardTimeoutMs = $0 }
         integer("workerProbeIntervalMs", minimum: 10) { settings.workerProbeIntervalMs = $0 }
         integer("maxConnectionsPerWorker", minimum: 1) { settings.maxConnectionsPerWorker = $0 }
-        integer("maxForwardBodyBytes", minimum: 1, maximum: forwardBodyBytesCeiling) { settings.maxForwardBodyBytes = $0 }
+        integer("maxForwardBodyBytes", minimum: 1, maximum: forwardBodyBytesCeiling) {
+            settings.maxForwardBodyBytes = $0
+        }
         integer("maxForwardsInFlightPerWorker", minimum: 1) { settings.maxForwardsInFlightPerWorker = $0 }
         integer("maxQueuedPartsPerWorker", minimum: 1) { settings.maxQueuedPartsPerWorker = $0 }
         if let dir = members["certsDir"] {
-            if let text = dir.stringValue { settings.certsDir = text } else { errors.append(FieldError(field: "cluster.certsDir", reason: "must be a string")) }
+            if let text = dir.stringValue {
+                settings.certsDir = text
+            } else {
+                errors.append(FieldError(field: "cluster.certsDir", reason: "must be a string"))
+            }
         }
         var seen = Set<String>()
         for (index, item) in (members["workers"]?.arrayValue ?? []).enumerated() {
             let field = "cluster.workers[\(index)]"
-            guard let name = item["name"]?.stringValue, name.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil else {
-                errors.append(FieldError(field: field + ".name", reason: "must be 1-64 letters, digits, '.', '_' or '-'"))
+            guard let name = item["name"]?.stringValue,
+                name.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil
+            else {
+                errors.append(
+                    FieldError(field: field + ".name", reason: "must be 1-64 letters, digits, '.', '_' or '-'"))
                 continue
             }
             guard let url = item["url"]?.stringValue, url.hasPrefix("https://") else {
-                errors.append(FieldError(field: field + ".url", reason: "must be an https:// URL (workers are reached over mutual TLS)"))
+                errors.append(
+                    FieldError(
+                        field: field + ".url", reason: "must be an https:// URL (workers are reached over mutual TLS)"))
                 continue
             }
             if name == "coordinator" {
-                errors.append(FieldError(field: field + ".name", reason: "\"coordinator\" is the coordinator's own name"))
+                errors.append(
+                    FieldError(field: field + ".name", reason: "\"coordinator\" is the coordinator's own name"))
                 continue
             }
-            if !seen.insert(name).inserted { errors.append(FieldError(field: field + ".name", reason: "\(name) is listed twice")) }
+            if !seen.insert(name).inserted {
+                errors.append(FieldError(field: field + ".name", reason: "\(name) is listed twice"))
+            }
             settings.workers.append(Worker(name: name, url: url.hasSuffix("/") ? String(url.dropLast()) : url))
         }
-        if settings.workers.isEmpty { errors.append(FieldError(field: "cluster.workers", reason: "list at least one worker (name and url)")) }
+        if settings.workers.isEmpty {
+            errors.append(FieldError(field: "cluster.workers", reason: "list at least one worker (name and url)"))
+        }
         return settings
     }
 }

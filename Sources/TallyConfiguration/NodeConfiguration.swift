@@ -30,17 +30,23 @@ public struct NodeConfiguration: Sendable {
     /// Reads YAML text; every invalid field is reported.
     public static func parse(yaml: String) throws -> NodeConfiguration {
         let root = try Yams.compose(yaml: yaml).map(json) ?? .object([:])
-        guard case .object(let members) = root else { throw Invalid(errors: [FieldError(field: "(root)", reason: "must be a mapping")]) }
+        guard case .object(let members) = root else {
+            throw Invalid(errors: [FieldError(field: "(root)", reason: "must be a mapping")])
+        }
         var config = NodeConfiguration()
         var errors: [FieldError] = []
         let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters", "cluster"]
-        let knownLimits = ["maxBodyBytes", "maxBatchEvents", "maxConnections", "idleTimeoutSeconds", "maxGroupCommitBatches",
-                           "maxQueuedBatches"]
+        let knownLimits = [
+            "maxBodyBytes", "maxBatchEvents", "maxConnections", "idleTimeoutSeconds", "maxGroupCommitBatches",
+            "maxQueuedBatches",
+        ]
         for key in members.keys where !known.contains(key) {
             errors.append(FieldError(field: key, reason: "unknown setting; known: \(known.joined(separator: ", "))"))
         }
         for key in members["limits"]?.objectValue?.keys ?? [] where !knownLimits.contains(key) {
-            errors.append(FieldError(field: "limits.\(key)", reason: "unknown limit; known: \(knownLimits.joined(separator: ", "))"))
+            errors.append(
+                FieldError(
+                    field: "limits.\(key)", reason: "unknown limit; known: \(knownLimits.joined(separator: ", "))"))
         }
         func integer(_ value: JSONValue?, _ field: String, minimum: Int = 0) -> Int? {
             guard let value else { return nil }
@@ -50,9 +56,21 @@ public struct NodeConfiguration: Sendable {
             }
             return parsed
         }
-        if let host = members["host"] { if let text = host.stringValue { config.host = text } else { errors.append(FieldError(field: "host", reason: "must be a string")) } }
+        if let host = members["host"] {
+            if let text = host.stringValue {
+                config.host = text
+            } else {
+                errors.append(FieldError(field: "host", reason: "must be a string"))
+            }
+        }
         if let port = integer(members["port"], "port") { config.port = port }
-        if let data = members["dataDir"] { if let text = data.stringValue { config.dataDirectory = text } else { errors.append(FieldError(field: "dataDir", reason: "must be a string")) } }
+        if let data = members["dataDir"] {
+            if let text = data.stringValue {
+                config.dataDirectory = text
+            } else {
+                errors.append(FieldError(field: "dataDir", reason: "must be a string"))
+            }
+        }
         if let keys = members["apiKeys"] {
             if let items = keys.arrayValue, items.allSatisfy({ $0.stringValue != nil }) {
                 config.apiKeys = Set(items.compactMap(\.stringValue))
@@ -60,21 +78,34 @@ public struct NodeConfiguration: Sendable {
                 errors.append(FieldError(field: "apiKeys", reason: "must be a list of strings"))
             }
         }
-        if let days = integer(members["dedupWindowDays"], "dedupWindowDays", minimum: 1) { config.store.dedupWindowSeconds = Int64(days) * 86_400 }
+        if let days = integer(members["dedupWindowDays"], "dedupWindowDays", minimum: 1) {
+            config.store.dedupWindowSeconds = Int64(days) * 86_400
+        }
         if let limits = members["limits"]?.objectValue {
-            if let value = integer(limits["maxBodyBytes"], "limits.maxBodyBytes", minimum: 1) { config.limits.maxBodyBytes = value }
-            if let value = integer(limits["maxBatchEvents"], "limits.maxBatchEvents", minimum: 1) { config.limits.maxBatchEvents = value }
-            if let value = integer(limits["maxConnections"], "limits.maxConnections", minimum: 1) { config.limits.maxConnections = value }
+            if let value = integer(limits["maxBodyBytes"], "limits.maxBodyBytes", minimum: 1) {
+                config.limits.maxBodyBytes = value
+            }
+            if let value = integer(limits["maxBatchEvents"], "limits.maxBatchEvents", minimum: 1) {
+                config.limits.maxBatchEvents = value
+            }
+            if let value = integer(limits["maxConnections"], "limits.maxConnections", minimum: 1) {
+                config.limits.maxConnections = value
+            }
             if let value = integer(limits["idleTimeoutSeconds"], "limits.idleTimeoutSeconds", minimum: 1) {
                 config.limits.idleTimeoutSeconds = value
             }
-            if let value = integer(limits["maxGroupCommitBatches"], "limits.maxGroupCommitBatches", minimum: 1) { config.store.maxGroupCommitBatches = value }
-            if let value = integer(limits["maxQueuedBatches"], "limits.maxQueuedBatches", minimum: 1) { config.store.maxQueuedBatches = value }
+            if let value = integer(limits["maxGroupCommitBatches"], "limits.maxGroupCommitBatches", minimum: 1) {
+                config.store.maxGroupCommitBatches = value
+            }
+            if let value = integer(limits["maxQueuedBatches"], "limits.maxQueuedBatches", minimum: 1) {
+                config.store.maxQueuedBatches = value
+            }
         }
         for (index, meter) in (members["meters"]?.arrayValue ?? []).enumerated() {
             switch MeterSpec.parse(meter) {
             case .success(let spec): config.meters.append(spec)
-            case .failure(let failure): errors += failure.errors.map { FieldError(field: "meters[\(index)].\($0.field)", reason: $0.reason) }
+            case .failure(let failure):
+                errors += failure.errors.map { FieldError(field: "meters[\(index)].\($0.field)", reason: $0.reason) }
             }
         }
         if let cluster = members["cluster"] { config.cluster = ClusterSettings.parse(cluster, errors: &errors) }

@@ -125,7 +125,10 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
         var text = (units < 0 ? "-" : "") + String(whole)
         if fraction != 0 {
             var width = Amount.fractionDigits
-            while fraction % 10 == 0 { fraction /= 10; width -= 1 }
+            while fraction % 10 == 0 {
+                fraction /= 10
+                width -= 1
+            }
             let digits = String(fraction)
             text += "." + String(repeating: "0", count: width - digits.count) + digits
         }

@@ -16,8 +16,10 @@ public struct CloudEvent: Sendable, Hashable {
     /// Whether `time` was given on arrival because the event carried none.
     public var timeAssigned = false
 
-    public init(id: String, source: String, type: String, subject: String, time: Timestamp, data: JSONValue,
-                specversion: String = "1.0", dataContentType: String? = nil, dataSchema: String? = nil) {
+    public init(
+        id: String, source: String, type: String, subject: String, time: Timestamp, data: JSONValue,
+        specversion: String = "1.0", dataContentType: String? = nil, dataSchema: String? = nil
+    ) {
         self.id = id
         self.source = source
         self.specversion = specversion
@@ -31,23 +33,33 @@ public struct CloudEvent: Sendable, Hashable {
 
     /// Validates one JSON event. `now` fills a missing `time`; `fieldPrefix` (e.g. `[3].`) prefixes field names.
     /// `checkingSizes` applies `InputLimits` to nesting and identifier lengths (off only for events already stored).
-    public static func validate(_ json: JSONValue, now: Timestamp, fieldPrefix: String = "",
-                                checkingSizes: Bool = true) -> Result<CloudEvent, ValidationFailure> {
+    public static func validate(
+        _ json: JSONValue, now: Timestamp, fieldPrefix: String = "",
+        checkingSizes: Bool = true
+    ) -> Result<CloudEvent, ValidationFailure> {
         guard case .object(let members) = json else {
-            return .failure(ValidationFailure([FieldError(field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
-                                                          reason: "must be a JSON object, got \(json.kindName)")]))
+            return .failure(
+                ValidationFailure([
+                    FieldError(
+                        field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
+                        reason: "must be a JSON object, got \(json.kindName)")
+                ]))
         }
         var errors: [FieldError] = []
         let depth = checkingSizes ? json.nestingDepth : 0
         if depth > InputLimits.maxEventNestingDepth {
-            errors.append(FieldError(field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
-                                     reason: "nests \(depth) levels deep; at most \(InputLimits.maxEventNestingDepth) are allowed"))
+            errors.append(
+                FieldError(
+                    field: fieldPrefix.isEmpty ? "event" : String(fieldPrefix.dropLast()),
+                    reason: "nests \(depth) levels deep; at most \(InputLimits.maxEventNestingDepth) are allowed"))
         }
         func requiredString(_ name: String) -> String {
             switch members[name] {
             case .string(let text) where checkingSizes && text.utf8.count > InputLimits.maxIdentifierBytes:
-                errors.append(FieldError(field: fieldPrefix + name,
-                                         reason: "must be at most \(InputLimits.maxIdentifierBytes) bytes, got \(text.utf8.count)"))
+                errors.append(
+                    FieldError(
+                        field: fieldPrefix + name,
+                        reason: "must be at most \(InputLimits.maxIdentifierBytes) bytes, got \(text.utf8.count)"))
             case .string(let text) where !text.isEmpty:
                 return text
             case .none, .null:
@@ -74,7 +86,9 @@ public struct CloudEvent: Sendable, Hashable {
         let type = requiredString("type")
         let subject = requiredString("subject")
         if !specversion.isEmpty && specversion != "1.0" {
-            errors.append(FieldError(field: fieldPrefix + "specversion", reason: "must be \"1.0\", got \"\(specversion.echoed)\""))
+            errors.append(
+                FieldError(field: fieldPrefix + "specversion", reason: "must be \"1.0\", got \"\(specversion.echoed)\"")
+            )
         }
         var time = now
         let timeText = optionalString("time")
@@ -82,23 +96,31 @@ public struct CloudEvent: Sendable, Hashable {
             if let parsed = Timestamp(rfc3339: text) {
                 time = parsed
             } else {
-                errors.append(FieldError(field: fieldPrefix + "time",
-                                         reason: "must be an RFC 3339 date-time in years 0001–9999, got \"\(text.echoed)\""))
+                errors.append(
+                    FieldError(
+                        field: fieldPrefix + "time",
+                        reason: "must be an RFC 3339 date-time in years 0001–9999, got \"\(text.echoed)\""))
             }
         }
         let data = members["data"] ?? .null
         switch data {
         case .object, .null: break
-        default: errors.append(FieldError(field: fieldPrefix + "data", reason: "must be a JSON object, got \(data.kindName)"))
+        default:
+            errors.append(
+                FieldError(field: fieldPrefix + "data", reason: "must be a JSON object, got \(data.kindName)"))
         }
         let contentType = optionalString("datacontenttype")
         if let contentType, contentType != "application/json" {
-            errors.append(FieldError(field: fieldPrefix + "datacontenttype", reason: "only \"application/json\" is supported, got \"\(contentType.echoed)\""))
+            errors.append(
+                FieldError(
+                    field: fieldPrefix + "datacontenttype",
+                    reason: "only \"application/json\" is supported, got \"\(contentType.echoed)\""))
         }
         let schema = optionalString("dataschema")
         guard errors.isEmpty else { return .failure(ValidationFailure(errors)) }
-        var event = CloudEvent(id: id, source: source, type: type, subject: subject, time: time, data: data,
-                               specversion: specversion, dataContentType: contentType, dataSchema: schema)
+        var event = CloudEvent(
+            id: id, source: source, type: type, subject: subject, time: time, data: data,
+            specversion: specversion, dataContentType: contentType, dataSchema: schema)
         event.timeAssigned = timeText == nil
         return .success(event)
     }

@@ -13,8 +13,10 @@ public enum EventBatch {
     /// Validates every event of `body`. `allowSingle`/`allowArray` say which shapes the content type permits.
     /// Field names of errors in arrays are prefixed by the event's index (`[3].time`). `texts`, when given,
     /// are the events' source texts (one per array element, or one for a single event), kept on the events.
-    public static func validate(_ body: JSONValue, texts: [String]? = nil, now: Timestamp, allowSingle: Bool, allowArray: Bool,
-                                maxBatchEvents: Int) -> Result<[CloudEvent], Rejection> {
+    public static func validate(
+        _ body: JSONValue, texts: [String]? = nil, now: Timestamp, allowSingle: Bool, allowArray: Bool,
+        maxBatchEvents: Int
+    ) -> Result<[CloudEvent], Rejection> {
         func received(_ event: CloudEvent, _ index: Int) -> CloudEvent {
             guard let texts, index < texts.count else { return event }
             var event = event
@@ -23,9 +25,16 @@ public enum EventBatch {
         }
         switch body {
         case .array(let items):
-            guard allowArray else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected a single event object, got an array"))) }
-            guard !items.isEmpty else { return .failure(.wrongShape(FieldError(field: "body", reason: "the batch holds no events"))) }
-            guard items.count <= maxBatchEvents else { return .failure(.tooManyEvents(count: items.count, limit: maxBatchEvents)) }
+            guard allowArray else {
+                return .failure(
+                    .wrongShape(FieldError(field: "body", reason: "expected a single event object, got an array")))
+            }
+            guard !items.isEmpty else {
+                return .failure(.wrongShape(FieldError(field: "body", reason: "the batch holds no events")))
+            }
+            guard items.count <= maxBatchEvents else {
+                return .failure(.tooManyEvents(count: items.count, limit: maxBatchEvents))
+            }
             var events: [CloudEvent] = []
             events.reserveCapacity(items.count)
             var errors: [FieldError] = []
@@ -38,10 +47,16 @@ public enum EventBatch {
                     invalidCount += 1
                 }
             }
-            return errors.isEmpty ? .success(events) : .failure(.invalidEvents(errors: errors, invalidCount: invalidCount))
+            return errors.isEmpty
+                ? .success(events) : .failure(.invalidEvents(errors: errors, invalidCount: invalidCount))
         default:
-            guard allowSingle else { return .failure(.wrongShape(FieldError(field: "body", reason: "expected an array of events, got \(body.kindName)"))) }
-            return CloudEvent.validate(body, now: now).map { [received($0, 0)] }.mapError { .invalidEvents(errors: $0.errors, invalidCount: 1) }
+            guard allowSingle else {
+                return .failure(
+                    .wrongShape(FieldError(field: "body", reason: "expected an array of events, got \(body.kindName)")))
+            }
+            return CloudEvent.validate(body, now: now).map { [received($0, 0)] }.mapError {
+                .invalidEvents(errors: $0.errors, invalidCount: 1)
+            }
         }
     }
 }

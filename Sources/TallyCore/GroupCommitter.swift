@@ -28,8 +28,10 @@ public final class GroupCommitter<Batch: Sendable>: Sendable {
     private let bytes: @Sendable (Batch) -> Int
     private let state = Mutex(State())
 
-    public init(maxBatchesPerCommit: Int, maxQueuedBatches: Int, maxBytesPerCommit: Int = .max, maxInFlight: Int = 1,
-                bytes: @escaping @Sendable (Batch) -> Int = { _ in 0 }) {
+    public init(
+        maxBatchesPerCommit: Int, maxQueuedBatches: Int, maxBytesPerCommit: Int = .max, maxInFlight: Int = 1,
+        bytes: @escaping @Sendable (Batch) -> Int = { _ in 0 }
+    ) {
         self.maxBatchesPerCommit = max(1, maxBatchesPerCommit)
         self.maxQueuedBatches = max(1, maxQueuedBatches)
         self.maxBytesPerCommit = maxBytesPerCommit

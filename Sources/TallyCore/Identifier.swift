@@ -38,7 +38,7 @@ extension Optional where Wrapped == Identifier {
         case (nil, nil): false
         case (nil, _): true
         case (_, nil): false
-        case let (left?, right?): left < right
+        case (let left?, let right?): left < right
         }
     }
 }

@@ -32,7 +32,9 @@ public struct JSONParser {
 
     /// Parses one complete JSON document and also returns the source text of each element when the
     /// document is an array, or of the whole document otherwise (ingestion stores events as received).
-    public static func parseWithTexts(_ input: some Collection<UInt8>) throws(JSONParseError) -> (value: JSONValue, texts: [String]) {
+    public static func parseWithTexts(
+        _ input: some Collection<UInt8>
+    ) throws(JSONParseError) -> (value: JSONValue, texts: [String]) {
         try parseDocument(Array(input)) { value, spans, buffer in
             (value, spans.map { String(decoding: UnsafeBufferPointer(rebasing: buffer[$0]), as: UTF8.self) })
         }
@@ -49,7 +51,9 @@ public struct JSONParser {
                 let value = try parser.parseValue()
                 let spans = value.arrayValue == nil ? [start..<parser.position] : parser.elementSpans
                 parser.skipWhitespace()
-                guard parser.position == buffer.count else { throw parser.failure("unexpected data after the document") }
+                guard parser.position == buffer.count else {
+                    throw parser.failure("unexpected data after the document")
+                }
                 return finish(value, spans, buffer)
             }
         } catch let error as JSONParseError {
@@ -76,9 +80,15 @@ public struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         default: throw failure("unexpected character")
         }
@@ -114,7 +124,9 @@ public struct JSONParser {
             return .object(JSONObject())
         }
         while true {
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+                throw failure("expected a member name")
+            }
             let key = try parseString()
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw failure("expected ':'") }
@@ -201,7 +213,8 @@ public struct JSONParser {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<position])
-                let text: String? = ascii ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+                let text: String? =
+                    ascii ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
                 guard let text else { throw failure("invalid UTF-8 in string") }
                 position += 1
                 return text
@@ -220,7 +233,9 @@ public struct JSONParser {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 position += 1
-                guard let text = String(validating: scalars, as: UTF8.self) else { throw failure("invalid UTF-8 in string") }
+                guard let text = String(validating: scalars, as: UTF8.self) else {
+                    throw failure("invalid UTF-8 in string")
+                }
                 return text
             }
             guard byte >= 0x20 else { throw failure("control character in string") }
@@ -245,7 +260,9 @@ public struct JSONParser {
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
                 if (0xD800...0xDBFF).contains(code) {
-                    guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                    guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
+                        bytes[position + 1] == UInt8(ascii: "u")
+                    else {
                         throw failure("unpaired surrogate")
                     }
                     position += 2

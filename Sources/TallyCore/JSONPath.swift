@@ -43,20 +43,25 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
                     index += 1
                     let start = index
                     while index < chars.count, chars[index] != quote { index += 1 }
-                    guard index + 1 < chars.count, chars[index + 1] == "]" else { throw ParseError(reason: "unterminated quoted member") }
+                    guard index + 1 < chars.count, chars[index + 1] == "]" else {
+                        throw ParseError(reason: "unterminated quoted member")
+                    }
                     segments.append(.member(String(chars[start..<index])))
                     index += 2
                 } else {
                     let start = index
                     while index < chars.count, chars[index].isASCII, chars[index].isNumber { index += 1 }
-                    guard index > start, index < chars.count, chars[index] == "]", let position = Int(String(chars[start..<index])) else {
+                    guard index > start, index < chars.count, chars[index] == "]",
+                        let position = Int(String(chars[start..<index]))
+                    else {
                         throw ParseError(reason: "expected an array index or a quoted member inside '[]'")
                     }
                     segments.append(.index(position))
                     index += 1
                 }
             } else {
-                throw ParseError(reason: "unexpected '\(chars[index])' at position \(index); use '.name', ['name'] or [0]")
+                throw ParseError(
+                    reason: "unexpected '\(chars[index])' at position \(index); use '.name', ['name'] or [0]")
             }
         }
         self.segments = segments

@@ -31,7 +31,9 @@ public enum JSONWriter {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let order = members.count == 1 ? [0] : members.keys.indices.sorted { members.keys[$0].bytesPrecede(members.keys[$1]) }
+            let order =
+                members.count == 1
+                ? [0] : members.keys.indices.sorted { members.keys[$0].bytesPrecede(members.keys[$1]) }
             for (index, position) in order.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 writeString(members.keys[position], into: &output)

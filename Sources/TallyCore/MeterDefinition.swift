@@ -56,8 +56,9 @@ extension MeterDefinition {
     /// Rebuilds a meter from its `json` form (as stored); nil when the JSON is not a valid meter.
     public init?(json: JSONValue) {
         guard case .success(let spec) = MeterSpec.parse(json), let id = json["id"]?.stringValue,
-              let created = json["createdAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) }),
-              let updated = json["updatedAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) }) else { return nil }
+            let created = json["createdAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) }),
+            let updated = json["updatedAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) })
+        else { return nil }
         self.init(id: id, spec: spec, createdAt: created)
         self.updatedAt = updated
         self.deletedAt = json["deletedAt"]?.stringValue.flatMap { Timestamp(rfc3339: $0) }

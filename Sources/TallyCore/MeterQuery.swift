@@ -21,8 +21,10 @@ public struct MeterQuery: Sendable {
     /// Group name → allowed values (exact match).
     public var filterGroupBy: [String: [String]]
 
-    public init(from: Timestamp? = nil, to: Timestamp? = nil, windowSize: WindowSize? = nil, windowTimeZone: String = "UTC",
-                subjects: [String] = [], groupBy: [String] = [], filterGroupBy: [String: [String]] = [:]) {
+    public init(
+        from: Timestamp? = nil, to: Timestamp? = nil, windowSize: WindowSize? = nil, windowTimeZone: String = "UTC",
+        subjects: [String] = [], groupBy: [String] = [], filterGroupBy: [String: [String]] = [:]
+    ) {
         self.from = from
         self.to = to
         self.windowSize = windowSize
@@ -45,32 +47,45 @@ public struct MeterQuery: Sendable {
     public func validate(for meter: MeterDefinition) -> Result<WindowCalendar, ValidationFailure> {
         var errors: [FieldError] = []
         if let from, let to, from > to { errors.append(FieldError(field: "from", reason: "must not be after to")) }
-        let zoneIsWellFormed = windowTimeZone.utf8.count <= MeterQuery.maxTimeZoneBytes && windowTimeZone.utf8.allSatisfy {
-            (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95 || $0 == 43 || $0 == 45 || $0 == 47
-        }
+        let zoneIsWellFormed =
+            windowTimeZone.utf8.count <= MeterQuery.maxTimeZoneBytes
+            && windowTimeZone.utf8.allSatisfy {
+                (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95 || $0 == 43
+                    || $0 == 45 || $0 == 47
+            }
         let calendar = zoneIsWellFormed ? WindowCalendar(timeZoneIdentifier: windowTimeZone) : nil
         if calendar == nil {
-            errors.append(FieldError(field: "windowTimeZone", reason: "unknown IANA time zone \"\(windowTimeZone.echoed)\""))
+            errors.append(
+                FieldError(field: "windowTimeZone", reason: "unknown IANA time zone \"\(windowTimeZone.echoed)\""))
         }
-        if let from, let to, let windowSize, from <= to, windowSize.minimumWindows(from: from, to: to) > MeterQuery.maxQueryWindows {
-            errors.append(FieldError(field: "windowSize", reason: "the range holds more than \(MeterQuery.maxQueryWindows) "
-                + "\(windowSize.rawValue) windows (maxQueryWindows); use a larger window or a shorter range"))
+        if let from, let to, let windowSize, from <= to,
+            windowSize.minimumWindows(from: from, to: to) > MeterQuery.maxQueryWindows
+        {
+            errors.append(
+                FieldError(
+                    field: "windowSize",
+                    reason: "the range holds more than \(MeterQuery.maxQueryWindows) "
+                        + "\(windowSize.rawValue) windows (maxQueryWindows); use a larger window or a shorter range"))
         }
         if filterGroupBy.values.reduce(0, { $0 + $1.count }) > MeterQuery.maxFilterValues {
-            errors.append(FieldError(field: "filterGroupBy", reason: "at most \(MeterQuery.maxFilterValues) values per query"))
+            errors.append(
+                FieldError(field: "filterGroupBy", reason: "at most \(MeterQuery.maxFilterValues) values per query"))
         }
         if subjects.count > MeterQuery.maxSubjects {
             errors.append(FieldError(field: "subject", reason: "at most \(MeterQuery.maxSubjects) subjects per query"))
         }
         if groupBy.count > MeterQuery.maxGroupBy {
-            errors.append(FieldError(field: "groupBy", reason: "at most \(MeterQuery.maxGroupBy) group names per query"))
+            errors.append(
+                FieldError(field: "groupBy", reason: "at most \(MeterQuery.maxGroupBy) group names per query"))
         }
         for name in meterGroupNames where meter.groupBy[name] == nil {
             errors.append(FieldError(field: "groupBy", reason: "meter \(meter.slug) has no group \"\(name.echoed)\""))
         }
         for name in filterGroupBy.keys.sorted() where meter.groupBy[name] == nil {
-            errors.append(FieldError(field: "filterGroupBy.\(name.echoed)",
-                                     reason: "meter \(meter.slug) has no group \"\(name.echoed)\""))
+            errors.append(
+                FieldError(
+                    field: "filterGroupBy.\(name.echoed)",
+                    reason: "meter \(meter.slug) has no group \"\(name.echoed)\""))
         }
         guard errors.isEmpty, let calendar else { return .failure(ValidationFailure(errors)) }
         return .success(calendar)
@@ -81,7 +96,9 @@ public struct MeterQuery: Sendable {
     public func accepts(subject: String, groupValues: [String: String?]) -> Bool {
         if !subjects.isEmpty, !subjects.contains(where: { $0.bytesEqual(subject) }) { return false }
         for (name, allowed) in filterGroupBy {
-            guard let value = groupValues[name] ?? nil, allowed.contains(where: { $0.bytesEqual(value) }) else { return false }
+            guard let value = groupValues[name] ?? nil, allowed.contains(where: { $0.bytesEqual(value) }) else {
+                return false
+            }
         }
         return true
     }

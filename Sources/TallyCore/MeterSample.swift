@@ -29,7 +29,11 @@ public enum GroupKey {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             JSONWriter.writeString(name, into: &output)
             output.append(UInt8(ascii: ":"))
-            if let value = values[name] ?? nil { JSONWriter.writeString(value, into: &output) } else { output += "null".utf8 }
+            if let value = values[name] ?? nil {
+                JSONWriter.writeString(value, into: &output)
+            } else {
+                output += "null".utf8
+            }
         }
         output.append(UInt8(ascii: "}"))
         return String(decoding: output, as: UTF8.self)
@@ -51,8 +55,11 @@ extension MeterDefinition {
         for (name, path) in groupBy {
             let value = path.evaluate(event.data).flatMap(MeterDefinition.groupText)
             if let value, value.utf8.count > InputLimits.maxGroupValueBytes {
-                return .failure(SampleError(meterSlug: slug, reason: "group \(name) (\(path)) is longer than "
-                    + "\(InputLimits.maxGroupValueBytes) bytes"))
+                return .failure(
+                    SampleError(
+                        meterSlug: slug,
+                        reason: "group \(name) (\(path)) is longer than "
+                            + "\(InputLimits.maxGroupValueBytes) bytes"))
             }
             groupValues.updateValue(value, forKey: name)
         }
@@ -68,12 +75,18 @@ extension MeterDefinition {
             case .string(let text): unique = text
             case .number(let text): unique = Amount(parsing: text)?.description ?? text
             default:
-                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a string "
-                    + "or number for UNIQUE_COUNT, got \(value.kindName)"))
+                return .failure(
+                    SampleError(
+                        meterSlug: slug,
+                        reason: "valueProperty \(valueProperty) must be a string "
+                            + "or number for UNIQUE_COUNT, got \(value.kindName)"))
             }
             guard unique.utf8.count <= InputLimits.maxGroupValueBytes else {
-                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is longer than "
-                    + "\(InputLimits.maxGroupValueBytes) bytes"))
+                return .failure(
+                    SampleError(
+                        meterSlug: slug,
+                        reason: "valueProperty \(valueProperty) is longer than "
+                            + "\(InputLimits.maxGroupValueBytes) bytes"))
             }
             return .success(MeterSample(amount: nil, uniqueValue: Identifier(unique), groupValues: groupValues))
         }
@@ -82,19 +95,31 @@ extension MeterDefinition {
         case .number(let text): amount = Amount(parsing: text)
         case .string(let text): amount = Amount(parsing: text)
         default:
-            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) must be a number or numeric string, got \(value.kindName)"))
+            return .failure(
+                SampleError(
+                    meterSlug: slug,
+                    reason: "valueProperty \(valueProperty) must be a number or numeric string, got \(value.kindName)"))
         }
         guard let amount else {
             if case .string(let text) = value, Double(text) == nil {
-                return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is not numeric: "
-                    + "\"\(text.echoed)\""))
+                return .failure(
+                    SampleError(
+                        meterSlug: slug,
+                        reason: "valueProperty \(valueProperty) is not numeric: "
+                            + "\"\(text.echoed)\""))
             }
-            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) has more than 9 "
-                + "fractional digits or is out of range"))
+            return .failure(
+                SampleError(
+                    meterSlug: slug,
+                    reason: "valueProperty \(valueProperty) has more than 9 "
+                        + "fractional digits or is out of range"))
         }
         guard amount.isWithinEventRange else {
-            return .failure(SampleError(meterSlug: slug, reason: "valueProperty \(valueProperty) is out of range: "
-                + "the magnitude of one event's value is at most \(Amount.maxEventMagnitude)"))
+            return .failure(
+                SampleError(
+                    meterSlug: slug,
+                    reason: "valueProperty \(valueProperty) is out of range: "
+                        + "the magnitude of one event's value is at most \(Amount.maxEventMagnitude)"))
         }
         return .success(MeterSample(amount: amount, uniqueValue: nil, groupValues: groupValues))
     }

@@ -14,9 +14,11 @@ public struct MeterSpec: Sendable, Hashable {
     public var valueProperty: JSONPath?
     public var groupBy: [String: JSONPath]
 
-    public init(slug: String, aggregation: MeterAggregation, eventType: String, valueProperty: JSONPath? = nil,
-                groupBy: [String: JSONPath] = [:], name: String? = nil, description: String? = nil,
-                metadata: [String: String]? = nil, eventFrom: Timestamp? = nil) {
+    public init(
+        slug: String, aggregation: MeterAggregation, eventType: String, valueProperty: JSONPath? = nil,
+        groupBy: [String: JSONPath] = [:], name: String? = nil, description: String? = nil,
+        metadata: [String: String]? = nil, eventFrom: Timestamp? = nil
+    ) {
         self.slug = slug
         self.name = name
         self.description = description
@@ -32,22 +34,27 @@ public struct MeterSpec: Sendable, Hashable {
     public static func isValidSlug(_ slug: String) -> Bool {
         guard !slug.isEmpty, slug.utf8.count <= maxSlugLength else { return false }
         let parts = slug.split(separator: "_", omittingEmptySubsequences: false)
-        return parts.allSatisfy { part in !part.isEmpty && part.utf8.allSatisfy { (48...57).contains($0) || (97...122).contains($0) } }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.utf8.allSatisfy { (48...57).contains($0) || (97...122).contains($0) }
+        }
     }
 
     /// Group names: letters, digits and underscores; `subject` is reserved.
     static func groupNameProblem(_ name: String) -> String? {
         if name == "subject" { return "\"subject\" is reserved" }
-        let valid = !name.isEmpty && name.utf8.count <= maxSlugLength && name.utf8.allSatisfy {
-            (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95
-        }
+        let valid =
+            !name.isEmpty && name.utf8.count <= maxSlugLength
+            && name.utf8.allSatisfy {
+                (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95
+            }
         return valid ? nil : "group names consist of 1–64 letters, digits and underscores"
     }
 
     /// Validates an upstream `MeterCreate` JSON body, reporting every invalid field.
     public static func parse(_ json: JSONValue) -> Result<MeterSpec, ValidationFailure> {
         guard case .object(let members) = json else {
-            return .failure(ValidationFailure([FieldError(field: "body", reason: "must be a JSON object, got \(json.kindName)")]))
+            return .failure(
+                ValidationFailure([FieldError(field: "body", reason: "must be a JSON object, got \(json.kindName)")]))
         }
         var reader = MeterFieldReader(members: members)
         let slug = reader.requiredString("slug")
@@ -59,7 +66,9 @@ public struct MeterSpec: Sendable, Hashable {
         if let aggregationText {
             aggregation = MeterAggregation(rawValue: aggregationText)
             if aggregation == nil {
-                reader.fail("aggregation", "must be one of \(MeterAggregation.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.fail(
+                    "aggregation", "must be one of \(MeterAggregation.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
         let eventType = reader.requiredString("eventType")
@@ -80,10 +89,12 @@ public struct MeterSpec: Sendable, Hashable {
         guard reader.errors.isEmpty, let slug, let aggregation, let eventType else {
             return .failure(ValidationFailure(reader.errors))
         }
-        return .success(MeterSpec(slug: slug, aggregation: aggregation, eventType: eventType,
-                                  valueProperty: aggregation.needsValue ? valueProperty : nil,
-                                  groupBy: common.groupBy ?? [:], name: common.name, description: common.description,
-                                  metadata: common.metadata, eventFrom: eventFrom))
+        return .success(
+            MeterSpec(
+                slug: slug, aggregation: aggregation, eventType: eventType,
+                valueProperty: aggregation.needsValue ? valueProperty : nil,
+                groupBy: common.groupBy ?? [:], name: common.name, description: common.description,
+                metadata: common.metadata, eventFrom: eventFrom))
     }
 }
 
@@ -109,7 +120,10 @@ struct MeterFieldReader {
             if !hasError(for: name) { fail(name, "is required") }
             return nil
         }
-        if value.isEmpty { fail(name, "must not be empty"); return nil }
+        if value.isEmpty {
+            fail(name, "must not be empty")
+            return nil
+        }
         return value
     }
 
@@ -117,7 +131,9 @@ struct MeterFieldReader {
         switch members[name] {
         case .none, .null: return nil
         case .string(let text): return text
-        case .some(let other): fail(name, "must be a string, got \(other.kindName)"); return nil
+        case .some(let other):
+            fail(name, "must be a string, got \(other.kindName)")
+            return nil
         }
     }
 
@@ -144,7 +160,11 @@ struct MeterFieldReader {
         case .object(let entries):
             var metadata: [String: String] = [:]
             for (key, value) in entries {
-                if let text = value.stringValue { metadata[key] = text } else { fail("metadata.\(key.echoed)", "must be a string") }
+                if let text = value.stringValue {
+                    metadata[key] = text
+                } else {
+                    fail("metadata.\(key.echoed)", "must be a string")
+                }
             }
             fields.metadata = metadata
         case .some(let other): fail("metadata", "must be an object of strings, got \(other.kindName)")
@@ -154,8 +174,14 @@ struct MeterFieldReader {
         case .object(let entries):
             var groupBy: [String: JSONPath] = [:]
             for (key, value) in entries {
-                if let problem = MeterSpec.groupNameProblem(key) { fail("groupBy.\(key.echoed)", problem); continue }
-                guard let text = value.stringValue else { fail("groupBy.\(key)", "must be a JSONPath string"); continue }
+                if let problem = MeterSpec.groupNameProblem(key) {
+                    fail("groupBy.\(key.echoed)", problem)
+                    continue
+                }
+                guard let text = value.stringValue else {
+                    fail("groupBy.\(key)", "must be a JSONPath string")
+                    continue
+                }
                 do { groupBy[key] = try JSONPath(parsing: text) } catch {
                     fail("groupBy.\(key)", "invalid JSONPath \"\(text.echoed)\": \(error.reason)")
                 }

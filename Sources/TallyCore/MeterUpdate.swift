@@ -5,7 +5,10 @@ public struct MeterUpdate: Sendable, Hashable {
     public var metadata: [String: String]?
     public var groupBy: [String: JSONPath]?
 
-    public init(name: String? = nil, description: String? = nil, metadata: [String: String]? = nil, groupBy: [String: JSONPath]? = nil) {
+    public init(
+        name: String? = nil, description: String? = nil, metadata: [String: String]? = nil,
+        groupBy: [String: JSONPath]? = nil
+    ) {
         self.name = name
         self.description = description
         self.metadata = metadata
@@ -16,7 +19,8 @@ public struct MeterUpdate: Sendable, Hashable {
     /// `eventType`, `valueProperty`, `eventFrom`) are accepted only when they equal the current value.
     public static func parse(_ json: JSONValue, current: MeterDefinition) -> Result<MeterUpdate, ValidationFailure> {
         guard case .object(let members) = json else {
-            return .failure(ValidationFailure([FieldError(field: "body", reason: "must be a JSON object, got \(json.kindName)")]))
+            return .failure(
+                ValidationFailure([FieldError(field: "body", reason: "must be a JSON object, got \(json.kindName)")]))
         }
         var reader = MeterFieldReader(members: members)
         let immutable: [(String, String?)] = [
@@ -25,14 +29,17 @@ public struct MeterUpdate: Sendable, Hashable {
         ]
         for (field, value) in immutable {
             guard let given = members[field], given != .null else { continue }
-            let same = field == "eventFrom"
+            let same =
+                field == "eventFrom"
                 ? given.stringValue.flatMap { Timestamp(rfc3339: $0) } == current.eventFrom
                 : given.stringValue == value
             if !same { reader.fail(field, "cannot be updated; create a new meter instead") }
         }
         let common = reader.commonFields()
         guard reader.errors.isEmpty else { return .failure(ValidationFailure(reader.errors)) }
-        return .success(MeterUpdate(name: common.name, description: common.description, metadata: common.metadata, groupBy: common.groupBy))
+        return .success(
+            MeterUpdate(
+                name: common.name, description: common.description, metadata: common.metadata, groupBy: common.groupBy))
     }
 
     /// The meter after this update, stamped `now`.

@@ -31,8 +31,10 @@ public struct PartialAggregate: Sendable, Hashable {
 
     public init() {}
 
-    public init(count: Int64, sum: Amount, min: Amount?, max: Amount?, latest: LatestValue?, uniques: Set<Identifier> = [],
-                overflowed: Bool = false) {
+    public init(
+        count: Int64, sum: Amount, min: Amount?, max: Amount?, latest: LatestValue?, uniques: Set<Identifier> = [],
+        overflowed: Bool = false
+    ) {
         self.count = count
         self.sum = sum
         self.min = min

@@ -25,7 +25,9 @@ public struct QueryAccumulator: Sendable {
     }
 
     /// Adds the partial of events at `minute` (or, for edge events, their exact time).
-    public mutating func add(time: Timestamp, subject: String, groupValues: [String: String?], partial: PartialAggregate) {
+    public mutating func add(
+        time: Timestamp, subject: String, groupValues: [String: String?], partial: PartialAggregate
+    ) {
         guard query.accepts(subject: subject, groupValues: groupValues) else { return }
         var windowStart: Timestamp?
         if let size = query.windowSize {
@@ -40,8 +42,9 @@ public struct QueryAccumulator: Sendable {
             }
         }
         earliest = Swift.min(earliest ?? time, time)
-        let key = RowKey(windowStart: windowStart, subject: query.groupsBySubject ? Identifier(subject) : nil,
-                         groupValues: query.meterGroupNames.map { (groupValues[$0] ?? nil).map { Identifier($0) } })
+        let key = RowKey(
+            windowStart: windowStart, subject: query.groupsBySubject ? Identifier(subject) : nil,
+            groupValues: query.meterGroupNames.map { (groupValues[$0] ?? nil).map { Identifier($0) } })
         rows[key, default: PartialAggregate()].merge(partial)
     }
 
@@ -74,8 +77,13 @@ public struct QueryAccumulator: Sendable {
             guard let value else { continue }
             var groups: [String: String?] = [:]
             for (index, name) in names.enumerated() { groups.updateValue(key.groupValues[index]?.text, forKey: name) }
-            keyed.append((key, MeterQueryRow(value: value, windowStart: start, windowEnd: end, subject: key.subject?.text,
-                                             groupBy: groups)))
+            keyed.append(
+                (
+                    key,
+                    MeterQueryRow(
+                        value: value, windowStart: start, windowEnd: end, subject: key.subject?.text,
+                        groupBy: groups)
+                ))
         }
         keyed.sort { a, b in
             if a.1.windowStart != b.1.windowStart { return a.1.windowStart < b.1.windowStart }

@@ -21,8 +21,9 @@ extension QueryAccumulator {
         decoded.reserveCapacity(items.count)
         for item in items {
             guard let groups = item["groups"]?.arrayValue, groups.count == query.meterGroupNames.count,
-                  let partialJSON = item["partial"], let partial = PartialAggregate(json: partialJSON),
-                  let windowStart = QueryAccumulator.optionalMicros(item["windowStart"]) else { return false }
+                let partialJSON = item["partial"], let partial = PartialAggregate(json: partialJSON),
+                let windowStart = QueryAccumulator.optionalMicros(item["windowStart"])
+            else { return false }
             let subject: Identifier?
             switch item["subject"] {
             case .string(let text)?: subject = Identifier(text)
@@ -37,7 +38,12 @@ extension QueryAccumulator {
                 default: return false
                 }
             }
-            decoded.append((RowKey(windowStart: windowStart.map(Timestamp.init(micros:)), subject: subject, groupValues: values), partial))
+            decoded.append(
+                (
+                    RowKey(
+                        windowStart: windowStart.map(Timestamp.init(micros:)), subject: subject, groupValues: values),
+                    partial
+                ))
         }
         guard let earliestMicros = QueryAccumulator.optionalMicros(json["earliest"]) else { return false }
         for (key, partial) in decoded { rows[key, default: PartialAggregate()].merge(partial) }
@@ -65,7 +71,8 @@ extension PartialAggregate {
         .object([
             "count": .number(String(count)), "sum": overflowed ? .null : .amount(sum),
             "min": min.map(JSONValue.amount) ?? .null, "max": max.map(JSONValue.amount) ?? .null,
-            "latest": latest.map { .object(["time": .number(String($0.time.micros)), "value": .amount($0.value)]) } ?? .null,
+            "latest": latest.map { .object(["time": .number(String($0.time.micros)), "value": .amount($0.value)]) }
+                ?? .null,
             "uniques": .array(uniques.sorted().map { .string($0.text) }),
         ])
     }
@@ -80,8 +87,9 @@ extension PartialAggregate {
             }
         }
         guard case .number(let countText)? = json["count"], let count = Int64(countText),
-              let sum = amount(json["sum"]), let min = amount(json["min"]), let max = amount(json["max"]),
-              let uniqueItems = json["uniques"]?.arrayValue else { return nil }
+            let sum = amount(json["sum"]), let min = amount(json["min"]), let max = amount(json["max"]),
+            let uniqueItems = json["uniques"]?.arrayValue
+        else { return nil }
         let uniques = uniqueItems.compactMap(\.stringValue)
         guard uniques.count == uniqueItems.count else { return nil }
         var latest: LatestValue?
@@ -89,11 +97,14 @@ extension PartialAggregate {
         case .null?: latest = nil
         case .object(let members)?:
             guard case .number(let timeText)? = members["time"], let time = Int64(timeText),
-                  let value = amount(members["value"]), let value else { return nil }
+                let value = amount(members["value"]), let value
+            else { return nil }
             latest = LatestValue(time: Timestamp(micros: time), value: value)
         default: return nil
         }
-        self.init(count: count, sum: sum ?? .zero, min: min, max: max, latest: latest, uniques: Set(uniques.map { Identifier($0) }),
-                  overflowed: sum == nil)
+        self.init(
+            count: count, sum: sum ?? .zero, min: min, max: max, latest: latest,
+            uniques: Set(uniques.map { Identifier($0) }),
+            overflowed: sum == nil)
     }
 }

@@ -8,7 +8,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public init(micros: Int64) { self.micros = micros }
 
     /// The earliest instant Tally accepts from outside: 0001-01-01T00:00:00Z.
-    public static let earliest = Timestamp(micros: Int64(daysFromCivil(year: 1, month: 1, day: 1)) * 86_400 * microsPerSecond)
+    public static let earliest = Timestamp(
+        micros: Int64(daysFromCivil(year: 1, month: 1, day: 1)) * 86_400 * microsPerSecond)
     /// The latest instant Tally accepts from outside: 9999-12-31T23:59:59.999999Z. With a day of margin on each
     /// side, every window, offset and rendering of an accepted time stays within `Int64` and four-digit years.
     public static let latest = Timestamp(
@@ -22,7 +23,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The start of the UTC minute holding this instant.
     public var minuteFloor: Timestamp {
-        Timestamp(micros: micros - ((micros % Timestamp.microsPerMinute) + Timestamp.microsPerMinute) % Timestamp.microsPerMinute)
+        Timestamp(
+            micros: micros - ((micros % Timestamp.microsPerMinute) + Timestamp.microsPerMinute)
+                % Timestamp.microsPerMinute)
     }
 
     /// The smallest minute boundary at or after this instant.
@@ -46,14 +49,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             return value
         }
         guard b.count >= 20,
-              let year = digits(0, 4), b[4] == UInt8(ascii: "-"),
-              let month = digits(5, 2), b[7] == UInt8(ascii: "-"),
-              let day = digits(8, 2), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
-              let hour = digits(11, 2), b[13] == UInt8(ascii: ":"),
-              let minute = digits(14, 2), b[16] == UInt8(ascii: ":"),
-              let second = digits(17, 2),
-              (1...12).contains(month), day >= 1, day <= Timestamp.daysIn(month: month, year: year),
-              hour < 24, minute < 60, second < 61 else { return nil }
+            let year = digits(0, 4), b[4] == UInt8(ascii: "-"),
+            let month = digits(5, 2), b[7] == UInt8(ascii: "-"),
+            let day = digits(8, 2),
+            b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
+            let hour = digits(11, 2), b[13] == UInt8(ascii: ":"),
+            let minute = digits(14, 2), b[16] == UInt8(ascii: ":"),
+            let second = digits(17, 2),
+            (1...12).contains(month), day >= 1, day <= Timestamp.daysIn(month: month, year: year),
+            hour < 24, minute < 60, second < 61
+        else { return nil }
         var index = 19
         var fractionMicros: Int64 = 0
         if index < b.count, b[index] == UInt8(ascii: ".") {
@@ -74,7 +79,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             index += 1
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             guard let offsetHours = digits(index + 1, 2), b.count > index + 3, b[index + 3] == UInt8(ascii: ":"),
-                  let offsetMinutes = digits(index + 4, 2), offsetHours < 24, offsetMinutes < 60 else { return nil }
+                let offsetMinutes = digits(index + 4, 2), offsetHours < 24, offsetMinutes < 60
+            else { return nil }
             offsetSeconds = (offsetHours * 3600 + offsetMinutes * 60) * (b[index] == UInt8(ascii: "-") ? -1 : 1)
             index += 6
         default:
@@ -89,7 +95,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// RFC 3339 in UTC: `2024-01-01T00:00:00Z`, with `.ffffff` only when there is a fraction (trailing zeros trimmed to ms or µs).
     public var description: String {
-        let seconds = micros >= 0 ? micros / Timestamp.microsPerSecond : (micros - Timestamp.microsPerSecond + 1) / Timestamp.microsPerSecond
+        let seconds =
+            micros >= 0
+            ? micros / Timestamp.microsPerSecond : (micros - Timestamp.microsPerSecond + 1) / Timestamp.microsPerSecond
         let fraction = micros - seconds * Timestamp.microsPerSecond
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
@@ -98,7 +106,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int(secondOfDay / 3600), 2)):\(pad(Int(secondOfDay / 60 % 60), 2)):\(pad(Int(secondOfDay % 60), 2))"
+        var text =
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int(secondOfDay / 3600), 2)):\(pad(Int(secondOfDay / 60 % 60), 2)):\(pad(Int(secondOfDay % 60), 2))"
         if fraction != 0 {
             text += fraction % 1000 == 0 ? "." + pad(Int(fraction / 1000), 3) : "." + pad(Int(fraction), 6)
         }

@@ -10,12 +10,13 @@ public enum WindowSize: String, Sendable, Hashable, CaseIterable {
     /// A lower bound of the number of windows of this size that [from, to) overlaps (a month counted as 31 days,
     /// a day as 25 hours, so time-zone changes never make it an overestimate).
     public func minimumWindows(from: Timestamp, to: Timestamp) -> Int64 {
-        let longest: Int64 = switch self {
-        case .minute: Timestamp.microsPerMinute
-        case .hour: 60 * Timestamp.microsPerMinute
-        case .day: 25 * 60 * Timestamp.microsPerMinute
-        case .month: 31 * 24 * 60 * Timestamp.microsPerMinute
-        }
+        let longest: Int64 =
+            switch self {
+            case .minute: Timestamp.microsPerMinute
+            case .hour: 60 * Timestamp.microsPerMinute
+            case .day: 25 * 60 * Timestamp.microsPerMinute
+            case .month: 31 * 24 * 60 * Timestamp.microsPerMinute
+            }
         return (to.micros - from.micros) / longest
     }
 }
@@ -41,12 +42,13 @@ public struct WindowCalendar: Sendable {
             let start = instant.minuteFloor
             return (start, Timestamp(micros: start.micros + Timestamp.microsPerMinute))
         }
-        let component: Calendar.Component = switch size {
-        case .minute: .minute
-        case .hour: .hour
-        case .day: .day
-        case .month: .month
-        }
+        let component: Calendar.Component =
+            switch size {
+            case .minute: .minute
+            case .hour: .hour
+            case .day: .day
+            case .month: .month
+            }
         let date = Date(timeIntervalSince1970: Double(instant.micros) / 1e6)
         guard let interval = calendar.dateInterval(of: component, for: date) else {
             let start = instant.minuteFloor

@@ -12,13 +12,16 @@ public struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Health checks, by their path segments: `/healthz`, `/healthz/` and `//healthz` are the same route.
     static var openPaths: Set<[Substring]> { [["healthz"], ["readyz"]] }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let segments = request.uri.path.split(separator: "/")
         guard !keys.isEmpty, !Self.openPaths.contains(segments) else { return try await next(request, context) }
         guard let key = Self.bearerToken(request.headers[.authorization]), keys.contains(key) else {
-            throw Problem(.unauthorized, type: "urn:tally:problem:unauthorized",
-                          detail: "a valid API key is required: send Authorization: Bearer <key>",
-                          errors: [FieldError(field: "Authorization", reason: "missing or unknown API key")])
+            throw Problem(
+                .unauthorized, type: "urn:tally:problem:unauthorized",
+                detail: "a valid API key is required: send Authorization: Bearer <key>",
+                errors: [FieldError(field: "Authorization", reason: "missing or unknown API key")])
         }
         return try await next(request, context)
     }

@@ -9,7 +9,9 @@ public enum EventListing {
     public static let defaultListWindowSeconds: Int64 = 72 * 3600
 
     /// The filter named by the query parameters; every invalid parameter is reported.
-    public static func filter(_ parameters: FlatDictionary<Substring, Substring>, now: Timestamp = .now) throws -> EventFilter {
+    public static func filter(
+        _ parameters: FlatDictionary<Substring, Substring>, now: Timestamp = .now
+    ) throws -> EventFilter {
         var errors: [FieldError] = []
         func time(_ name: String) -> Timestamp? {
             guard let text = parameters[Substring(name)] else { return nil }
@@ -19,7 +21,8 @@ public enum EventListing {
             }
             return value
         }
-        var filter = EventFilter(from: time("from") ?? Timestamp(micros: now.micros - defaultListWindowSeconds * Timestamp.microsPerSecond))
+        var filter = EventFilter(
+            from: time("from") ?? Timestamp(micros: now.micros - defaultListWindowSeconds * Timestamp.microsPerSecond))
         filter.to = time("to")
         filter.ingestedAtFrom = time("ingestedAtFrom")
         filter.ingestedAtTo = time("ingestedAtTo")
@@ -29,11 +32,13 @@ public enum EventListing {
             if let value = Int(limit), (1...EventFilter.maxLimit).contains(value) {
                 filter.limit = value
             } else {
-                errors.append(FieldError(field: "limit", reason: "must be an integer from 1 to \(EventFilter.maxLimit)"))
+                errors.append(
+                    FieldError(field: "limit", reason: "must be an integer from 1 to \(EventFilter.maxLimit)"))
             }
         }
         if !parameters[values: "customerId"].isEmpty {
-            errors.append(FieldError(field: "customerId", reason: "Tally has no customer entities; filter by subject instead"))
+            errors.append(
+                FieldError(field: "customerId", reason: "Tally has no customer entities; filter by subject instead"))
         }
         guard errors.isEmpty else { throw Problem.invalid("invalid event listing parameters", errors) }
         return filter
@@ -55,7 +60,8 @@ public enum EventListing {
         var encoded = ""
         for byte in text.utf8 {
             switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
                 encoded.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let hex = String(byte, radix: 16, uppercase: true)
@@ -67,17 +73,19 @@ public enum EventListing {
 
     /// The JSON list of `events`, with per-meter validation errors.
     public static func json(_ events: [IngestedEvent]) -> JSONValue {
-        .array(events.map { item in
-            var members: JSONObject = [
-                "event": item.event.receivedForm,
-                "ingestedAt": .string(item.ingestedAt.description),
-                "storedAt": .string(item.ingestedAt.description),
-            ]
-            if !item.validationErrors.isEmpty {
-                members["validationError"] = .string(item.validationErrors.joined(separator: "; "))
-                members["validationErrors"] = .array(item.validationErrors.map { .object(["message": .string($0)]) })
-            }
-            return .object(members)
-        })
+        .array(
+            events.map { item in
+                var members: JSONObject = [
+                    "event": item.event.receivedForm,
+                    "ingestedAt": .string(item.ingestedAt.description),
+                    "storedAt": .string(item.ingestedAt.description),
+                ]
+                if !item.validationErrors.isEmpty {
+                    members["validationError"] = .string(item.validationErrors.joined(separator: "; "))
+                    members["validationErrors"] = .array(
+                        item.validationErrors.map { .object(["message": .string($0)]) })
+                }
+                return .object(members)
+            })
     }
 }

@@ -1,5 +1,5 @@
-import TallyConfiguration
 import Hummingbird
+import TallyConfiguration
 import TallyCore
 
 /// Reads and validates the body of an ingest request (`POST /api/v1/events`): content type, size, shape
@@ -13,20 +13,26 @@ public enum IngestRequest {
         case "application/cloudevents-batch+json": (allowSingle, allowArray) = (false, true)
         case "application/json": (allowSingle, allowArray) = (true, true)
         default:
-            throw Problem(.unsupportedMediaType, type: "urn:tally:problem:unsupported-media-type",
-                          detail: "Content-Type must be application/cloudevents+json, application/cloudevents-batch+json or "
-                              + "application/json, got \(request.headers[.contentType].map { "\"\($0.echoed)\"" } ?? "none")",
-                          errors: [FieldError(field: "Content-Type", reason: "unsupported media type")])
+            throw Problem(
+                .unsupportedMediaType, type: "urn:tally:problem:unsupported-media-type",
+                detail: "Content-Type must be application/cloudevents+json, application/cloudevents-batch+json or "
+                    + "application/json, got \(request.headers[.contentType].map { "\"\($0.echoed)\"" } ?? "none")",
+                errors: [FieldError(field: "Content-Type", reason: "unsupported media type")])
         }
         let (body, texts) = try await request.jsonBodyWithTexts(maxBytes: limits.maxBodyBytes)
-        switch EventBatch.validate(body, texts: texts, now: .now, allowSingle: allowSingle, allowArray: allowArray, maxBatchEvents: limits.maxBatchEvents) {
+        switch EventBatch.validate(
+            body, texts: texts, now: .now, allowSingle: allowSingle, allowArray: allowArray,
+            maxBatchEvents: limits.maxBatchEvents)
+        {
         case .failure(.tooManyEvents(let count, let limit)):
-            throw Problem(.contentTooLarge, type: "urn:tally:problem:batch-too-large",
-                          detail: "the batch holds \(count) events; the limit (maxBatchEvents) is \(limit)")
+            throw Problem(
+                .contentTooLarge, type: "urn:tally:problem:batch-too-large",
+                detail: "the batch holds \(count) events; the limit (maxBatchEvents) is \(limit)")
         case .failure(.wrongShape(let error)):
             throw Problem.invalid("\(error.field): \(error.reason)", [error])
         case .failure(.invalidEvents(let errors, let invalidCount)):
-            let detail = allowArray && body.arrayValue != nil
+            let detail =
+                allowArray && body.arrayValue != nil
                 ? "\(invalidCount) event(s) of the batch are invalid; nothing was stored"
                 : "the event is invalid; nothing was stored"
             throw Problem.invalid(detail, errors)

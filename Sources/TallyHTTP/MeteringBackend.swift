@@ -17,8 +17,10 @@ public protocol MeteringBackend: Sendable {
     func updateMeter(_ meter: MeterDefinition, with update: MeterUpdate) async throws -> MeterDefinition
     func deleteMeter(_ meter: MeterDefinition) async throws
     /// The rows of a prepared query (`to` set); `allowPartial` lets a cluster answer without unreachable workers.
-    func query(_ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
-               allowPartial: Bool) async throws -> MeterQueryAnswer
+    func query(
+        _ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
+        allowPartial: Bool
+    ) async throws -> MeterQueryAnswer
     /// Subjects with usage on `meter` in the minutes overlapping [from, to), in byte order.
     func meterSubjects(_ meter: MeterDefinition, from: Timestamp?, to: Timestamp?) async throws -> [String]
     /// Every subject seen, in byte order of their keys.
@@ -65,8 +67,10 @@ public struct LocalBackend: MeteringBackend {
 
     public func deleteMeter(_ meter: MeterDefinition) async throws { try await store.deleteMeter(idOrSlug: meter.id) }
 
-    public func query(_ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
-                      allowPartial: Bool) async throws -> MeterQueryAnswer {
+    public func query(
+        _ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
+        allowPartial: Bool
+    ) async throws -> MeterQueryAnswer {
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
         return MeterQueryAnswer(rows: try accumulator.result(now: query.to ?? .now))
@@ -82,9 +86,10 @@ public struct LocalBackend: MeteringBackend {
     /// itself); never waits for a database reader.
     public func readiness() async throws -> JSONValue {
         if let failure = await store.recheckWrites() {
-            throw Problem(.serviceUnavailable, type: "urn:tally:problem:not-ready",
-                          detail: "the store cannot write: \(failure.summary); ingestion resumes by itself once it can",
-                          errors: [FieldError(field: "store", reason: failure.summary)])
+            throw Problem(
+                .serviceUnavailable, type: "urn:tally:problem:not-ready",
+                detail: "the store cannot write: \(failure.summary); ingestion resumes by itself once it can",
+                errors: [FieldError(field: "store", reason: failure.summary)])
         }
         return .object(["status": .string("ready"), "events": .number(String(store.eventCount))])
     }

@@ -17,9 +17,10 @@ public enum MethodNotAllowed {
             let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")
             for method in Self.methods where !methods.contains(method) {
                 router.on(path, method: method) { _, _ -> Response in
-                    var problem = Problem(.methodNotAllowed, type: "urn:tally:problem:method-not-allowed",
-                                          detail: "\(method.rawValue) is not served here; allowed: \(allow)",
-                                          errors: [FieldError(field: "method", reason: "must be one of \(allow)")])
+                    var problem = Problem(
+                        .methodNotAllowed, type: "urn:tally:problem:method-not-allowed",
+                        detail: "\(method.rawValue) is not served here; allowed: \(allow)",
+                        errors: [FieldError(field: "method", reason: "must be one of \(allow)")])
                     problem.headers[.allow] = allow
                     throw problem
                 }

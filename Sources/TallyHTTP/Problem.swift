@@ -14,7 +14,10 @@ public struct Problem: HTTPResponseError, Sendable {
     /// Further response headers, such as `Allow` on a 405.
     public var headers: HTTPFields = [:]
 
-    public init(_ status: HTTPResponse.Status, type: String, detail: String, errors: [FieldError] = [], extensions: JSONObject = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, type: String, detail: String, errors: [FieldError] = [],
+        extensions: JSONObject = [:]
+    ) {
         self.status = status
         self.type = type
         self.detail = detail
@@ -33,8 +36,10 @@ public struct Problem: HTTPResponseError, Sendable {
     }
 
     public static func meterNotFound(_ idOrSlug: String) -> Problem {
-        Problem(.notFound, type: "urn:tally:problem:meter-not-found", detail: "no meter with id or slug \"\(idOrSlug.echoed)\"",
-                errors: [FieldError(field: "meterIdOrSlug", reason: "no live meter has this id or slug")])
+        Problem(
+            .notFound, type: "urn:tally:problem:meter-not-found",
+            detail: "no meter with id or slug \"\(idOrSlug.echoed)\"",
+            errors: [FieldError(field: "meterIdOrSlug", reason: "no live meter has this id or slug")])
     }
 
     /// The problem+json body for a request to `instance`.
@@ -44,7 +49,8 @@ public struct Problem: HTTPResponseError, Sendable {
             "detail": .string(detail), "instance": .string(instance),
         ]
         if !errors.isEmpty {
-            members["errors"] = .array(errors.map { .object(["field": .string($0.field), "reason": .string($0.reason)]) })
+            members["errors"] = .array(
+                errors.map { .object(["field": .string($0.field), "reason": .string($0.reason)]) })
         }
         for (key, value) in extensions { members[key] = value }
         return .object(members)
@@ -54,8 +60,9 @@ public struct Problem: HTTPResponseError, Sendable {
         var headers = self.headers
         headers[.contentType] = "application/problem+json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        return Response(status: status, headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(json(instance: request.uri.path)))))
+        return Response(
+            status: status, headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(json(instance: request.uri.path)))))
     }
 }
 

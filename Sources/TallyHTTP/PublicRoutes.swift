@@ -1,5 +1,5 @@
-import TallyConfiguration
 import Hummingbird
+import TallyConfiguration
 import TallyCore
 import TallyStore
 
@@ -33,7 +33,9 @@ public struct PublicRoutes<Backend: MeteringBackend>: Sendable {
 
     private func registerMeters(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/meters") { request, _ -> Response in
-            Response.json(.array(try MeterListing.page(of: try await backend.allMeters(), request.uri.queryParameters).map(\.json)))
+            Response.json(
+                .array(
+                    try MeterListing.page(of: try await backend.allMeters(), request.uri.queryParameters).map(\.json)))
         }
         router.post("/api/v1/meters") { request, _ -> Response in
             let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
@@ -62,7 +64,8 @@ public struct PublicRoutes<Backend: MeteringBackend>: Sendable {
     private func registerQueries(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/meters/:meter/query") { request, context -> Response in
             let meter = try meter(context)
-            return try await answer(request, meter: meter, query: QueryRequestParser.parse(parameters: request.uri.queryParameters))
+            return try await answer(
+                request, meter: meter, query: QueryRequestParser.parse(parameters: request.uri.queryParameters))
         }
         router.post("/api/v1/meters/:meter/query") { request, context -> Response in
             let meter = try meter(context)
@@ -72,7 +75,8 @@ public struct PublicRoutes<Backend: MeteringBackend>: Sendable {
         router.get("/api/v1/meters/:meter/subjects") { request, context -> Response in
             let meter = try meter(context)
             let (from, to) = try QueryRequestParser.range(request.uri.queryParameters)
-            return Response.json(.array(try await backend.meterSubjects(meter, from: from, to: to).map(JSONValue.string)))
+            return Response.json(
+                .array(try await backend.meterSubjects(meter, from: from, to: to).map(JSONValue.string)))
         }
     }
 
@@ -83,7 +87,9 @@ public struct PublicRoutes<Backend: MeteringBackend>: Sendable {
         return meter
     }
 
-    private func answer(_ request: Request, meter: MeterDefinition, query requested: MeterQuery) async throws -> Response {
+    private func answer(
+        _ request: Request, meter: MeterDefinition, query requested: MeterQuery
+    ) async throws -> Response {
         let allowPartial: Bool
         switch request.uri.queryParameters["allowPartial"] {
         case nil, "false": allowPartial = false
@@ -92,10 +98,13 @@ public struct PublicRoutes<Backend: MeteringBackend>: Sendable {
         }
         let (query, calendar) = try QueryRequestParser.prepared(requested, for: meter)
         let answer = try await backend.query(query, of: meter, calendar: calendar, allowPartial: allowPartial)
-        let extra: JSONObject = answer.missingWorkers.isEmpty ? [:] : [
-            "missingWorkers": .array(answer.missingWorkers.map(JSONValue.string)),
-            "missingSlots": .array(answer.missingSlots.map { .number(String($0)) }),
-        ]
+        let extra: JSONObject =
+            answer.missingWorkers.isEmpty
+            ? [:]
+            : [
+                "missingWorkers": .array(answer.missingWorkers.map(JSONValue.string)),
+                "missingSlots": .array(answer.missingSlots.map { .number(String($0)) }),
+            ]
         return QueryResultRendering.response(answer.rows, query: requested, request: request, extra: extra)
     }
 }

@@ -22,11 +22,13 @@ public enum QueryRequestParser {
         for (rawKey, value) in parameters {
             let key = rawKey.removingPercentEncoding ?? String(rawKey)
             if key.hasPrefix("filterGroupBy["), key.hasSuffix("]") {
-                query.filterGroupBy[String(key.dropFirst("filterGroupBy[".count).dropLast()), default: []].append(String(value))
+                query.filterGroupBy[String(key.dropFirst("filterGroupBy[".count).dropLast()), default: []].append(
+                    String(value))
             } else if key == "filterGroupBy" {
                 let normalized = value.replacingOccurrences(of: "'", with: "\"")
                 guard case .object(let members)? = try? JSONParser.parse(normalized) else {
-                    errors.append(FieldError(field: "filterGroupBy", reason: "use filterGroupBy[name]=value or a JSON object"))
+                    errors.append(
+                        FieldError(field: "filterGroupBy", reason: "use filterGroupBy[name]=value or a JSON object"))
                     continue
                 }
                 for (name, member) in members {
@@ -60,20 +62,27 @@ public enum QueryRequestParser {
         if let zone = members["windowTimeZone"]?.stringValue { query.windowTimeZone = zone }
         query.subjects = strings(members["subject"], field: "subject", errors: &errors)
         query.groupBy = strings(members["groupBy"], field: "groupBy", errors: &errors)
-        if members["filterCustomerId"].map({ $0 != .null && $0 != .array([]) }) == true { errors.append(unsupportedCustomerFilter) }
+        if members["filterCustomerId"].map({ $0 != .null && $0 != .array([]) }) == true {
+            errors.append(unsupportedCustomerFilter)
+        }
         if case .object(let filters)? = members["filterGroupBy"] {
             for (name, values) in filters {
-                query.filterGroupBy[name] = values.stringValue.map { [$0] } ?? strings(values, field: "filterGroupBy.\(name)", errors: &errors)
+                query.filterGroupBy[name] =
+                    values.stringValue.map { [$0] } ?? strings(values, field: "filterGroupBy.\(name)", errors: &errors)
             }
         }
-        if let advanced = members["advancedMeterGroupByFilters"] { addAdvancedFilters(advanced, to: &query, errors: &errors) }
+        if let advanced = members["advancedMeterGroupByFilters"] {
+            addAdvancedFilters(advanced, to: &query, errors: &errors)
+        }
         guard errors.isEmpty else { throw Problem.invalid("invalid query", errors) }
         return query
     }
 
     /// The query to run for `requested` on `meter`: `to` fixed to now when absent (so every shard cuts the
     /// range at the same instant), validated, with its window calendar. Throws a 400 problem listing every error.
-    public static func prepared(_ requested: MeterQuery, for meter: MeterDefinition, now: Timestamp = .now) throws -> (MeterQuery, WindowCalendar) {
+    public static func prepared(
+        _ requested: MeterQuery, for meter: MeterDefinition, now: Timestamp = .now
+    ) throws -> (MeterQuery, WindowCalendar) {
         var query = requested
         query.to = query.to ?? now
         switch query.validate(for: meter) {
@@ -83,20 +92,28 @@ public enum QueryRequestParser {
     }
 
     /// The `from` and `to` parameters of a listing such as `GET /api/v1/meters/{m}/subjects`.
-    public static func range(_ parameters: FlatDictionary<Substring, Substring>) throws -> (from: Timestamp?, to: Timestamp?) {
+    public static func range(
+        _ parameters: FlatDictionary<Substring, Substring>
+    ) throws -> (from: Timestamp?, to: Timestamp?) {
         var errors: [FieldError] = []
-        let range = (time(parameters["from"], field: "from", errors: &errors), time(parameters["to"], field: "to", errors: &errors))
+        let range = (
+            time(parameters["from"], field: "from", errors: &errors),
+            time(parameters["to"], field: "to", errors: &errors)
+        )
         guard errors.isEmpty else { throw Problem.invalid("invalid parameters", errors) }
         return range
     }
 
     /// Tally has no customer entities yet; silently ignoring the filter would return other customers' usage.
-    private static let unsupportedCustomerFilter = FieldError(field: "filterCustomerId", reason: "Tally has no customer entities; filter by subject instead")
+    private static let unsupportedCustomerFilter = FieldError(
+        field: "filterCustomerId", reason: "Tally has no customer entities; filter by subject instead")
 
     private static func time(_ text: Substring?, field: String, errors: inout [FieldError]) -> Timestamp? {
         guard let text else { return nil }
         guard let value = Timestamp(rfc3339: text) else {
-            errors.append(FieldError(field: field, reason: "must be an RFC 3339 date-time in years 0001–9999, got \"\(text.echoed)\""))
+            errors.append(
+                FieldError(
+                    field: field, reason: "must be an RFC 3339 date-time in years 0001–9999, got \"\(text.echoed)\""))
             return nil
         }
         return value
@@ -105,7 +122,9 @@ public enum QueryRequestParser {
     private static func windowSize(_ text: String?, errors: inout [FieldError]) -> WindowSize? {
         guard let text else { return nil }
         guard let size = WindowSize(rawValue: text) else {
-            errors.append(FieldError(field: "windowSize", reason: "must be one of MINUTE, HOUR, DAY, MONTH, got \"\(text.echoed)\""))
+            errors.append(
+                FieldError(
+                    field: "windowSize", reason: "must be one of MINUTE, HOUR, DAY, MONTH, got \"\(text.echoed)\""))
             return nil
         }
         return size
@@ -134,12 +153,17 @@ public enum QueryRequestParser {
             for (op, operand) in operators {
                 switch op {
                 case "$eq":
-                    guard let text = operand.stringValue else { errors.append(FieldError(field: field, reason: "$eq takes a string")); continue }
+                    guard let text = operand.stringValue else {
+                        errors.append(FieldError(field: field, reason: "$eq takes a string"))
+                        continue
+                    }
                     query.filterGroupBy[name, default: []].append(text)
                 case "$in":
-                    query.filterGroupBy[name, default: []].append(contentsOf: strings(operand, field: field, errors: &errors))
+                    query.filterGroupBy[name, default: []].append(
+                        contentsOf: strings(operand, field: field, errors: &errors))
                 default:
-                    errors.append(FieldError(field: field, reason: "operator \(op.echoed) is not supported; use $eq or $in"))
+                    errors.append(
+                        FieldError(field: field, reason: "operator \(op.echoed) is not supported; use $eq or $in"))
                 }
             }
         }

@@ -15,15 +15,21 @@ public enum QueryResultRendering {
 
     /// CSV when the request accepts `text/csv`, JSON otherwise; `extra` members are added to the JSON object
     /// and, as `Tally-<Name>` headers, to CSV.
-    public static func response(_ rows: [MeterQueryRow], query: MeterQuery, request: Request, extra: JSONObject = [:]) -> Response {
+    public static func response(
+        _ rows: [MeterQueryRow], query: MeterQuery, request: Request, extra: JSONObject = [:]
+    ) -> Response {
         if request.headers[.accept]?.contains("text/csv") == true {
             var headers: HTTPFields = [.contentType: "text/csv; charset=utf-8"]
             for (name, value) in extra {
                 if let field = HTTPField.Name("Tally-" + name) { headers[field] = JSONWriter.string(value) }
             }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: csv(rows, groupNames: query.meterGroupNames))))
+            return Response(
+                status: .ok, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: csv(rows, groupNames: query.meterGroupNames))))
         }
-        guard case .object(var members) = json(rows, query: query) else { return Response.json(json(rows, query: query)) }
+        guard case .object(var members) = json(rows, query: query) else {
+            return Response.json(json(rows, query: query))
+        }
         for (name, value) in extra { members[name] = value }
         return Response.json(.object(members))
     }
@@ -40,13 +46,18 @@ public enum QueryResultRendering {
 
     /// `window_start,window_end,subject,<group names...>,value`, one line per row, RFC 4180 quoting.
     public static func csv(_ rows: [MeterQueryRow], groupNames: [String]) -> String {
-        var lines = [(["window_start", "window_end", "subject"] + groupNames + ["value"]).map(field).joined(separator: ",")]
+        var lines = [
+            (["window_start", "window_end", "subject"] + groupNames + ["value"]).map(field).joined(separator: ",")
+        ]
         for row in rows {
             let groups = groupNames.map { name -> String in
                 let value: String?? = row.groupBy[name]
                 return (value ?? nil) ?? ""
             }
-            let cells = [row.windowStart.description, row.windowEnd.description, row.subject ?? ""] + groups + [row.value.description]
+            let cells =
+                [row.windowStart.description, row.windowEnd.description, row.subject ?? ""] + groups + [
+                    row.value.description
+                ]
             lines.append(cells.map(field).joined(separator: ","))
         }
         return lines.joined(separator: "\r\n") + "\r\n"

@@ -1,13 +1,14 @@
-import TallyConfiguration
 import Hummingbird
 import HummingbirdCore
 import Logging
+import TallyConfiguration
 import TallyStore
 
 /// The public HTTP API of one metering node, as a Hummingbird application.
 public enum TallyServer {
     /// Builds the router with every route and middleware.
-    public static func router(store: ShardStore, limits: APILimits, apiKeys: Set<String>) -> Router<BasicRequestContext> {
+    public static func router(store: ShardStore, limits: APILimits, apiKeys: Set<String>) -> Router<BasicRequestContext>
+    {
         let router = Router()
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
@@ -21,8 +22,9 @@ public enum TallyServer {
         store: ShardStore, host: String, port: Int, limits: APILimits = APILimits(), apiKeys: Set<String> = [],
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        publicApplication(router: router(store: store, limits: limits, apiKeys: apiKeys), host: host, port: port, limits: limits,
-                          apiKeys: apiKeys, logger: logger, onServerRunning: onServerRunning)
+        publicApplication(
+            router: router(store: store, limits: limits, apiKeys: apiKeys), host: host, port: port, limits: limits,
+            apiKeys: apiKeys, logger: logger, onServerRunning: onServerRunning)
     }
 
     /// The plain-HTTP application serving a public API router (a node's or a coordinator's) on `host:port`,
@@ -37,8 +39,9 @@ public enum TallyServer {
         return Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
-            configuration: .init(address: .hostname(host, port: port), serverName: "tally",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "tally",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

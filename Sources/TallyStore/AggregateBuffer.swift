@@ -38,38 +38,44 @@ struct AggregateBuffer: Sendable {
     mutating func add(_ samples: [PreparedSample], of event: CloudEvent) {
         let minute = event.time.minuteFloor.micros
         for prepared in samples {
-            let key = Key(meterID: prepared.meterID, minute: minute, subject: Identifier(event.subject),
-                          groupKey: Identifier(prepared.sample.groupKey))
+            let key = Key(
+                meterID: prepared.meterID, minute: minute, subject: Identifier(event.subject),
+                groupKey: Identifier(prepared.sample.groupKey))
             partials[key, default: PartialAggregate()].add(prepared.sample, at: event.time)
         }
     }
 
     /// Merges everything gathered into the tables and empties the buffer.
     mutating func flush(_ db: Database) throws {
-        let upsert = try db.cachedStatement(sql: """
-            INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(meter_id, minute_us, subject, group_key) DO UPDATE SET
-                count = count + excluded.count,
-                sum = tally_add(sum, excluded.sum),
-                min = coalesce(min(min, excluded.min), min, excluded.min),
-                max = coalesce(max(max, excluded.max), max, excluded.max),
-                latest_us = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
-                    THEN excluded.latest_us ELSE latest_us END,
-                latest_value = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
-                    THEN excluded.latest_value ELSE latest_value END
-            """)
-        let insertUnique = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO minute_unique(meter_id, minute_us, subject, group_key, value) VALUES (?, ?, ?, ?, ?)
-            """)
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(meter_id, minute_us, subject, group_key) DO UPDATE SET
+                    count = count + excluded.count,
+                    sum = tally_add(sum, excluded.sum),
+                    min = coalesce(min(min, excluded.min), min, excluded.min),
+                    max = coalesce(max(max, excluded.max), max, excluded.max),
+                    latest_us = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                        THEN excluded.latest_us ELSE latest_us END,
+                    latest_value = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                        THEN excluded.latest_value ELSE latest_value END
+                """)
+        let insertUnique = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO minute_unique(meter_id, minute_us, subject, group_key, value) VALUES (?, ?, ?, ?, ?)
+                """)
         for (key, partial) in partials {
             try upsert.execute(arguments: [
-                key.meterID, key.minute, key.subject.text, key.groupKey.text, partial.count, AggregateBuffer.sumBlob(partial),
+                key.meterID, key.minute, key.subject.text, key.groupKey.text, partial.count,
+                AggregateBuffer.sumBlob(partial),
                 partial.min.map(AggregateBuffer.blob), partial.max.map(AggregateBuffer.blob),
                 partial.latest?.time.micros, partial.latest.map { AggregateBuffer.blob($0.value) },
             ])
             for value in partial.uniques {
-                try insertUnique.execute(arguments: [key.meterID, key.minute, key.subject.text, key.groupKey.text, value.text])
+                try insertUnique.execute(arguments: [
+                    key.meterID, key.minute, key.subject.text, key.groupKey.text, value.text,
+                ])
             }
         }
         partials.removeAll(keepingCapacity: true)
@@ -86,7 +92,8 @@ struct AggregateBuffer: Sendable {
     /// (overflowed) absorbs everything, and a sum that does not fit becomes it.
     static let addFunction = DatabaseFunction("tally_add", argumentCount: 2, pure: true) { values in
         guard let lhs = amount(Data.fromDatabaseValue(values[0])), let rhs = amount(Data.fromDatabaseValue(values[1])),
-              let sum = lhs.adding(rhs) else {
+            let sum = lhs.adding(rhs)
+        else {
             return Data()
         }
         return blob(sum)

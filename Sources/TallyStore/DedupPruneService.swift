@@ -9,7 +9,9 @@ public struct DedupPruneService: Service {
     public let pruneInterval: Duration
     let logger: Logger
 
-    public init(store: ShardStore, pruneInterval: Duration = .seconds(3600), logger: Logger = Logger(label: "tally.dedup")) {
+    public init(
+        store: ShardStore, pruneInterval: Duration = .seconds(3600), logger: Logger = Logger(label: "tally.dedup")
+    ) {
         self.store = store
         self.pruneInterval = pruneInterval
         self.logger = logger

@@ -54,7 +54,8 @@ final class PendingAggregates: Sendable {
         state.withLock { state in
             let keys = state.current.buffer.count
             guard !state.flushScheduled, keys > 0,
-                  keys >= maxPendingKeys || ContinuousClock.now - state.lastFlush >= flushInterval else { return false }
+                keys >= maxPendingKeys || ContinuousClock.now - state.lastFlush >= flushInterval
+            else { return false }
             state.flushScheduled = true
             return true
         }

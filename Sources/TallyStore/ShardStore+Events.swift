@@ -16,8 +16,10 @@ public struct EventFilter: Sendable {
     public var subject: String?
     public var limit: Int
 
-    public init(from: Timestamp, to: Timestamp? = nil, ingestedAtFrom: Timestamp? = nil, ingestedAtTo: Timestamp? = nil,
-                id: String? = nil, subject: String? = nil, limit: Int = EventFilter.maxLimit) {
+    public init(
+        from: Timestamp, to: Timestamp? = nil, ingestedAtFrom: Timestamp? = nil, ingestedAtTo: Timestamp? = nil,
+        id: String? = nil, subject: String? = nil, limit: Int = EventFilter.maxLimit
+    ) {
         self.from = from
         self.to = to
         self.ingestedAtFrom = ingestedAtFrom
@@ -54,11 +56,26 @@ extension ShardStore {
     public func listEvents(_ filter: EventFilter) async throws -> [IngestedEvent] {
         var sql = "SELECT body, ingested_us, time_us FROM events WHERE time_us >= ?"
         var arguments: StatementArguments = [filter.from.micros]
-        if let to = filter.to { sql += " AND time_us <= ?"; arguments += [to.micros] }
-        if let from = filter.ingestedAtFrom { sql += " AND ingested_us >= ?"; arguments += [from.micros] }
-        if let to = filter.ingestedAtTo { sql += " AND ingested_us <= ?"; arguments += [to.micros] }
-        if let id = filter.id { sql += " AND instr(event_id, ?) > 0"; arguments += [id] }
-        if let subject = filter.subject { sql += " AND instr(subject, ?) > 0"; arguments += [subject] }
+        if let to = filter.to {
+            sql += " AND time_us <= ?"
+            arguments += [to.micros]
+        }
+        if let from = filter.ingestedAtFrom {
+            sql += " AND ingested_us >= ?"
+            arguments += [from.micros]
+        }
+        if let to = filter.ingestedAtTo {
+            sql += " AND ingested_us <= ?"
+            arguments += [to.micros]
+        }
+        if let id = filter.id {
+            sql += " AND instr(event_id, ?) > 0"
+            arguments += [id]
+        }
+        if let subject = filter.subject {
+            sql += " AND instr(subject, ?) > 0"
+            arguments += [subject]
+        }
         sql += " ORDER BY time_us DESC, seq DESC LIMIT ?"
         arguments += [filter.limit]
         let statement = sql
@@ -92,12 +109,16 @@ extension ShardStore {
         let upper = to?.minuteCeiling.micros ?? Int64.max
         var subjects = Set<Identifier>()
         for part in pending.parts(meterID: meter.id) {
-            for key in part.buffer.partials.keys where key.minute >= lower && key.minute < upper { subjects.insert(key.subject) }
+            for key in part.buffer.partials.keys where key.minute >= lower && key.minute < upper {
+                subjects.insert(key.subject)
+            }
         }
         let stored = try await pool.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT DISTINCT subject FROM minute_agg WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?
-                """, arguments: [meter.id, lower, upper])
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT subject FROM minute_agg WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?
+                    """, arguments: [meter.id, lower, upper])
         }
         return subjects.union(stored.map { Identifier($0) }).sorted().map(\.text)
     }

@@ -9,12 +9,14 @@ extension ShardStore {
     public func ingest(_ events: [CloudEvent], admit: (@Sendable () throws -> Void)? = nil) async throws {
         guard !events.isEmpty else { return }
         let (generation, meters) = meterSnapshot()
-        let batch = PreparedBatch(meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) },
-                                  admission: Admission(check: admit))
+        let batch = PreparedBatch(
+            meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) },
+            admission: Admission(check: admit))
         do {
             try await committer.submit(batch) { [self] batches in
-                _ = try await commit({ db in try self.apply(batches, db: db, now: Timestamp.now) },
-                                     then: { effects in self.publish(effects) })
+                _ = try await commit(
+                    { db in try self.apply(batches, db: db, now: Timestamp.now) },
+                    then: { effects in self.publish(effects) })
             }
         } catch GroupCommitterError.queueFull {
             throw StoreError.overloaded
@@ -32,13 +34,18 @@ extension ShardStore {
 
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws -> IngestEffects {
         let (generation, meters) = meterSnapshot()
-        let insertDedup = FastStatement(statement: try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
-            """))
-        let insertEvent = FastStatement(statement: try db.cachedStatement(sql: """
-            INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """))
-        let insertSubject = try db.cachedStatement(sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
+        let insertDedup = FastStatement(
+            statement: try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
+                    """))
+        let insertEvent = FastStatement(
+            statement: try db.cachedStatement(
+                sql: """
+                    INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """))
+        let insertSubject = try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
         var buffer = AggregateBuffer()
         var subjects = Set<Identifier>()
         var lastSeq: Int64?
@@ -48,8 +55,9 @@ extension ShardStore {
                 let event = prepared.event
                 try insertDedup.run(.text(event.source), .text(event.id), .text(event.subject), .integer(now.micros))
                 guard db.changesCount == 1 else { continue }
-                try insertEvent.run(.text(event.subject), .text(event.source), .text(event.id), .text(event.type),
-                                    .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
+                try insertEvent.run(
+                    .text(event.subject), .text(event.source), .text(event.id), .text(event.type),
+                    .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
                 lastSeq = db.lastInsertedRowID
                 buffer.add(current ? prepared.samples : PreparedEvent.samples(of: event, meters: meters), of: event)
                 subjects.insert(Identifier(event.subject))
@@ -82,10 +90,13 @@ extension ShardStore {
         while true {
             let start = after
             let (last, deleted) = try await commit { db -> ([String]?, Int) in
-                let last = try Row.fetchOne(db, sql: """
-                    SELECT source, event_id, subject FROM dedup WHERE (source, event_id, subject) > (?, ?, ?)
-                    ORDER BY source, event_id, subject LIMIT 1 OFFSET ?
-                    """, arguments: [start[0], start[1], start[2], chunk - 1]).map { [$0[0], $0[1], $0[2]] as [String] }
+                let last = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT source, event_id, subject FROM dedup WHERE (source, event_id, subject) > (?, ?, ?)
+                        ORDER BY source, event_id, subject LIMIT 1 OFFSET ?
+                        """, arguments: [start[0], start[1], start[2], chunk - 1]
+                ).map { [$0[0], $0[1], $0[2]] as [String] }
                 var sql = "DELETE FROM dedup WHERE (source, event_id, subject) > (?, ?, ?) AND ingested_us < ?"
                 var arguments: StatementArguments = [start[0], start[1], start[2], cutoff]
                 if let last {

@@ -9,28 +9,36 @@ extension ShardStore {
     }
 
     /// Creates a meter and back-fills it from the raw events already stored, in one transaction.
-    public func createMeter(_ spec: MeterSpec, id: String? = nil, now: Timestamp = .now) async throws -> MeterDefinition {
+    public func createMeter(_ spec: MeterSpec, id: String? = nil, now: Timestamp = .now) async throws -> MeterDefinition
+    {
         let meter = MeterDefinition(id: id ?? ULID.make(time: now), spec: spec, createdAt: now)
-        try await commit({ db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL",
-                                   arguments: [spec.slug]) == nil else {
-                throw StoreError.slugTaken(spec.slug)
-            }
-            try self.save(meter, db: db)
-            try self.rebuildAggregates(of: meter, db: db)
-        }, then: { self.applyMeterChanges([(meter.id, meter)], rebuilt: [meter.id]) })
+        try await commit(
+            { db in
+                guard
+                    try Int.fetchOne(
+                        db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL",
+                        arguments: [spec.slug]) == nil
+                else {
+                    throw StoreError.slugTaken(spec.slug)
+                }
+                try self.save(meter, db: db)
+                try self.rebuildAggregates(of: meter, db: db)
+            }, then: { self.applyMeterChanges([(meter.id, meter)], rebuilt: [meter.id]) })
         return meter
     }
 
     /// Applies an update; a changed `groupBy` rebuilds the meter's aggregates from raw events.
-    public func updateMeter(idOrSlug: String, _ update: MeterUpdate, now: Timestamp = .now) async throws -> MeterDefinition {
+    public func updateMeter(
+        idOrSlug: String, _ update: MeterUpdate, now: Timestamp = .now
+    ) async throws -> MeterDefinition {
         guard let current = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         let updated = update.applied(to: current, now: now)
         let rebuild = updated.groupBy != current.groupBy
-        try await commit({ db in
-            try self.save(updated, db: db)
-            if rebuild { try self.rebuildAggregates(of: updated, db: db) }
-        }, then: { self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuild ? [updated.id] : []) })
+        try await commit(
+            { db in
+                try self.save(updated, db: db)
+                if rebuild { try self.rebuildAggregates(of: updated, db: db) }
+            }, then: { self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuild ? [updated.id] : []) })
         return updated
     }
 
@@ -38,10 +46,11 @@ extension ShardStore {
     public func deleteMeter(idOrSlug: String, now: Timestamp = .now) async throws {
         guard var meter = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         meter.deletedAt = now
-        try await commit({ [meter] db in
-            try self.save(meter, db: db)
-            try ShardStore.dropAggregates(of: meter.id, db: db)
-        }, then: { [meter] in self.applyMeterChanges([(meter.id, nil)], rebuilt: [meter.id]) })
+        try await commit(
+            { [meter] db in
+                try self.save(meter, db: db)
+                try ShardStore.dropAggregates(of: meter.id, db: db)
+            }, then: { [meter] in self.applyMeterChanges([(meter.id, nil)], rebuilt: [meter.id]) })
     }
 
     /// Publishes committed meter changes: the live meter set, and no pending partials for meters whose
@@ -66,10 +75,11 @@ extension ShardStore {
     }
 
     func save(_ meter: MeterDefinition, db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO meters(id, slug, definition, deleted_at) VALUES (?, ?, ?, ?)
-            ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, deleted_at = excluded.deleted_at
-            """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
+        try db.execute(
+            sql: """
+                INSERT INTO meters(id, slug, definition, deleted_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, deleted_at = excluded.deleted_at
+                """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
     }
 
     /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`, and
@@ -77,12 +87,14 @@ extension ShardStore {
     /// The caller drops the meter's pending partials once the transaction committed (`applyMeterChanges`).
     func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
         try ShardStore.dropAggregates(of: meter.id, db: db)
-        try db.execute(sql: "UPDATE meters SET rebuilt_through_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE id = ?",
-                       arguments: [meter.id])
+        try db.execute(
+            sql: "UPDATE meters SET rebuilt_through_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE id = ?",
+            arguments: [meter.id])
         var buffer = AggregateBuffer()
         var scanned = 0
-        let cursor = try Row.fetchCursor(db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ?",
-                                         arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
+        let cursor = try Row.fetchCursor(
+            db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ?",
+            arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
         while let row = try cursor.next() {
             guard let event = StoredEvent.decode(row[0], timeMicros: row[1]) else { continue }
             buffer.add(PreparedEvent.samples(of: event, meters: [meter]), of: event)

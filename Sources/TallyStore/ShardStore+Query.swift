@@ -6,7 +6,9 @@ extension ShardStore {
     /// The partial answer to `query` for `meter` from this shard: whole minutes from the per-minute
     /// pre-aggregates, and the partial minutes at a non-aligned `from` or `to` from raw events, so the
     /// answer is exact for any range. `query.to` must be set (callers default it to now).
-    public func accumulate(meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, into accumulator: inout QueryAccumulator) async throws {
+    public func accumulate(
+        meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, into accumulator: inout QueryAccumulator
+    ) async throws {
         let to = query.to ?? .now
         let from = query.from
         let wholeStart = from?.minuteCeiling ?? Timestamp(micros: Int64.min)
@@ -15,13 +17,15 @@ extension ShardStore {
         let shard = try await pool.read { db -> QueryAccumulator in
             var local = QueryAccumulator(meter: meter, query: query, calendar: calendar)
             if wholeStart < wholeEnd {
-                try ShardStore.addMinutes(meter: meter, query: query, range: wholeStart..<wholeEnd, db: db, into: &local)
+                try ShardStore.addMinutes(
+                    meter: meter, query: query, range: wholeStart..<wholeEnd, db: db, into: &local)
                 let checkpoint = try ShardStore.aggregationCheckpoint(db)
                 for part in pendingParts where part.throughSeq > checkpoint {
                     ShardStore.addPending(part.buffer, query: query, range: wholeStart..<wholeEnd, into: &local)
                 }
                 if let from, from < wholeStart {
-                    try ShardStore.addRawEvents(meter: meter, query: query, range: from..<wholeStart, db: db, into: &local)
+                    try ShardStore.addRawEvents(
+                        meter: meter, query: query, range: from..<wholeStart, db: db, into: &local)
                 }
                 if wholeEnd < to {
                     try ShardStore.addRawEvents(meter: meter, query: query, range: wholeEnd..<to, db: db, into: &local)
@@ -39,12 +43,15 @@ extension ShardStore {
     }
 
     /// Adds pending (not yet flushed) partials of whole minutes in `range`.
-    private static func addPending(_ buffer: AggregateBuffer, query: MeterQuery, range: Range<Timestamp>, into accumulator: inout QueryAccumulator) {
+    private static func addPending(
+        _ buffer: AggregateBuffer, query: MeterQuery, range: Range<Timestamp>, into accumulator: inout QueryAccumulator
+    ) {
         var groupCache: [Identifier: [String: String?]] = [:]
         for (key, partial) in buffer.partials where range.contains(Timestamp(micros: key.minute)) {
             let groups = groupCache[key.groupKey] ?? GroupKey.decode(key.groupKey.text)
             groupCache[key.groupKey] = groups
-            accumulator.add(time: Timestamp(micros: key.minute), subject: key.subject.text, groupValues: groups, partial: partial)
+            accumulator.add(
+                time: Timestamp(micros: key.minute), subject: key.subject.text, groupValues: groups, partial: partial)
         }
     }
 
@@ -54,27 +61,34 @@ extension ShardStore {
         return " AND subject IN (\(Array(repeating: "?", count: query.subjects.count).joined(separator: ",")))"
     }
 
-    private static func addMinutes(meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, db: Database,
-                                   into accumulator: inout QueryAccumulator) throws {
+    private static func addMinutes(
+        meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, db: Database,
+        into accumulator: inout QueryAccumulator
+    ) throws {
         var arguments: StatementArguments = [meter.id, range.lowerBound.micros, range.upperBound.micros]
         let filter = subjectClause(query, arguments: &arguments)
         var uniques: [AggregateBuffer.Key: Set<Identifier>] = [:]
         if meter.aggregation == .uniqueCount {
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT minute_us, subject, group_key, value FROM minute_unique
-                WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
-                """, arguments: arguments)
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT minute_us, subject, group_key, value FROM minute_unique
+                    WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
+                    """, arguments: arguments)
             while let row = try rows.next() {
-                let key = AggregateBuffer.Key(meterID: meter.id, minute: row[0], subject: Identifier(row[1]),
-                                              groupKey: Identifier(row[2]))
+                let key = AggregateBuffer.Key(
+                    meterID: meter.id, minute: row[0], subject: Identifier(row[1]),
+                    groupKey: Identifier(row[2]))
                 uniques[key, default: []].insert(Identifier(row[3]))
             }
         }
         var groupCache: [Identifier: [String: String?]] = [:]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value FROM minute_agg
-            WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
-            """, arguments: arguments)
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value FROM minute_agg
+                WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
+                """, arguments: arguments)
         while let row = try rows.next() {
             let minute: Int64 = row[0]
             let subject: String = row[1]
@@ -84,12 +98,14 @@ extension ShardStore {
             if let latestMicros, let value = AggregateBuffer.amount(row[8]) {
                 latest = LatestValue(time: Timestamp(micros: latestMicros), value: value)
             }
-            let key = AggregateBuffer.Key(meterID: meter.id, minute: minute, subject: Identifier(subject),
-                                          groupKey: Identifier(groupKey))
+            let key = AggregateBuffer.Key(
+                meterID: meter.id, minute: minute, subject: Identifier(subject),
+                groupKey: Identifier(groupKey))
             let sum = AggregateBuffer.amount(row[4])
-            let partial = PartialAggregate(count: row[3], sum: sum ?? .zero,
-                                           min: AggregateBuffer.amount(row[5]), max: AggregateBuffer.amount(row[6]),
-                                           latest: latest, uniques: uniques[key] ?? [], overflowed: sum == nil)
+            let partial = PartialAggregate(
+                count: row[3], sum: sum ?? .zero,
+                min: AggregateBuffer.amount(row[5]), max: AggregateBuffer.amount(row[6]),
+                latest: latest, uniques: uniques[key] ?? [], overflowed: sum == nil)
             let groups: [String: String?]
             if let cached = groupCache[key.groupKey] {
                 groups = cached
@@ -101,16 +117,22 @@ extension ShardStore {
         }
     }
 
-    private static func addRawEvents(meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, db: Database,
-                                     into accumulator: inout QueryAccumulator) throws {
+    private static func addRawEvents(
+        meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, db: Database,
+        into accumulator: inout QueryAccumulator
+    ) throws {
         let lower = max(range.lowerBound.micros, meter.eventFrom?.micros ?? Int64.min)
         var arguments: StatementArguments = [meter.eventType, lower, range.upperBound.micros]
         let filter = subjectClause(query, arguments: &arguments)
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT body, time_us FROM events WHERE type = ? AND time_us >= ? AND time_us < ?\(filter)
-            """, arguments: arguments)
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT body, time_us FROM events WHERE type = ? AND time_us >= ? AND time_us < ?\(filter)
+                """, arguments: arguments)
         while let row = try rows.next() {
-            guard let event = StoredEvent.decode(row[0], timeMicros: row[1]), meter.matches(event), case .success(let sample) = meter.sample(event) else { continue }
+            guard let event = StoredEvent.decode(row[0], timeMicros: row[1]), meter.matches(event),
+                case .success(let sample) = meter.sample(event)
+            else { continue }
             var partial = PartialAggregate()
             partial.add(sample, at: event.time)
             accumulator.add(time: event.time, subject: event.subject, groupValues: sample.groupValues, partial: partial)

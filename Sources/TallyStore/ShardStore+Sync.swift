@@ -4,7 +4,9 @@ import TallyCore
 extension ShardStore {
     /// Reads a value of the node's own state (such as its place in a cluster).
     public func nodeState(_ key: String) async throws -> String? {
-        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM node_state WHERE key = ?", arguments: [key]) }
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM node_state WHERE key = ?", arguments: [key])
+        }
     }
 
     /// Makes the stored meters equal `definitions` (live and deleted, as a coordinator holds them) and records
@@ -12,39 +14,47 @@ extension ShardStore {
     /// rebuilt from raw events; deleted meters lose their aggregates. `check` runs first inside the transaction
     /// (a throw changes nothing); `published` runs once the transaction committed, before any other write, so
     /// the caller can publish state tied to it.
-    public func syncMeters(_ definitions: [MeterDefinition], state: [String: String],
-                           check: @escaping @Sendable () throws -> Void = {},
-                           then published: @escaping @Sendable () -> Void = {}) async throws {
-        _ = try await commit({ db in
-            try check()
-            let stored = Dictionary(try ShardStore.loadMeters(db, includeDeleted: true).map { ($0.id, $0) }) { first, _ in first }
-            let deletedFirst = definitions.filter { $0.deletedAt != nil } + definitions.filter { $0.deletedAt == nil }
-            var changes: [(id: String, meter: MeterDefinition?)] = []
-            var rebuilt: [String] = []
-            for definition in deletedFirst where stored[definition.id] != definition {
-                try self.save(definition, db: db)
-                if definition.deletedAt != nil {
-                    try ShardStore.dropAggregates(of: definition.id, db: db)
-                    changes.append((definition.id, nil))
-                    rebuilt.append(definition.id)
-                    continue
+    public func syncMeters(
+        _ definitions: [MeterDefinition], state: [String: String],
+        check: @escaping @Sendable () throws -> Void = {},
+        then published: @escaping @Sendable () -> Void = {}
+    ) async throws {
+        _ = try await commit(
+            { db in
+                try check()
+                let stored = Dictionary(try ShardStore.loadMeters(db, includeDeleted: true).map { ($0.id, $0) }) {
+                    first, _ in first
                 }
-                if stored[definition.id].map({ !ShardStore.countsAlike($0, definition) }) ?? true {
-                    try self.rebuildAggregates(of: definition, db: db)
-                    rebuilt.append(definition.id)
+                let deletedFirst =
+                    definitions.filter { $0.deletedAt != nil } + definitions.filter { $0.deletedAt == nil }
+                var changes: [(id: String, meter: MeterDefinition?)] = []
+                var rebuilt: [String] = []
+                for definition in deletedFirst where stored[definition.id] != definition {
+                    try self.save(definition, db: db)
+                    if definition.deletedAt != nil {
+                        try ShardStore.dropAggregates(of: definition.id, db: db)
+                        changes.append((definition.id, nil))
+                        rebuilt.append(definition.id)
+                        continue
+                    }
+                    if stored[definition.id].map({ !ShardStore.countsAlike($0, definition) }) ?? true {
+                        try self.rebuildAggregates(of: definition, db: db)
+                        rebuilt.append(definition.id)
+                    }
+                    changes.append((definition.id, definition))
                 }
-                changes.append((definition.id, definition))
-            }
-            for (key, value) in state {
-                try db.execute(sql: """
-                    INSERT INTO node_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                    """, arguments: [key, value])
-            }
-            return (changes, rebuilt)
-        }, then: { changes, rebuilt in
-            self.applyMeterChanges(changes, rebuilt: rebuilt)
-            published()
-        })
+                for (key, value) in state {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO node_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                            """, arguments: [key, value])
+                }
+                return (changes, rebuilt)
+            },
+            then: { changes, rebuilt in
+                self.applyMeterChanges(changes, rebuilt: rebuilt)
+                published()
+            })
     }
 
     /// Whether two versions of a meter count events the same way (so their aggregates can be kept).

@@ -45,10 +45,11 @@ extension ShardStore {
         guard writeFailure != nil else { return nil }
         do {
             _ = try await commit { db in
-                try db.execute(sql: """
-                    INSERT INTO node_state(key, value) VALUES ('store.writeProbe', ?)
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                    """, arguments: [String(Timestamp.now.micros)])
+                try db.execute(
+                    sql: """
+                        INSERT INTO node_state(key, value) VALUES ('store.writeProbe', ?)
+                        ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                        """, arguments: [String(Timestamp.now.micros)])
             }
             return nil
         } catch let error as StoreError {

@@ -22,7 +22,10 @@ public final class ShardStore: Sendable {
     let logger: Logger
 
     /// Opens (creating if needed) the store at `path` and applies the schema.
-    public init(path: String, configuration: StoreConfiguration = StoreConfiguration(), logger: Logger = Logger(label: "tally.store")) throws {
+    public init(
+        path: String, configuration: StoreConfiguration = StoreConfiguration(),
+        logger: Logger = Logger(label: "tally.store")
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         var config = Configuration()
@@ -37,22 +40,30 @@ public final class ShardStore: Sendable {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walCheckpointPages)")
         }
-        committer = GroupCommitter(maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
+        committer = GroupCommitter(
+            maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
         let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
-        knownSubjects = Mutex(Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }.map { Identifier($0) }))
-        lastSequence = Mutex(try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 })
+        knownSubjects = Mutex(
+            Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }.map { Identifier($0) })
+        )
+        lastSequence = Mutex(
+            try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 })
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
         }
         let (replayed, throughSeq, events) = try pool.read { db in try ShardStore.replayPending(db, meters: stored) }
-        pending = PendingAggregates(throughSeq: throughSeq, maxPendingKeys: configuration.maxPendingAggregateKeys,
-                                    flushInterval: configuration.aggregateFlushInterval)
+        pending = PendingAggregates(
+            throughSeq: throughSeq, maxPendingKeys: configuration.maxPendingAggregateKeys,
+            flushInterval: configuration.aggregateFlushInterval)
         pending.add(replayed, throughSeq: throughSeq)
-        if events > 0 { logger.info("replayed events past the aggregation checkpoint", metadata: ["events": "\(events)"]) }
+        if events > 0 {
+            logger.info("replayed events past the aggregation checkpoint", metadata: ["events": "\(events)"])
+        }
     }
 
     /// Partials of the raw events past the aggregation checkpoint, for each meter not rebuilt after them.
-    private static func replayPending(_ db: Database, meters: [MeterDefinition]) throws -> (AggregateBuffer, Int64, Int) {
+    private static func replayPending(_ db: Database, meters: [MeterDefinition]) throws -> (AggregateBuffer, Int64, Int)
+    {
         var throughSeq = try aggregationCheckpoint(db)
         var rebuilt: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, rebuilt_through_seq FROM meters WHERE deleted_at IS NULL") {
@@ -60,7 +71,8 @@ public final class ShardStore: Sendable {
         }
         var buffer = AggregateBuffer()
         var events = 0
-        let rows = try Row.fetchCursor(db, sql: "SELECT seq, body, time_us FROM events WHERE seq > ? ORDER BY seq", arguments: [throughSeq])
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT seq, body, time_us FROM events WHERE seq > ? ORDER BY seq", arguments: [throughSeq])
         while let row = try rows.next() {
             let seq: Int64 = row[0]
             throughSeq = seq
@@ -75,11 +87,13 @@ public final class ShardStore: Sendable {
     /// Merges every pending partial into `minute_agg` and advances the checkpoint, in one transaction. When it
     /// fails, the partials are pending again and the checkpoint has not moved.
     public func flushAggregates() async throws {
-        _ = try await commit({ [pending] db in
-            guard var part = pending.beginFlush() else { return }
-            try part.buffer.flush(db)
-            try db.execute(sql: "UPDATE aggregation_state SET through_seq = ? WHERE id = 1", arguments: [part.throughSeq])
-        }, then: { [pending] in pending.endFlush() }, orElse: { [pending] in pending.abortFlush() })
+        _ = try await commit(
+            { [pending] db in
+                guard var part = pending.beginFlush() else { return }
+                try part.buffer.flush(db)
+                try db.execute(
+                    sql: "UPDATE aggregation_state SET through_seq = ? WHERE id = 1", arguments: [part.throughSeq])
+            }, then: { [pending] in pending.endFlush() }, orElse: { [pending] in pending.abortFlush() })
     }
 
     /// Starts a flush in the background when one is due.
@@ -122,7 +136,8 @@ public final class ShardStore: Sendable {
     }
 
     static func loadMeters(_ db: Database, includeDeleted: Bool) throws -> [MeterDefinition] {
-        let sql = includeDeleted ? "SELECT definition FROM meters" : "SELECT definition FROM meters WHERE deleted_at IS NULL"
+        let sql =
+            includeDeleted ? "SELECT definition FROM meters" : "SELECT definition FROM meters WHERE deleted_at IS NULL"
         return try String.fetchAll(db, sql: sql).compactMap { text in
             (try? JSONParser.parse(text)).flatMap(MeterDefinition.init(json:))
         }

@@ -5,7 +5,9 @@ import TallyCore
 enum StoredEvent {
     static func decode(_ body: String, timeMicros: Int64) -> CloudEvent? {
         guard let json = try? JSONParser.parse(body),
-              case .success(var event) = CloudEvent.validate(json, now: Timestamp(micros: timeMicros), checkingSizes: false) else {
+            case .success(var event) = CloudEvent.validate(
+                json, now: Timestamp(micros: timeMicros), checkingSizes: false)
+        else {
             return nil
         }
         event.receivedJSON = body

@@ -9,7 +9,8 @@ import TallyCore
 /// for a fixed time and prints throughput and latency percentiles.
 @main
 struct LoadGenerator: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tally-loadgen", abstract: "Load generator for Tally ingestion.")
+    static let configuration = CommandConfiguration(
+        commandName: "tally-loadgen", abstract: "Load generator for Tally ingestion.")
 
     @Option(help: "Base URL of the node or coordinator.")
     var url = "http://127.0.0.1:8080"
@@ -35,14 +36,17 @@ struct LoadGenerator: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let runID = UInt64.random(in: 0..<UInt64.max)
         let started = ContinuousClock.now
         let deadline = started + .seconds(durationSeconds)
         let results = try await withThrowingTaskGroup(of: Tally.self) { group in
             for connection in 0..<connections {
-                group.addTask { try await self.drive(client: client, connection: connection, runID: runID, until: deadline) }
+                group.addTask {
+                    try await self.drive(client: client, connection: connection, runID: runID, until: deadline)
+                }
             }
             var all: [Tally] = []
             for try await result in group { all.append(result) }
@@ -59,10 +63,15 @@ struct LoadGenerator: AsyncParsableCommand {
             return Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
         }
         print("requests=\(latencies.count) failed=\(failures) acknowledged_events=\(events)")
-        print(String(format: "events_per_second=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.1f", Double(events) / seconds, percentile(0.5), percentile(0.99), seconds))
+        print(
+            String(
+                format: "events_per_second=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.1f", Double(events) / seconds,
+                percentile(0.5), percentile(0.99), seconds))
     }
 
-    private func drive(client: HTTPClient, connection: Int, runID: UInt64, until deadline: ContinuousClock.Instant) async throws -> Tally {
+    private func drive(
+        client: HTTPClient, connection: Int, runID: UInt64, until deadline: ContinuousClock.Instant
+    ) async throws -> Tally {
         var tally = Tally()
         var sequence = 0
         let modelNames = ["gpt-4", "gpt-4o", "small", "large"]
@@ -108,8 +117,13 @@ struct LoadGenerator: AsyncParsableCommand {
             let response = try await client.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 20)
             let latency = ContinuousClock.now - sent
-            tally.latenciesMicros.append(Int(latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
-            if response.status == .noContent { tally.acknowledgedEvents += batchEvents } else { tally.failedRequests += 1 }
+            tally.latenciesMicros.append(
+                Int(latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
+            if response.status == .noContent {
+                tally.acknowledgedEvents += batchEvents
+            } else {
+                tally.failedRequests += 1
+            }
         }
         return tally
     }

@@ -16,13 +16,21 @@ func makeBatch() -> [UInt8] {
 /// The four meters of `scripts/bench.sh`.
 func makeMeters() throws -> [MeterDefinition] {
     let specs = [
-        MeterSpec(slug: "tokens_total", aggregation: .sum, eventType: "request", valueProperty: try JSONPath(parsing: "$.tokens"),
-                  groupBy: ["model": try JSONPath(parsing: "$.model")]),
+        MeterSpec(
+            slug: "tokens_total", aggregation: .sum, eventType: "request",
+            valueProperty: try JSONPath(parsing: "$.tokens"),
+            groupBy: ["model": try JSONPath(parsing: "$.model")]),
         MeterSpec(slug: "requests", aggregation: .count, eventType: "request"),
-        MeterSpec(slug: "duration_max", aggregation: .max, eventType: "request", valueProperty: try JSONPath(parsing: "$.duration_ms")),
-        MeterSpec(slug: "active_users", aggregation: .uniqueCount, eventType: "request", valueProperty: try JSONPath(parsing: "$.user")),
+        MeterSpec(
+            slug: "duration_max", aggregation: .max, eventType: "request",
+            valueProperty: try JSONPath(parsing: "$.duration_ms")),
+        MeterSpec(
+            slug: "active_users", aggregation: .uniqueCount, eventType: "request",
+            valueProperty: try JSONPath(parsing: "$.user")),
     ]
-    return specs.enumerated().map { MeterDefinition(id: "meter-\($0.offset)", spec: $0.element, createdAt: Timestamp(micros: 0)) }
+    return specs.enumerated().map {
+        MeterDefinition(id: "meter-\($0.offset)", spec: $0.element, createdAt: Timestamp(micros: 0))
+    }
 }
 
 /// Runs `stage` `rounds` times over a 100-event batch and prints the mean cost per event.
@@ -32,18 +40,24 @@ func measure(_ name: String, rounds: Int, _ stage: () throws -> Int) rethrows {
     for _ in 0..<rounds { checksum &+= try stage() }
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print(String(format: "%@_us_per_event=%.2f", name, seconds * 1e6 / Double(rounds * 100)) + (checksum == 0 ? " (empty)" : ""))
+    print(
+        String(format: "%@_us_per_event=%.2f", name, seconds * 1e6 / Double(rounds * 100))
+            + (checksum == 0 ? " (empty)" : ""))
 }
 
 let rounds = 3000
 let batch = makeBatch()
 let meters = try makeMeters()
 let (document, texts) = try JSONParser.parseWithTexts(batch)
-let events = try EventBatch.validate(document, texts: texts, now: Timestamp(micros: 0), allowSingle: true, allowArray: true,
-                                     maxBatchEvents: 100).get()
+let events = try EventBatch.validate(
+    document, texts: texts, now: Timestamp(micros: 0), allowSingle: true, allowArray: true,
+    maxBatchEvents: 100
+).get()
 try measure("parse", rounds: rounds) { try JSONParser.parseWithTexts(batch).texts.count }
 try measure("validate", rounds: rounds) {
-    try EventBatch.validate(document, texts: texts, now: Timestamp(micros: 0), allowSingle: true, allowArray: true, maxBatchEvents: 100).get().count
+    try EventBatch.validate(
+        document, texts: texts, now: Timestamp(micros: 0), allowSingle: true, allowArray: true, maxBatchEvents: 100
+    ).get().count
 }
 measure("sample_4_meters", rounds: rounds) {
     var samples = 0

@@ -15,8 +15,10 @@ struct APIClient {
     }
 
     /// Sends a request and returns status and body; throws only on transport errors.
-    func send(_ method: HTTPMethod, _ path: String, contentType: String? = nil, accept: String = "application/json",
-              body: [UInt8]? = nil) async throws -> (status: UInt, body: String) {
+    func send(
+        _ method: HTTPMethod, _ path: String, contentType: String? = nil, accept: String = "application/json",
+        body: [UInt8]? = nil
+    ) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: accept)

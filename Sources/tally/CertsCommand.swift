@@ -3,11 +3,13 @@ import TallyCluster
 
 /// `tally certs init` and `tally certs issue NODE`: the cluster CA and node certificates.
 struct CertsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "certs", abstract: "Create the cluster CA and node certificates.",
-                                                    subcommands: [Init.self, Issue.self])
+    static let configuration = CommandConfiguration(
+        commandName: "certs", abstract: "Create the cluster CA and node certificates.",
+        subcommands: [Init.self, Issue.self])
 
     struct Init: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create the cluster CA (ca.pem, ca.key) in the folder.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create the cluster CA (ca.pem, ca.key) in the folder.")
         @Option(help: "Folder for the certificates.")
         var dir = "./.tally/certs"
 
@@ -18,7 +20,8 @@ struct CertsCommand: AsyncParsableCommand {
     }
 
     struct Issue: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Issue NODE.pem and NODE.key, signed by the cluster CA.")
+        static let configuration = CommandConfiguration(
+            abstract: "Issue NODE.pem and NODE.key, signed by the cluster CA.")
         @Argument(help: "Node name (coordinator, or a worker name).")
         var node: String
         @Option(help: "Folder of the CA and certificates.")
@@ -28,7 +31,9 @@ struct CertsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try CertificateAuthority(directory: dir).issue(node: node, hosts: hosts)
-            print("issued \(dir)/\(node).pem for \(([node, "localhost", "127.0.0.1", "::1"] + hosts).joined(separator: ", "))")
+            print(
+                "issued \(dir)/\(node).pem for \(([node, "localhost", "127.0.0.1", "::1"] + hosts).joined(separator: ", "))"
+            )
         }
     }
 }

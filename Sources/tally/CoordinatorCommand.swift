@@ -1,10 +1,11 @@
-import TallyConfiguration
 import ArgumentParser
+import TallyConfiguration
 import TallyHTTP
 
 /// `tally coordinator`: the public API of a cluster, routing to its workers.
 struct CoordinatorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "coordinator", abstract: "Run the coordinator of a cluster.")
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator", abstract: "Run the coordinator of a cluster.")
 
     @Option(help: "YAML configuration file with a cluster section (see cluster-config/cluster.yaml).")
     var config: String

@@ -4,7 +4,8 @@ import TallyCore
 
 /// `tally ingest FILE`: sends CloudEvents from a JSON-lines file or a JSON array, in batches.
 struct IngestCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Send CloudEvents from a file (JSON lines or a JSON array).")
+    static let configuration = CommandConfiguration(
+        commandName: "ingest", abstract: "Send CloudEvents from a file (JSON lines or a JSON array).")
 
     @Argument(help: "File with one CloudEvent per line, or a JSON array of CloudEvents.")
     var file: String
@@ -24,18 +25,22 @@ struct IngestCommand: AsyncParsableCommand {
         let started = Date()
         for start in stride(from: 0, to: events.count, by: max(1, batchSize)) {
             let batch = Array(events[start..<min(events.count, start + max(1, batchSize))])
-            let response = try await client.send(.POST, "/api/v1/events", contentType: "application/cloudevents-batch+json",
-                                                 body: JSONWriter.bytes(.array(batch)))
+            let response = try await client.send(
+                .POST, "/api/v1/events", contentType: "application/cloudevents-batch+json",
+                body: JSONWriter.bytes(.array(batch)))
             if response.status == 204 {
                 sent += batch.count
             } else {
                 failedBatches += 1
-                FileHandle.standardError.write(Data("\nbatch at event \(start) rejected (\(response.status)): \(response.body)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("\nbatch at event \(start) rejected (\(response.status)): \(response.body)\n".utf8))
             }
             Self.progress(done: start + batch.count, total: events.count)
         }
         let seconds = Date().timeIntervalSince(started)
-        print("\nsent \(sent) of \(events.count) events in \(String(format: "%.2f", seconds)) s; \(failedBatches) batch(es) rejected")
+        print(
+            "\nsent \(sent) of \(events.count) events in \(String(format: "%.2f", seconds)) s; \(failedBatches) batch(es) rejected"
+        )
         if failedBatches > 0 { throw ExitCode(1) }
     }
 
@@ -44,8 +49,11 @@ struct IngestCommand: AsyncParsableCommand {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.hasPrefix("[") { return try JSONParser.parse(trimmed).arrayValue ?? [] }
         var events: [JSONValue] = []
-        for (number, line) in trimmed.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.allSatisfy(\.isWhitespace) {
-            do { events.append(try JSONParser.parse(String(line))) } catch { throw ValidationError("line \(number + 1): \(error)") }
+        for (number, line) in trimmed.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.allSatisfy(\.isWhitespace) {
+            do { events.append(try JSONParser.parse(String(line))) } catch {
+                throw ValidationError("line \(number + 1): \(error)")
+            }
         }
         return events
     }

@@ -1,7 +1,7 @@
-import TallyConfiguration
 import ArgumentParser
 import Foundation
 import TallyCluster
+import TallyConfiguration
 import TallyHTTP
 
 /// `tally local`: the newcomer's entry point. A local cluster on loopback: the coordinator (public API on
@@ -9,7 +9,8 @@ import TallyHTTP
 /// node certificates and all data under `./.tally/`. A worker that exits unexpectedly is restarted with backoff;
 /// the workers stop by themselves if this process dies. Ctrl-C stops them all gracefully.
 struct LocalCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "local", abstract: "Run a local Tally cluster with data under ./.tally/.")
+    static let configuration = CommandConfiguration(
+        commandName: "local", abstract: "Run a local Tally cluster with data under ./.tally/.")
 
     @Option(help: "Port of the public API; workers listen on the next ports.")
     var port = 8080
@@ -31,18 +32,24 @@ struct LocalCommand: AsyncParsableCommand {
         }
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
         let parent = String(getpid())
-        let supervisor = WorkerSupervisor(executable: executable, workers: names.enumerated().map { index, name in
-            WorkerSupervisor.Worker(name: name, arguments: [
-                "worker", "--name", name, "--port", String(port + index + 1), "--data", "\(dir)/\(name)",
-                "--certs", authority.directory, "--exit-with-parent", parent,
-            ])
-        }, logger: RunnerLogger.make(label: "tally.local"))
+        let supervisor = WorkerSupervisor(
+            executable: executable,
+            workers: names.enumerated().map { index, name in
+                WorkerSupervisor.Worker(
+                    name: name,
+                    arguments: [
+                        "worker", "--name", name, "--port", String(port + index + 1), "--data", "\(dir)/\(name)",
+                        "--certs", authority.directory, "--exit-with-parent", parent,
+                    ])
+            }, logger: RunnerLogger.make(label: "tally.local"))
         var node = NodeConfiguration()
         node.port = port
         node.dataDirectory = dir + "/coordinator"
         var cluster = ClusterSettings()
         cluster.certsDir = authority.directory
-        cluster.workers = names.enumerated().map { index, name in .init(name: name, url: "https://127.0.0.1:\(port + index + 1)") }
+        cluster.workers = names.enumerated().map { index, name in
+            .init(name: name, url: "https://127.0.0.1:\(port + index + 1)")
+        }
         node.cluster = cluster
         try await CoordinatorRunner.run(node, companions: [supervisor])
     }

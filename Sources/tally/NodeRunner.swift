@@ -1,8 +1,8 @@
-import TallyConfiguration
 import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import TallyConfiguration
 import TallyHTTP
 import TallyStore
 
@@ -13,7 +13,8 @@ enum NodeRunner {
         let logger = RunnerLogger.make()
         ServerProcess.raiseOpenFilesLimit()
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-        let store = try ShardStore(path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
+        let store = try ShardStore(
+            path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
         for meter in try await store.ensureMeters(config.meters) {
             logger.info("created meter from configuration", metadata: ["meter": "\(meter.slug)"])
         }

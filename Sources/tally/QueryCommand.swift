@@ -36,7 +36,8 @@ struct QueryCommand: AsyncParsableCommand {
         var components = URLComponents()
         components.path = "/api/v1/meters/\(meter)/query"
         components.queryItems = items.isEmpty ? nil : items
-        let response = try await APIClient(baseURL: url, apiKey: apiKey).send(.GET, components.string ?? components.path)
+        let response = try await APIClient(baseURL: url, apiKey: apiKey).send(
+            .GET, components.string ?? components.path)
         guard response.status == 200, let rows = try JSONParser.parse(response.body)["data"]?.arrayValue else {
             throw ValidationError("query failed (\(response.status)): \(response.body)")
         }
@@ -44,7 +45,10 @@ struct QueryCommand: AsyncParsableCommand {
         let header = ["window start", "window end", "subject"] + groupNames + ["value"]
         let table = rows.map { row -> [String] in
             let groups = groupNames.map { row["groupBy"]?[$0]?.stringValue ?? "" }
-            return [row["windowStart"]?.stringValue ?? "", row["windowEnd"]?.stringValue ?? "", row["subject"]?.stringValue ?? ""]
+            return [
+                row["windowStart"]?.stringValue ?? "", row["windowEnd"]?.stringValue ?? "",
+                row["subject"]?.stringValue ?? "",
+            ]
                 + groups + [row["value"].map(JSONWriter.string) ?? ""]
         }
         print(Self.render([header] + table))

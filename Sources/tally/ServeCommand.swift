@@ -1,5 +1,5 @@
-import TallyConfiguration
 import ArgumentParser
+import TallyConfiguration
 import TallyHTTP
 
 /// `tally serve`: one metering node.

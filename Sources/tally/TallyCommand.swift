@@ -6,8 +6,10 @@ struct TallyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Tally usage metering: ingest usage events, aggregate meters, query usage.",
-        subcommands: [LocalCommand.self, ServeCommand.self, CoordinatorCommand.self, WorkerCommand.self, CertsCommand.self,
-                      IngestCommand.self, QueryCommand.self]
+        subcommands: [
+            LocalCommand.self, ServeCommand.self, CoordinatorCommand.self, WorkerCommand.self, CertsCommand.self,
+            IngestCommand.self, QueryCommand.self,
+        ]
     )
 
     static func main() async {

@@ -1,5 +1,5 @@
-import TallyConfiguration
 import ArgumentParser
+import TallyConfiguration
 import TallyHTTP
 
 /// `tally worker`: one worker of a cluster, serving its shard to the coordinator over mutual TLS.
@@ -18,8 +18,10 @@ struct WorkerCommand: AsyncParsableCommand {
     var data: String?
     @Option(help: "Folder of the cluster CA and node certificates.")
     var certs = "./.tally/certs"
-    @Option(help: ArgumentHelp("Stop when the process with this id is no longer the parent (set by tally local).",
-                               visibility: .hidden))
+    @Option(
+        help: ArgumentHelp(
+            "Stop when the process with this id is no longer the parent (set by tally local).",
+            visibility: .hidden))
     var exitWithParent: Int32?
 
     func run() async throws {

@@ -1,8 +1,8 @@
-import TallyConfiguration
 import Foundation
 import Hummingbird
 import ServiceLifecycle
 import TallyCluster
+import TallyConfiguration
 import TallyHTTP
 import TallyStore
 
@@ -11,29 +11,39 @@ import TallyStore
 enum WorkerRunner {
     /// `parent`, when given, is the process id of the `tally local` that started this worker: the worker stops
     /// gracefully when that process is gone.
-    static func run(name: String, config: NodeConfiguration, certsDirectory: String, parent: Int32? = nil) async throws {
+    static func run(name: String, config: NodeConfiguration, certsDirectory: String, parent: Int32? = nil) async throws
+    {
         let logger = RunnerLogger.make(label: "tally.worker.\(name)")
         ServerProcess.raiseOpenFilesLimit()
         let tls = try ClusterTLS(authority: CertificateAuthority(directory: certsDirectory), node: name)
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-        let store = try ShardStore(path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
+        let store = try ShardStore(
+            path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
         let membership = try await WorkerMembership(node: name, store: store)
         let host = config.host
         let listener = ListenerState(address: "https://\(host):\(config.port)")
         let app = try WorkerServer.application(
-            store: store, membership: membership, tls: tls, host: host, port: config.port, limits: config.limits, logger: logger,
+            store: store, membership: membership, tls: tls, host: host, port: config.port, limits: config.limits,
+            logger: logger,
             onServerRunning: { port in
                 listener.markListening()
-                RunnerLogger.announce("Tally worker \(name) listening on https://\(host):\(port)  (data: \(config.dataDirectory), epoch \(membership.epoch))")
+                RunnerLogger.announce(
+                    "Tally worker \(name) listening on https://\(host):\(port)  (data: \(config.dataDirectory), epoch \(membership.epoch))"
+                )
             }
         )
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app),
-                                                                          .init(service: DedupPruneService(store: store, logger: logger))]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: app),
+            .init(service: DedupPruneService(store: store, logger: logger)),
+        ]
         if let parent {
-            services.append(.init(service: ParentWatch(parent: parent), successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(
+                .init(service: ParentWatch(parent: parent), successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await listener.run(group)
         try await store.flushAggregates()
         logger.info("stopped")

@@ -45,16 +45,21 @@ struct WorkerSupervisor: Service {
             let started = ContinuousClock.now
             let status: Int32
             do {
-                status = try await running.launch(executable: executable, arguments: worker.arguments, name: worker.name)
+                status = try await running.launch(
+                    executable: executable, arguments: worker.arguments, name: worker.name)
             } catch {
                 logger.error("could not start worker", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
                 status = -1
             }
             guard !running.isStopping else { return }
-            if ContinuousClock.now - started >= WorkerSupervisor.stableUptime { backoff = WorkerSupervisor.initialBackoff }
-            logger.warning("worker exited; restarting", metadata: [
-                "worker": "\(worker.name)", "status": "\(status)", "restartIn": "\(backoff)",
-            ])
+            if ContinuousClock.now - started >= WorkerSupervisor.stableUptime {
+                backoff = WorkerSupervisor.initialBackoff
+            }
+            logger.warning(
+                "worker exited; restarting",
+                metadata: [
+                    "worker": "\(worker.name)", "status": "\(status)", "restartIn": "\(backoff)",
+                ])
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, WorkerSupervisor.maxBackoff)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TallyCluster
 
 @Suite struct CertificateTests {
@@ -10,7 +11,8 @@ import Testing
         try authority.initialize()
         try authority.issue(node: "w1", hosts: ["10.0.0.5", "worker1.example"])
         #expect(authority.hasCA && authority.hasCertificate(node: "w1"))
-        let permissions = try FileManager.default.attributesOfItem(atPath: authority.keyPath(node: "w1"))[.posixPermissions] as? Int
+        let permissions =
+            try FileManager.default.attributesOfItem(atPath: authority.keyPath(node: "w1"))[.posixPermissions] as? Int
         #expect(permissions == 0o600)
         #expect(throws: CertificateAuthority.Failure.self) { try authority.initialize() }
         #expect(throws: CertificateAuthority.Failure.self) { try authority.issue(node: "bad name") }

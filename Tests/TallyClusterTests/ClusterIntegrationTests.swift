@@ -1,8 +1,8 @@
 import Foundation
 import NIOHTTP1
-import Testing
 import TallyCore
 import TallyTestSupport
+import Testing
 
 /// Coordinator + 3 worker processes over mutual TLS against one single-node process fed the same events:
 /// every answer must be identical, each customer must live only on its owner, and a dead worker must
@@ -28,7 +28,9 @@ import TallyTestSupport
                 let time = Timestamp(micros: start + Int64.random(in: 0..<(3 * 86_400 * 1_000_000), using: &random))
                 let tokens = "\(Int.random(in: -50...5000, using: &random)).\(Int.random(in: 0...999, using: &random))"
                 let model = ["gpt", "claude", "llama"][Int.random(in: 0..<3, using: &random)]
-                items.append(#"{"specversion":"1.0","id":"e\#(number)","source":"test","type":"usage","subject":"customer-\#(customer)","time":"\#(time)","data":{"tokens":\#(tokens),"model":"\#(model)","user":"u\#(number % 97)"}}"#)
+                items.append(
+                    #"{"specversion":"1.0","id":"e\#(number)","source":"test","type":"usage","subject":"customer-\#(customer)","time":"\#(time)","data":{"tokens":\#(tokens),"model":"\#(model)","user":"u\#(number % 97)"}}"#
+                )
             }
             if batch % 10 == 9 { items += batches[batch - 1].prefix(100) }
             if batch % 7 == 3 { items.append(items[17]) }
@@ -39,8 +41,11 @@ import TallyTestSupport
     }
 
     static func meter(_ aggregation: String) -> String {
-        let value = aggregation == "COUNT" ? "" : aggregation == "UNIQUE_COUNT" ? #","valueProperty":"$.user""# : #","valueProperty":"$.tokens""#
-        return #"{"slug":"m_\#(aggregation.lowercased())","aggregation":"\#(aggregation)","eventType":"usage"\#(value),"groupBy":{"model":"$.model"}}"#
+        let value =
+            aggregation == "COUNT"
+            ? "" : aggregation == "UNIQUE_COUNT" ? #","valueProperty":"$.user""# : #","valueProperty":"$.tokens""#
+        return
+            #"{"slug":"m_\#(aggregation.lowercased())","aggregation":"\#(aggregation)","eventType":"usage"\#(value),"groupBy":{"model":"$.model"}}"#
     }
 
     static let queries = [
@@ -52,7 +57,8 @@ import TallyTestSupport
     ]
 
     func send(_ url: String, _ batch: String) async throws -> HTTPReply {
-        try await TestHTTP.send(.POST, url + "/api/v1/events", body: batch, contentType: "application/cloudevents-batch+json")
+        try await TestHTTP.send(
+            .POST, url + "/api/v1/events", body: batch, contentType: "application/cloudevents-batch+json")
     }
 
     /// Every meter answered by both for `perMeter` of the sample queries (rotating, so every query shape
@@ -72,9 +78,13 @@ import TallyTestSupport
             }
         }
         let subjectsPath = "/api/v1/meters/m_sum/subjects"
-        #expect(try await cluster.api(.GET, subjectsPath).body == (try await TestHTTP.send(.GET, single.baseURL + subjectsPath)).body)
+        #expect(
+            try await cluster.api(.GET, subjectsPath).body
+                == (try await TestHTTP.send(.GET, single.baseURL + subjectsPath)).body)
         let keys = { (reply: HTTPReply) in reply.json?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? [] }
-        #expect(keys(try await cluster.api(.GET, "/api/v1/subjects")) == keys(try await TestHTTP.send(.GET, single.baseURL + "/api/v1/subjects")))
+        #expect(
+            keys(try await cluster.api(.GET, "/api/v1/subjects"))
+                == keys(try await TestHTTP.send(.GET, single.baseURL + "/api/v1/subjects")))
     }
 
     @Test func clusterEqualsSingleNodeAndFailsClosed() async throws {
@@ -86,7 +96,9 @@ import TallyTestSupport
             try await cluster.waitReady()
             for aggregation in Self.aggregations {
                 #expect(try await cluster.api(.POST, "/api/v1/meters", Self.meter(aggregation)).status == 201)
-                #expect(try await TestHTTP.send(.POST, single.baseURL + "/api/v1/meters", body: Self.meter(aggregation)).status == 201)
+                #expect(
+                    try await TestHTTP.send(.POST, single.baseURL + "/api/v1/meters", body: Self.meter(aggregation))
+                        .status == 201)
             }
             let batches = Self.batches()
             let (coordinatorURL, singleURL) = (cluster.coordinator.baseURL, single.baseURL)
@@ -95,7 +107,9 @@ import TallyTestSupport
                     group.addTask {
                         var statuses: (UInt, UInt) = (204, 204)
                         for batch in batches.enumerated() where batch.offset % 4 == lane {
-                            let (a, b) = (try await send(coordinatorURL, batch.element), try await send(singleURL, batch.element))
+                            let (a, b) = (
+                                try await send(coordinatorURL, batch.element), try await send(singleURL, batch.element)
+                            )
                             if a.status != 204 { statuses.0 = a.status }
                             if b.status != 204 { statuses.1 = b.status }
                         }
@@ -120,16 +134,19 @@ import TallyTestSupport
             let stored = try await TestHTTP.send(.GET, single.baseURL + "/readyz").json?["events"]
             try await Task.sleep(for: .milliseconds(600))
             let status = try await cluster.api(.GET, "/api/v1/cluster").json
-            let perWorker = status?["workers"]?.arrayValue?.compactMap { item -> Int? in
-                if case .number(let text)? = item["eventsStored"] { return Int(text) } else { return nil }
-            } ?? []
+            let perWorker =
+                status?["workers"]?.arrayValue?.compactMap { item -> Int? in
+                    if case .number(let text)? = item["eventsStored"] { return Int(text) } else { return nil }
+                } ?? []
             #expect(stored == .number(String(perWorker.reduce(0, +))))
             #expect(status?["epoch"] == .number("1"))
             #expect(status?["slotCount"] == .number("1024"))
 
             // A dead worker: its part of a batch fails with 503, the rest commits; queries fail closed.
             cluster.killWorker("w2")
-            let late = (0..<300).map { #"{"specversion":"1.0","id":"late-\#($0)","source":"test","type":"usage","subject":"customer-\#($0 * 3)","time":"2026-03-02T12:00:00Z","data":{"tokens":1,"model":"gpt","user":"late"}}"# }
+            let late = (0..<300).map {
+                #"{"specversion":"1.0","id":"late-\#($0)","source":"test","type":"usage","subject":"customer-\#($0 * 3)","time":"2026-03-02T12:00:00Z","data":{"tokens":1,"model":"gpt","user":"late"}}"#
+            }
             let lateBatch = "[" + late.joined(separator: ",") + "]"
             let failed = try await send(cluster.coordinator.baseURL, lateBatch)
             #expect(failed.status == 503)
@@ -146,7 +163,8 @@ import TallyTestSupport
             #expect(partial.status == 200)
             #expect(partial.json?["missingSlots"]?.arrayValue?.count == table.slots(ownedBy: "w2").count)
             #expect(try await cluster.api(.GET, "/api/v1/subjects").status == 503)
-            let lateMeter = #"{"slug":"m_late","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
+            let lateMeter =
+                #"{"slug":"m_late","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
             #expect(try await cluster.api(.POST, "/api/v1/meters", lateMeter).status == 201)
             #expect(try await TestHTTP.send(.POST, single.baseURL + "/api/v1/meters", body: lateMeter).status == 201)
 
@@ -159,7 +177,9 @@ import TallyTestSupport
             try await expectSameAnswers(cluster, single, perMeter: 1)
             // The meter created while w2 was down reached it when it came back, back-filled from its events.
             let latePath = "/api/v1/meters/m_late/query?" + Self.queries[1]
-            let (lateCluster, lateSingle) = (try await cluster.api(.GET, latePath), try await TestHTTP.send(.GET, single.baseURL + latePath))
+            let (lateCluster, lateSingle) = (
+                try await cluster.api(.GET, latePath), try await TestHTTP.send(.GET, single.baseURL + latePath)
+            )
             #expect(lateCluster.status == 200)
             #expect(lateCluster.body == lateSingle.body)
         } catch {

@@ -40,16 +40,20 @@ final class ClusterProcesses {
             \(names.map { "    - name: \($0)\n      url: https://127.0.0.1:\(ports[$0]!)" }.joined(separator: "\n"))
             """
         try yaml.write(toFile: folder + "/cluster.yaml", atomically: true, encoding: .utf8)
-        peerClient = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: .init(tlsConfiguration: try ClusterTLS(authority: authority, node: "coordinator").client))
+        peerClient = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(tlsConfiguration: try ClusterTLS(authority: authority, node: "coordinator").client))
         for name in workerNames { try startWorker(name) }
         coordinator = try NodeProcess(arguments: ["coordinator", "--config", folder + "/cluster.yaml", "--port", "0"])
     }
 
     func startWorker(_ name: String) throws {
-        workers[name] = try NodeProcess(arguments: ["worker", "--name", name, "--port", String(workerPorts[name]!),
-                                                    "--data", "\(folder)/\(name)", "--certs", authority.directory],
-                                    announcement: "Tally worker ")
+        workers[name] = try NodeProcess(
+            arguments: [
+                "worker", "--name", name, "--port", String(workerPorts[name]!),
+                "--data", "\(folder)/\(name)", "--certs", authority.directory,
+            ],
+            announcement: "Tally worker ")
     }
 
     func killWorker(_ name: String) {
@@ -66,20 +70,25 @@ final class ClusterProcesses {
     func waitReady() async throws {
         let deadline = Date().addingTimeInterval(ClusterProcesses.readyTimeoutSeconds)
         while Date() < deadline {
-            if let reply = try? await TestHTTP.send(.GET, coordinator.baseURL + "/readyz"), reply.status == 200 { return }
+            if let reply = try? await TestHTTP.send(.GET, coordinator.baseURL + "/readyz"), reply.status == 200 {
+                return
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw NodeProcess.StartFailure(description: "cluster not ready after \(ClusterProcesses.readyTimeoutSeconds) s")
     }
 
     /// A request through the coordinator's public API.
-    func api(_ method: HTTPMethod, _ path: String, _ body: String? = nil, contentType: String = "application/json") async throws -> HTTPReply {
+    func api(
+        _ method: HTTPMethod, _ path: String, _ body: String? = nil, contentType: String = "application/json"
+    ) async throws -> HTTPReply {
         try await TestHTTP.send(method, coordinator.baseURL + path, body: body, contentType: contentType)
     }
 
     /// A request straight to a worker's internal API over mutual TLS.
     func worker(_ name: String, _ path: String, headers: [(String, String)] = []) async throws -> HTTPReply {
-        try await TestHTTP.send(.GET, "https://127.0.0.1:\(workerPorts[name]!)" + path, headers: headers, client: peerClient)
+        try await TestHTTP.send(
+            .GET, "https://127.0.0.1:\(workerPorts[name]!)" + path, headers: headers, client: peerClient)
     }
 
     func stop() async {

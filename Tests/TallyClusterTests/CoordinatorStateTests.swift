@@ -1,9 +1,10 @@
-import TallyConfiguration
 import Foundation
-import Testing
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 import TallyStore
+import Testing
+
 @testable import TallyCluster
 
 @Suite struct CoordinatorStateTests {
@@ -19,7 +20,8 @@ import TallyStore
     @Test func firstStartCreatesTheTableAndLaterStartsKeepIt() async throws {
         let file = path()
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let spec = MeterSpec(slug: "tokens", aggregation: .sum, eventType: "prompt", valueProperty: try JSONPath(parsing: "$.tokens"))
+        let spec = MeterSpec(
+            slug: "tokens", aggregation: .sum, eventType: "prompt", valueProperty: try JSONPath(parsing: "$.tokens"))
         let first = try CoordinatorState(path: file, settings: settings(["w1", "w2"]), meters: [spec])
         #expect(first.snapshot.table == SlotPlanner.initial(workers: ["w1", "w2"], slotCount: 64))
         #expect(first.snapshot.catalogVersion == 1)
@@ -38,8 +40,12 @@ import TallyStore
         let file = path()
         defer { try? FileManager.default.removeItem(atPath: file) }
         _ = try CoordinatorState(path: file, settings: settings(["w1", "w2"]))
-        #expect(throws: CoordinatorState.Refusal.self) { try CoordinatorState(path: file, settings: settings(["w1", "w2"], slots: 128)) }
-        #expect(throws: CoordinatorState.Refusal.self) { try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"])) }
+        #expect(throws: CoordinatorState.Refusal.self) {
+            try CoordinatorState(path: file, settings: settings(["w1", "w2"], slots: 128))
+        }
+        #expect(throws: CoordinatorState.Refusal.self) {
+            try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"]))
+        }
         #expect(throws: CoordinatorState.Refusal.self) { try CoordinatorState(path: file, settings: settings(["w1"])) }
     }
 
@@ -50,7 +56,9 @@ import TallyStore
         let spec = MeterSpec(slug: "calls", aggregation: .count, eventType: "call")
         let first = MeterDefinition(id: "m1", spec: spec, createdAt: .now)
         _ = try await state.put(first)
-        await #expect(throws: StoreError.slugTaken("calls")) { try await state.put(MeterDefinition(id: "m2", spec: spec, createdAt: .now)) }
+        await #expect(throws: StoreError.slugTaken("calls")) {
+            try await state.put(MeterDefinition(id: "m2", spec: spec, createdAt: .now))
+        }
         var deleted = first
         deleted.deletedAt = .now
         _ = try await state.put(deleted)
@@ -63,37 +71,48 @@ import TallyStore
 
 @Suite struct ClusterSettingsTests {
     @Test func readsTheClusterSection() throws {
-        let config = try NodeConfiguration.parse(yaml: """
-            cluster:
-              slots: 256
-              forwardTimeoutMs: 500
-              workers:
-                - { name: w1, url: "https://10.0.0.1:7443/" }
-                - { name: w2, url: "https://10.0.0.2:7443" }
-            """)
+        let config = try NodeConfiguration.parse(
+            yaml: """
+                cluster:
+                  slots: 256
+                  forwardTimeoutMs: 500
+                  workers:
+                    - { name: w1, url: "https://10.0.0.1:7443/" }
+                    - { name: w2, url: "https://10.0.0.2:7443" }
+                """)
         let cluster = try #require(config.cluster)
         #expect(cluster.slots == 256)
         #expect(cluster.forwardTimeoutMs == 500)
-        #expect(cluster.workers == [.init(name: "w1", url: "https://10.0.0.1:7443"), .init(name: "w2", url: "https://10.0.0.2:7443")])
+        #expect(
+            cluster.workers == [
+                .init(name: "w1", url: "https://10.0.0.1:7443"), .init(name: "w2", url: "https://10.0.0.2:7443"),
+            ])
     }
 
     @Test func reportsEveryInvalidField() {
         #expect {
-            try NodeConfiguration.parse(yaml: """
-                cluster:
-                  slots: 0
-                  maxForwardBodyBytes: 999999999999
-                  colour: blue
-                  workers:
-                    - { name: w1, url: "http://10.0.0.1:7443" }
-                    - { name: "bad name", url: "https://x" }
-                """)
+            try NodeConfiguration.parse(
+                yaml: """
+                    cluster:
+                      slots: 0
+                      maxForwardBodyBytes: 999999999999
+                      colour: blue
+                      workers:
+                        - { name: w1, url: "http://10.0.0.1:7443" }
+                        - { name: "bad name", url: "https://x" }
+                    """)
         } throws: { error in
             (error as? NodeConfiguration.Invalid)?.errors == [
-                FieldError(field: "cluster.colour", reason: "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs, maxConnectionsPerWorker, certsDir, maxForwardBodyBytes, maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"),
+                FieldError(
+                    field: "cluster.colour",
+                    reason:
+                        "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs, maxConnectionsPerWorker, certsDir, maxForwardBodyBytes, maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"
+                ),
                 FieldError(field: "cluster.slots", reason: "must be an integer ≥ 1"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
-                FieldError(field: "cluster.workers[0].url", reason: "must be an https:// URL (workers are reached over mutual TLS)"),
+                FieldError(
+                    field: "cluster.workers[0].url",
+                    reason: "must be an https:// URL (workers are reached over mutual TLS)"),
                 FieldError(field: "cluster.workers[1].name", reason: "must be 1-64 letters, digits, '.', '_' or '-'"),
                 FieldError(field: "cluster.workers", reason: "list at least one worker (name and url)"),
             ]

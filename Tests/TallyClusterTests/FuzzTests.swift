@@ -1,9 +1,9 @@
 import Foundation
 import NIOHTTP1
 import Synchronization
-import Testing
 import TallyCore
 import TallyTestSupport
+import Testing
 
 /// Generated hostile requests against a live node and a live 3-worker cluster at once: processes stay up, no
 /// 5xx, every 4xx is a problem naming a field, both answer with the same status (and the same body where "now"
@@ -49,17 +49,23 @@ import TallyTestSupport
             }
             let usage = (0..<60).map { index in
                 let subject = ["c1", "c2", "\u{e9}", "e\u{301}"][index % 4]
-                return #"{"specversion":"1.0","id":"u\#(index)","source":"seed","type":"usage","subject":"\#(subject)","#
+                return
+                    #"{"specversion":"1.0","id":"u\#(index)","source":"seed","type":"usage","subject":"\#(subject)","#
                     + #""time":"2024-01-01T00:0\#(index % 10):\#(10 + index % 40)Z","data":{"tokens":\#(index).5,"model":"m\#(index % 3)","#
                     + #""user":"\#(["\u{e9}", "e\u{301}", "x"][index % 3])"}}"#
             }
             for target in targets {
-                #expect(try await TestHTTP.send(.POST, target + "/api/v1/events", body: "[" + usage.joined(separator: ",") + "]").status == 204)
+                #expect(
+                    try await TestHTTP.send(
+                        .POST, target + "/api/v1/events", body: "[" + usage.joined(separator: ",") + "]"
+                    ).status == 204)
             }
             var baseline: [String] = []
             for query in Self.baselineQueries {
-                let (fromSingle, fromCluster) = (try await TestHTTP.send(.GET, single.baseURL + query),
-                                                 try await TestHTTP.send(.GET, cluster.coordinator.baseURL + query))
+                let (fromSingle, fromCluster) = (
+                    try await TestHTTP.send(.GET, single.baseURL + query),
+                    try await TestHTTP.send(.GET, cluster.coordinator.baseURL + query)
+                )
                 #expect(fromSingle.status == 200)
                 #expect(fromSingle.body == fromCluster.body, "\(query)")
                 baseline.append(fromSingle.body)
@@ -88,17 +94,25 @@ import TallyTestSupport
             #expect(result.sent == Self.requests)
             for problem in result.problems.prefix(20) { Issue.record("seed \(Self.seed): \(problem)") }
             let report = NSTemporaryDirectory() + "tally-fuzz-\(Self.seed).log"
-            if !result.problems.isEmpty { try? result.problems.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8) }
+            if !result.problems.isEmpty {
+                try? result.problems.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8)
+            }
             #expect(result.problems.isEmpty, "seed \(Self.seed): \(result.problems.count) problems, all in \(report)")
 
-            for target in targets { #expect(try await TestHTTP.send(.GET, target + "/healthz").status == 200, "\(target) is up") }
+            for target in targets {
+                #expect(try await TestHTTP.send(.GET, target + "/healthz").status == 200, "\(target) is up")
+            }
             for (query, expected) in zip(Self.baselineQueries, baseline) {
                 #expect(try await TestHTTP.send(.GET, single.baseURL + query).body == expected, "node: \(query)")
-                #expect(try await TestHTTP.send(.GET, cluster.coordinator.baseURL + query).body == expected, "cluster: \(query)")
+                #expect(
+                    try await TestHTTP.send(.GET, cluster.coordinator.baseURL + query).body == expected,
+                    "cluster: \(query)")
             }
             let expectedEvents = usage.count + result.storedIDs.count
             let nodeEvents = try await TestHTTP.send(.GET, single.baseURL + "/readyz").json?["events"]
-            #expect(nodeEvents == .number(String(expectedEvents)), "the node stored only accepted events: \(String(describing: nodeEvents))")
+            #expect(
+                nodeEvents == .number(String(expectedEvents)),
+                "the node stored only accepted events: \(String(describing: nodeEvents))")
             try await Task.sleep(for: .milliseconds(600))
             let workers = try await cluster.api(.GET, "/api/v1/cluster").json?["workers"]?.arrayValue ?? []
             let clusterEvents = workers.compactMap { item -> Int? in
@@ -115,14 +129,18 @@ import TallyTestSupport
     }
 
     /// Sends one request to every target and checks the answers.
-    static func check(_ request: FuzzRequest, number: Int, targets: [String]) async -> (problems: [String], accepted: Bool) {
+    static func check(
+        _ request: FuzzRequest, number: Int, targets: [String]
+    ) async -> (problems: [String], accepted: Bool) {
         var replies: [HTTPReply] = []
         var problems: [String] = []
         let label = "request \(number) \(request.method) \(request.path.prefix(120))"
         for target in targets {
             do {
-                replies.append(try await TestHTTP.send(request.method, target + request.path, bytes: request.body, contentType: nil,
-                                                       headers: request.headers))
+                replies.append(
+                    try await TestHTTP.send(
+                        request.method, target + request.path, bytes: request.body, contentType: nil,
+                        headers: request.headers))
             } catch {
                 problems.append("\(label): \(target) failed: \(error)")
                 return (problems, false)
@@ -134,13 +152,15 @@ import TallyTestSupport
                 let isProblem = reply.headers["Content-Type"].first == "application/problem+json"
                 let fields = reply.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
                 if !isProblem || fields.isEmpty || fields.contains("") {
-                    problems.append("\(label): \(reply.status) without a problem naming the field: \(reply.body.prefix(300))")
+                    problems.append(
+                        "\(label): \(reply.status) without a problem naming the field: \(reply.body.prefix(300))")
                 }
             }
         }
         if replies[0].status != replies[1].status {
-            problems.append("\(label): node \(replies[0].status) \(replies[0].body.prefix(200)) but cluster \(replies[1].status) "
-                + "\(replies[1].body.prefix(200))")
+            problems.append(
+                "\(label): node \(replies[0].status) \(replies[0].body.prefix(200)) but cluster \(replies[1].status) "
+                    + "\(replies[1].body.prefix(200))")
         } else if request.comparableBody, replies[0].status == 200, replies[0].body != replies[1].body {
             problems.append("\(label): node and cluster answers differ")
         }

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TallyCore
 import TallyTestSupport
+import Testing
 
 /// `tally local`, the newcomer's command: a coordinator and worker processes with certificates and data
 /// under one folder, serving the API, and all of them gone after Ctrl-C.
@@ -19,17 +19,29 @@ import TallyTestSupport
         }
         #expect(ready == 200)
         let status = try await TestHTTP.send(.GET, local.baseURL + "/api/v1/cluster").json
-        #expect(status?["workers"]?.arrayValue?.map { $0["address"]?.stringValue ?? "" } == ["https://127.0.0.1:\(port + 1)", "https://127.0.0.1:\(port + 2)"])
+        #expect(
+            status?["workers"]?.arrayValue?.map { $0["address"]?.stringValue ?? "" } == [
+                "https://127.0.0.1:\(port + 1)", "https://127.0.0.1:\(port + 2)",
+            ])
         #expect(status?["workers"]?.arrayValue?.map { $0["slots"] } == [.number("512"), .number("512")])
         for file in ["ca.pem", "ca.key", "coordinator.pem", "w1.pem", "w2.key"] {
             #expect(FileManager.default.fileExists(atPath: "\(folder)/certs/\(file)"), "\(file)")
         }
 
-        #expect(try await TestHTTP.send(.POST, local.baseURL + "/api/v1/meters",
-                                        body: #"{"slug":"calls","aggregation":"COUNT","eventType":"call"}"#).status == 201)
-        let events = (0..<50).map { #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0)","time":"2024-01-01T00:00:00Z"}"# }
-        #expect(try await TestHTTP.send(.POST, local.baseURL + "/api/v1/events", body: "[" + events.joined(separator: ",") + "]").status == 204)
-        let answer = try await TestHTTP.send(.GET, local.baseURL + "/api/v1/meters/calls/query?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z")
+        #expect(
+            try await TestHTTP.send(
+                .POST, local.baseURL + "/api/v1/meters",
+                body: #"{"slug":"calls","aggregation":"COUNT","eventType":"call"}"#
+            ).status == 201)
+        let events = (0..<50).map {
+            #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0)","time":"2024-01-01T00:00:00Z"}"#
+        }
+        #expect(
+            try await TestHTTP.send(
+                .POST, local.baseURL + "/api/v1/events", body: "[" + events.joined(separator: ",") + "]"
+            ).status == 204)
+        let answer = try await TestHTTP.send(
+            .GET, local.baseURL + "/api/v1/meters/calls/query?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z")
         #expect(answer.json?["data"]?.arrayValue?.first?["value"] == .number("50"))
 
         kill(local.process.processIdentifier, SIGINT)

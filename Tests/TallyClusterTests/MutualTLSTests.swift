@@ -1,17 +1,21 @@
 import AsyncHTTPClient
 import Foundation
 import NIOSSL
-import Testing
 import TallyCluster
 import TallyTestSupport
+import Testing
 
 /// A worker process serving real mutual TLS: only clients with a certificate from the cluster CA get in.
 @Suite struct MutualTLSTests {
-    func client(trusting authority: CertificateAuthority, presenting identity: (CertificateAuthority, String)?) throws -> HTTPClient {
+    func client(
+        trusting authority: CertificateAuthority, presenting identity: (CertificateAuthority, String)?
+    ) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(authority.caCertificatePath))
         if let (issuer, node) = identity {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(issuer.certificatePath(node: node)).map { .certificate($0) }
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(issuer.certificatePath(node: node)).map {
+                .certificate($0)
+            }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: issuer.keyPath(node: node), format: .pem))
         }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
@@ -27,8 +31,11 @@ import TallyTestSupport
         let other = CertificateAuthority(directory: folder + "/other")
         try other.initialize()
         try other.issue(node: "coordinator")
-        let worker = try NodeProcess(arguments: ["worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory],
-                                     announcement: "Tally worker ")
+        let worker = try NodeProcess(
+            arguments: [
+                "worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory,
+            ],
+            announcement: "Tally worker ")
         defer { _ = worker.stop() }
         let url = worker.baseURL + "/internal/v1/assignment"
 
@@ -60,23 +67,31 @@ import TallyTestSupport
         let cluster = CertificateAuthority(directory: folder + "/cluster")
         try cluster.initialize()
         for node in ["w1", "w2", "coordinator"] { try cluster.issue(node: node) }
-        let worker = try NodeProcess(arguments: ["worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory],
-                                     announcement: "Tally worker ")
+        let worker = try NodeProcess(
+            arguments: [
+                "worker", "--name", "w1", "--port", "0", "--data", folder + "/w1", "--certs", cluster.directory,
+            ],
+            announcement: "Tally worker ")
         defer { _ = worker.stop() }
         let peer = try client(trusting: cluster, presenting: (cluster, "w2"))
         for path in ["/internal/v1/assignment", "/internal/v1/events?from=2020-01-01T00:00:00Z"] {
             let refused = try await TestHTTP.send(.GET, worker.baseURL + path, client: peer)
             #expect(refused.status == 403, "\(path)")
             #expect(refused.json?["type"] == .string("urn:tally:problem:forbidden"))
-            #expect(refused.json?["detail"] == .string("only the coordinator's certificate may call a worker's internal API; "
-                + "this peer presented \"w2\""))
+            #expect(
+                refused.json?["detail"]
+                    == .string(
+                        "only the coordinator's certificate may call a worker's internal API; "
+                            + "this peer presented \"w2\""))
         }
         let injected = try await TestHTTP.send(.POST, worker.baseURL + "/internal/v1/events", body: "[]", client: peer)
         #expect(injected.status == 403)
         #expect(try await TestHTTP.send(.GET, worker.baseURL + "/healthz", client: peer).status == 200)
         try await peer.shutdown()
         let coordinator = try client(trusting: cluster, presenting: (cluster, "coordinator"))
-        #expect(try await TestHTTP.send(.GET, worker.baseURL + "/internal/v1/assignment", client: coordinator).status == 200)
+        #expect(
+            try await TestHTTP.send(.GET, worker.baseURL + "/internal/v1/assignment", client: coordinator).status == 200
+        )
         try await coordinator.shutdown()
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TallyCore
 import TallyTestSupport
+import Testing
 
 /// `tally local` supervises its workers: one that dies is started again, and none outlives a killed `tally local`.
 @Suite struct SupervisionTests {
@@ -35,14 +35,16 @@ import TallyTestSupport
         #expect(workers.count == 2)
 
         kill(workers[0], SIGKILL)
-        #expect(try await Self.waitUntil(seconds: 30) {
-            let now = Self.workerProcesses(under: folder)
-            return now.count == 2 && !now.contains(workers[0])
-        }, "the killed worker was started again")
+        #expect(
+            try await Self.waitUntil(seconds: 30) {
+                let now = Self.workerProcesses(under: folder)
+                return now.count == 2 && !now.contains(workers[0])
+            }, "the killed worker was started again")
         #expect(try await Self.waitUntil(seconds: 30, ready))
 
         local.kill()
-        #expect(try await Self.waitUntil(seconds: 15) { Self.workerProcesses(under: folder).isEmpty }, "no orphan worker")
+        #expect(
+            try await Self.waitUntil(seconds: 15) { Self.workerProcesses(under: folder).isEmpty }, "no orphan worker")
         #expect(try TestHTTP.isListening(port: port + 1) == false)
         #expect(try TestHTTP.isListening(port: port + 2) == false)
     }

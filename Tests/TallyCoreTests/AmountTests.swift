@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct AmountTests {
@@ -11,7 +12,9 @@ import Testing
         #expect(Amount(parsing: input)?.description == expected)
     }
 
-    @Test(arguments: ["", "abc", "1.2.3", "0.0000000001", "1e-10", "--1", "1e", ".", "1e999", "999999999999999999999999999999999"])
+    @Test(arguments: [
+        "", "abc", "1.2.3", "0.0000000001", "1e-10", "--1", "1e", ".", "1e999", "999999999999999999999999999999999",
+    ])
     func rejectsNonNumbersAndLostPrecision(input: String) {
         #expect(Amount(parsing: input) == nil)
     }
@@ -32,7 +35,9 @@ import Testing
     }
 
     @Test func sortableBytesPreserveOrderAndRoundTrip() {
-        let values = ["-1000", "-0.000000001", "0", "0.000000001", "1", "99999999999999"].compactMap { Amount(parsing: $0) }
+        let values = ["-1000", "-0.000000001", "0", "0.000000001", "1", "99999999999999"].compactMap {
+            Amount(parsing: $0)
+        }
         let encoded = values.map(\.sortableBytes)
         #expect(encoded == encoded.sorted { $0.lexicographicallyPrecedes($1) })
         #expect(encoded.map { Amount(sortableBytes: $0)! } == values)

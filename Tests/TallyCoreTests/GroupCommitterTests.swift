@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import TallyCore
 
 @Suite struct GroupCommitterTests {
@@ -52,7 +53,9 @@ import Testing
         let one = ["e"]
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for _ in 0..<7 { tasks.addTask { try await committer.submit(one, apply: apply) } }
-            try await eventually { gate.waiters == 1 && committer.queuedCount + (groups.withLock { $0.first } ?? 0) == 7 }
+            try await eventually {
+                gate.waiters == 1 && committer.queuedCount + (groups.withLock { $0.first } ?? 0) == 7
+            }
             gate.open()
             try await tasks.waitForAll()
         }
@@ -63,8 +66,9 @@ import Testing
     }
 
     @Test func commitsStayUnderTheByteLimitAndRunConcurrentlyUpToTheLimit() async throws {
-        let committer = GroupCommitter<String>(maxBatchesPerCommit: 100, maxQueuedBatches: 100, maxBytesPerCommit: 10, maxInFlight: 2,
-                                               bytes: { $0.utf8.count })
+        let committer = GroupCommitter<String>(
+            maxBatchesPerCommit: 100, maxQueuedBatches: 100, maxBytesPerCommit: 10, maxInFlight: 2,
+            bytes: { $0.utf8.count })
         let gate = Gate()
         let groups = Mutex<[[String]]>([])
         let apply: GroupCommitter<String>.Apply = { batches in

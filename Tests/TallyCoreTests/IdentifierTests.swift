@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 /// Identifiers are bytes: canonically equivalent but different strings are different customers, values and keys.
@@ -14,16 +15,23 @@ import Testing
     }
 
     @Test func queryRowsKeepEquivalentSubjectsAndGroupValuesApart() throws {
-        let meter = MeterDefinition(id: "m", spec: MeterSpec(slug: "s", aggregation: .uniqueCount, eventType: "t",
-                                                              valueProperty: try JSONPath(parsing: "$.v"),
-                                                              groupBy: ["g": try JSONPath(parsing: "$.g")]),
-                                    createdAt: Timestamp(micros: 0))
+        let meter = MeterDefinition(
+            id: "m",
+            spec: MeterSpec(
+                slug: "s", aggregation: .uniqueCount, eventType: "t",
+                valueProperty: try JSONPath(parsing: "$.v"),
+                groupBy: ["g": try JSONPath(parsing: "$.g")]),
+            createdAt: Timestamp(micros: 0))
         let query = MeterQuery(to: Timestamp(micros: 1_000_000_000), groupBy: ["subject", "g"])
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: try query.validate(for: meter).get())
-        for (subject, group, unique) in [(Self.composed, Self.composed, Self.composed), (Self.composed, Self.composed, Self.decomposed),
-                                         (Self.decomposed, Self.decomposed, Self.composed)] {
+        for (subject, group, unique) in [
+            (Self.composed, Self.composed, Self.composed), (Self.composed, Self.composed, Self.decomposed),
+            (Self.decomposed, Self.decomposed, Self.composed),
+        ] {
             var partial = PartialAggregate()
-            partial.add(MeterSample(amount: nil, uniqueValue: Identifier(unique), groupValues: ["g": group]), at: Timestamp(micros: 0))
+            partial.add(
+                MeterSample(amount: nil, uniqueValue: Identifier(unique), groupValues: ["g": group]),
+                at: Timestamp(micros: 0))
             accumulator.add(time: Timestamp(micros: 0), subject: subject, groupValues: ["g": group], partial: partial)
         }
         let rows = try accumulator.result(now: Timestamp(micros: 1_000_000_000))
@@ -45,8 +53,9 @@ import Testing
     }
 
     @Test func aMeterMatchesItsEventTypeByBytes() {
-        let meter = MeterDefinition(id: "m", spec: MeterSpec(slug: "s", aggregation: .count, eventType: Self.composed),
-                                    createdAt: Timestamp(micros: 0))
+        let meter = MeterDefinition(
+            id: "m", spec: MeterSpec(slug: "s", aggregation: .count, eventType: Self.composed),
+            createdAt: Timestamp(micros: 0))
         func event(_ type: String) -> CloudEvent {
             CloudEvent(id: "1", source: "s", type: type, subject: "c", time: Timestamp(micros: 0), data: .null)
         }

@@ -1,23 +1,33 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct JSONTests {
     @Test func parsesEveryKindAndKeepsNumberText() throws {
-        let value = try JSONParser.parse(#"{"a": [1, -2.50, 3e2, true, false, null], "b": "x\"y\u00e9\ud83d\ude00", "c": {}}"#)
-        #expect(value["a"] == .array([.number("1"), .number("-2.50"), .number("3e2"), .bool(true), .bool(false), .null]))
+        let value = try JSONParser.parse(
+            #"{"a": [1, -2.50, 3e2, true, false, null], "b": "x\"y\u00e9\ud83d\ude00", "c": {}}"#)
+        #expect(
+            value["a"] == .array([.number("1"), .number("-2.50"), .number("3e2"), .bool(true), .bool(false), .null]))
         #expect(value["b"] == .string("x\"yé😀"))
         #expect(value["c"] == .object([:]))
     }
 
-    @Test(arguments: ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru", "\"abc", "{\"a\" 1}", "[1] 2", "\"\\x\"", "\"\\ud800\"", "nul"])
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru", "\"abc", "{\"a\" 1}", "[1] 2", "\"\\x\"", "\"\\ud800\"",
+        "nul",
+    ])
     func rejectsMalformed(text: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
     }
 
     @Test func rejectsDeepNesting() {
-        let deep = String(repeating: "[", count: JSONParser.maxNestingDepth + 1) + String(repeating: "]", count: JSONParser.maxNestingDepth + 1)
+        let deep =
+            String(repeating: "[", count: JSONParser.maxNestingDepth + 1)
+            + String(repeating: "]", count: JSONParser.maxNestingDepth + 1)
         #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
-        let ok = String(repeating: "[", count: JSONParser.maxNestingDepth) + String(repeating: "]", count: JSONParser.maxNestingDepth)
+        let ok =
+            String(repeating: "[", count: JSONParser.maxNestingDepth)
+            + String(repeating: "]", count: JSONParser.maxNestingDepth)
         #expect((try? JSONParser.parse(ok)) != nil)
     }
 

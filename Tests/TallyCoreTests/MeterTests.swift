@@ -1,13 +1,18 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct MeterTests {
     func json(_ text: String) -> JSONValue { try! JSONParser.parse(text) }
     let time = Timestamp(rfc3339: "2024-01-01T00:00:00Z")!
 
-    func meter(_ aggregation: MeterAggregation, value: String? = "$.v", groupBy: [String: String] = [:]) -> MeterDefinition {
-        let spec = MeterSpec(slug: "m", aggregation: aggregation, eventType: "t", valueProperty: value.map { try! JSONPath(parsing: $0) },
-                             groupBy: groupBy.mapValues { try! JSONPath(parsing: $0) })
+    func meter(
+        _ aggregation: MeterAggregation, value: String? = "$.v", groupBy: [String: String] = [:]
+    ) -> MeterDefinition {
+        let spec = MeterSpec(
+            slug: "m", aggregation: aggregation, eventType: "t",
+            valueProperty: value.map { try! JSONPath(parsing: $0) },
+            groupBy: groupBy.mapValues { try! JSONPath(parsing: $0) })
         return MeterDefinition(id: "01", spec: spec, createdAt: time)
     }
 
@@ -15,14 +20,20 @@ import Testing
         CloudEvent(id: "e", source: "s", type: type, subject: "c", time: time, data: json(data))
     }
 
-    @Test(arguments: [("tokens_total", true), ("a", true), ("a1_b2", true), ("", false), ("Tokens", false), ("a__b", false),
-                      ("_a", false), ("a_", false), ("a-b", false), (String(repeating: "a", count: 65), false)])
+    @Test(arguments: [
+        ("tokens_total", true), ("a", true), ("a1_b2", true), ("", false), ("Tokens", false), ("a__b", false),
+        ("_a", false), ("a_", false), ("a-b", false), (String(repeating: "a", count: 65), false),
+    ])
     func slugRules(slug: String, valid: Bool) {
         #expect(MeterSpec.isValidSlug(slug) == valid)
     }
 
     @Test func parsesUpstreamMeterCreate() throws {
-        let spec = try MeterSpec.parse(json(#"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","groupBy":{"model":"$.model"},"name":"Tokens","eventFrom":"2024-01-01T00:00:00Z"}"#)).get()
+        let spec = try MeterSpec.parse(
+            json(
+                #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","groupBy":{"model":"$.model"},"name":"Tokens","eventFrom":"2024-01-01T00:00:00Z"}"#
+            )
+        ).get()
         #expect(spec.slug == "tokens_total")
         #expect(spec.aggregation == .sum)
         #expect(spec.groupBy["model"]?.description == "$.model")
@@ -31,17 +42,25 @@ import Testing
     }
 
     @Test func reportsEveryInvalidMeterField() {
-        guard case .failure(let failure) = MeterSpec.parse(json(#"{"slug":"Bad-Slug","aggregation":"MEDIAN","valueProperty":"tokens","groupBy":{"subject":"$.s","ok":"$.x","b":5}}"#)) else {
-            Issue.record("expected failure"); return
+        guard
+            case .failure(let failure) = MeterSpec.parse(
+                json(
+                    #"{"slug":"Bad-Slug","aggregation":"MEDIAN","valueProperty":"tokens","groupBy":{"subject":"$.s","ok":"$.x","b":5}}"#
+                ))
+        else {
+            Issue.record("expected failure")
+            return
         }
-        #expect(Set(failure.errors) == [
-            FieldError(field: "slug", reason: "must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be at most 64 characters"),
-            FieldError(field: "aggregation", reason: "must be one of SUM, COUNT, UNIQUE_COUNT, AVG, MIN, MAX, LATEST"),
-            FieldError(field: "eventType", reason: "is required"),
-            FieldError(field: "valueProperty", reason: "invalid JSONPath \"tokens\": must start with '$'"),
-            FieldError(field: "groupBy.subject", reason: "\"subject\" is reserved"),
-            FieldError(field: "groupBy.b", reason: "must be a JSONPath string"),
-        ])
+        #expect(
+            Set(failure.errors) == [
+                FieldError(field: "slug", reason: "must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be at most 64 characters"),
+                FieldError(
+                    field: "aggregation", reason: "must be one of SUM, COUNT, UNIQUE_COUNT, AVG, MIN, MAX, LATEST"),
+                FieldError(field: "eventType", reason: "is required"),
+                FieldError(field: "valueProperty", reason: "invalid JSONPath \"tokens\": must start with '$'"),
+                FieldError(field: "groupBy.subject", reason: "\"subject\" is reserved"),
+                FieldError(field: "groupBy.b", reason: "must be a JSONPath string"),
+            ])
     }
 
     @Test func valuePropertyRequiredExceptForCount() {
@@ -68,9 +87,15 @@ import Testing
         let m = meter(.sum)
         #expect(m.sample(event(#"{}"#)).failureReason == "valueProperty $.v is missing from data")
         #expect(m.sample(event(#"{"v":"abc"}"#)).failureReason == "valueProperty $.v is not numeric: \"abc\"")
-        #expect(m.sample(event(#"{"v":[1]}"#)).failureReason == "valueProperty $.v must be a number or numeric string, got array")
-        #expect(m.sample(event(#"{"v":0.0000000001}"#)).failureReason == "valueProperty $.v has more than 9 fractional digits or is out of range")
-        #expect(meter(.uniqueCount).sample(event(#"{"v":{}}"#)).failureReason == "valueProperty $.v must be a string or number for UNIQUE_COUNT, got object")
+        #expect(
+            m.sample(event(#"{"v":[1]}"#)).failureReason
+                == "valueProperty $.v must be a number or numeric string, got array")
+        #expect(
+            m.sample(event(#"{"v":0.0000000001}"#)).failureReason
+                == "valueProperty $.v has more than 9 fractional digits or is out of range")
+        #expect(
+            meter(.uniqueCount).sample(event(#"{"v":{}}"#)).failureReason
+                == "valueProperty $.v must be a string or number for UNIQUE_COUNT, got object")
         #expect(meter(.count, value: nil).sample(event(#"{}"#)).failureReason == nil)
     }
 
@@ -84,13 +109,19 @@ import Testing
 
     @Test func updateRejectsImmutableFieldsUnlessUnchanged() throws {
         let current = meter(.sum, groupBy: ["a": "$.a"])
-        let same = try MeterUpdate.parse(json(#"{"slug":"m","aggregation":"SUM","name":"New","groupBy":{"b":"$.b"}}"#), current: current).get()
+        let same = try MeterUpdate.parse(
+            json(#"{"slug":"m","aggregation":"SUM","name":"New","groupBy":{"b":"$.b"}}"#), current: current
+        ).get()
         let updated = same.applied(to: current, now: Timestamp(micros: time.micros + 5))
         #expect(updated.name == "New")
         #expect(updated.groupBy.keys.sorted() == ["b"])
         #expect(updated.updatedAt.micros == time.micros + 5)
-        guard case .failure(let failure) = MeterUpdate.parse(json(#"{"aggregation":"MAX","eventType":"x"}"#), current: current) else {
-            Issue.record("expected failure"); return
+        guard
+            case .failure(let failure) = MeterUpdate.parse(
+                json(#"{"aggregation":"MAX","eventType":"x"}"#), current: current)
+        else {
+            Issue.record("expected failure")
+            return
         }
         #expect(failure.errors.map(\.field).sorted() == ["aggregation", "eventType"])
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct PartialAggregateTests {
@@ -7,7 +8,9 @@ import Testing
     func partial(_ values: [String], startingAt base: Int64 = 0) -> PartialAggregate {
         var partial = PartialAggregate()
         for (offset, text) in values.enumerated() {
-            partial.add(MeterSample(amount: Amount(parsing: text), uniqueValue: Identifier(text), groupValues: [:]), at: Timestamp(micros: base + Int64(offset)))
+            partial.add(
+                MeterSample(amount: Amount(parsing: text), uniqueValue: Identifier(text), groupValues: [:]),
+                at: Timestamp(micros: base + Int64(offset)))
         }
         return partial
     }

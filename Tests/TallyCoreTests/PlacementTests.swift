@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct XXHash64Tests {
@@ -103,6 +104,8 @@ import Testing
 
     @Test func refusesForeignSlots() {
         let state = FencingState(node: "w1", table: table)
-        #expect(state.admit(epoch: 4, subjects: [subject(inSlot: 0), subject(inSlot: 3), subject(inSlot: 1)]) == .notOwner(slots: [1, 3]))
+        #expect(
+            state.admit(epoch: 4, subjects: [subject(inSlot: 0), subject(inSlot: 3), subject(inSlot: 1)])
+                == .notOwner(slots: [1, 3]))
     }
 }

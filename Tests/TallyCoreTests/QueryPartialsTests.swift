@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct QueryPartialsTests {
@@ -7,9 +8,10 @@ import Testing
     func meter(_ aggregation: MeterAggregation) -> MeterDefinition {
         MeterDefinition(
             id: "m1",
-            spec: MeterSpec(slug: "m", aggregation: aggregation, eventType: "e",
-                            valueProperty: aggregation == .count ? nil : try! JSONPath(parsing: "$.v"),
-                            groupBy: ["model": try! JSONPath(parsing: "$.model")]),
+            spec: MeterSpec(
+                slug: "m", aggregation: aggregation, eventType: "e",
+                valueProperty: aggregation == .count ? nil : try! JSONPath(parsing: "$.v"),
+                groupBy: ["model": try! JSONPath(parsing: "$.model")]),
             createdAt: Timestamp(micros: 0)
         )
     }
@@ -24,7 +26,9 @@ import Testing
         for (minute, subject, model, value, unique) in items {
             var partial = PartialAggregate()
             let time = Timestamp(micros: t("2024-03-31T00:00:00Z").micros + minute * Timestamp.microsPerMinute)
-            partial.add(MeterSample(amount: Amount(parsing: value)!, uniqueValue: Identifier(unique), groupValues: [:]), at: time)
+            partial.add(
+                MeterSample(amount: Amount(parsing: value)!, uniqueValue: Identifier(unique), groupValues: [:]),
+                at: time)
             accumulator.add(time: time, subject: subject, groupValues: ["model": model], partial: partial)
         }
     }
@@ -33,7 +37,9 @@ import Testing
     func shardsMergedThroughJSONEqualOneStore(aggregation: MeterAggregation) throws {
         let calendar = WindowCalendar(timeZoneIdentifier: "Europe/Berlin")!
         for query in [
-            MeterQuery(from: t("2024-03-31T00:00:00Z"), to: t("2024-04-01T00:00:00Z"), windowSize: .hour, windowTimeZone: "Europe/Berlin", groupBy: ["subject", "model"]),
+            MeterQuery(
+                from: t("2024-03-31T00:00:00Z"), to: t("2024-04-01T00:00:00Z"), windowSize: .hour,
+                windowTimeZone: "Europe/Berlin", groupBy: ["subject", "model"]),
             MeterQuery(to: t("2024-04-01T00:00:00Z")),
             MeterQuery(to: t("2024-04-01T00:00:00Z"), windowSize: .day, subjects: ["a", "c"]),
         ] {
@@ -53,9 +59,12 @@ import Testing
 
     @Test func malformedPartialsMergeNothing() throws {
         let query = MeterQuery(to: t("2024-04-01T00:00:00Z"), groupBy: ["model"])
-        var accumulator = QueryAccumulator(meter: meter(.sum), query: query, calendar: WindowCalendar(timeZoneIdentifier: "UTC")!)
-        let good: JSONValue = .object(["windowStart": .null, "subject": .null, "groups": .array([.string("x")]),
-                                       "partial": PartialAggregate(count: 1, sum: Amount(2), min: Amount(2), max: Amount(2), latest: nil).json])
+        var accumulator = QueryAccumulator(
+            meter: meter(.sum), query: query, calendar: WindowCalendar(timeZoneIdentifier: "UTC")!)
+        let good: JSONValue = .object([
+            "windowStart": .null, "subject": .null, "groups": .array([.string("x")]),
+            "partial": PartialAggregate(count: 1, sum: Amount(2), min: Amount(2), max: Amount(2), latest: nil).json,
+        ])
         let bad: JSONValue = .object(["windowStart": .null, "subject": .null, "groups": .array([]), "partial": .null])
         let rejected = accumulator.merge(partialsJSON: .object(["earliest": .null, "rows": .array([good, bad])]))
         #expect(!rejected)

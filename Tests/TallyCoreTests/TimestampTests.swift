@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct TimestampTests {
@@ -12,8 +13,10 @@ import Testing
         #expect(Timestamp(rfc3339: text)?.micros == micros)
     }
 
-    @Test(arguments: ["2024-01-01", "2024-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-01T00:00:00", "2024-01-01T25:00:00Z",
-                      "2024-01-01T00:00:00+0100", "2024-01-01T00:00:00.Z", "yesterday"])
+    @Test(arguments: [
+        "2024-01-01", "2024-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-01T00:00:00", "2024-01-01T25:00:00Z",
+        "2024-01-01T00:00:00+0100", "2024-01-01T00:00:00.Z", "yesterday",
+    ])
     func rejectsInvalid(text: String) {
         #expect(Timestamp(rfc3339: text) == nil)
     }

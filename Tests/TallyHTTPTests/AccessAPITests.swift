@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyHTTP
 
 @Suite struct AccessAPITests {
@@ -22,7 +23,8 @@ import TallyCore
     @Test func healthAndUnknownRoutes() async throws {
         try await LiveNode.run { node in
             #expect(try await node.get("/healthz").json == .object(["status": .string("ok")]))
-            #expect(try await node.get("/readyz").json == .object(["status": .string("ready"), "events": .number("0")]))
+            #expect(
+                try await node.get("/readyz").json == .object(["status": .string("ready"), "events": .number("0")]))
             let missing = try await node.get("/api/v1/nothing")
             #expect(missing.status == 404)
             #expect(missing.headers["Content-Type"] == ["application/problem+json"])

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TallyCore
 import TallyTestSupport
+import Testing
+
 @testable import TallyHTTP
 
 /// Faults a node must survive without losing or double-counting an event: a full disk, a port in use.
@@ -16,7 +17,8 @@ import TallyTestSupport
         try mount.run()
         mount.waitUntilExit()
         guard mount.terminationStatus == 0 else {
-            throw NodeProcess.StartFailure(description: "mount -t tmpfs failed (\(mount.terminationStatus)); this test needs root")
+            throw NodeProcess.StartFailure(
+                description: "mount -t tmpfs failed (\(mount.terminationStatus)); this test needs root")
         }
         return folder
     }
@@ -41,8 +43,12 @@ import TallyTestSupport
     }
 
     static func batch(_ number: Int) -> String {
-        "[" + (0..<100).map { eventJSON("b\(number)-\($0)", subject: "c\($0 % 7)", time: "2024-01-01T00:\(10 + $0 % 40):00Z",
-                                        data: #"{"tokens": \#($0 + 1)}"#) }.joined(separator: ",") + "]"
+        "["
+            + (0..<100).map {
+                eventJSON(
+                    "b\(number)-\($0)", subject: "c\($0 % 7)", time: "2024-01-01T00:\(10 + $0 % 40):00Z",
+                    data: #"{"tokens": \#($0 + 1)}"#)
+            }.joined(separator: ",") + "]"
     }
 
     @Test func aFullDiskRefusesWithNothingAppliedAndIngestionResumesByItself() async throws {
@@ -74,7 +80,9 @@ import TallyTestSupport
         try FileManager.default.removeItem(atPath: filler)
         #expect(try await api.send(.GET, "/readyz").status == 200)
         for number in refused.prefix(2) {
-            #expect(try await api.send(.POST, "/api/v1/events", Self.batch(number)).status == 204, "retried batch \(number)")
+            #expect(
+                try await api.send(.POST, "/api/v1/events", Self.batch(number)).status == 204, "retried batch \(number)"
+            )
             acknowledged.append(number)
         }
         #expect(try await api.send(.POST, "/api/v1/events", Self.batch(acknowledged[0])).status == 204)
@@ -101,7 +109,8 @@ import TallyTestSupport
         let second = try NodeProcess.run(["serve", "--port", port, "--data", folder + "/b"])
         #expect(second.status != 0)
         #expect(Date().timeIntervalSince(started) < 20)
-        #expect(second.error.contains("Tally could not listen on http://127.0.0.1:\(port)"), "\(second.error.suffix(500))")
+        #expect(
+            second.error.contains("Tally could not listen on http://127.0.0.1:\(port)"), "\(second.error.suffix(500))")
         #expect(second.error.count < 20_000, "no log flood")
         #expect(try await TestHTTP.send(.GET, first.baseURL + "/healthz").status == 200)
     }

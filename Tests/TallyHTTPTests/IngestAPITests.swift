@@ -1,17 +1,28 @@
 import TallyConfiguration
-import Testing
 import TallyCore
 import TallyStore
+import Testing
+
 @testable import TallyHTTP
 
 @Suite struct IngestAPITests {
     @Test func acceptsTheThreeContentTypes() async throws {
         try await LiveNode.run { node in
             try await node.createMeter(tokensMeter)
-            #expect(try await node.post("/api/v1/events", eventJSON("a"), contentType: "application/cloudevents+json").status == 204)
-            #expect(try await node.post("/api/v1/events", "[\(eventJSON("b")),\(eventJSON("c"))]", contentType: "application/cloudevents-batch+json").status == 204)
-            #expect(try await node.post("/api/v1/events", eventJSON("d"), contentType: "application/json; charset=utf-8").status == 204)
-            #expect(try await node.post("/api/v1/events", "[\(eventJSON("e"))]", contentType: "application/json").status == 204)
+            #expect(
+                try await node.post("/api/v1/events", eventJSON("a"), contentType: "application/cloudevents+json")
+                    .status == 204)
+            #expect(
+                try await node.post(
+                    "/api/v1/events", "[\(eventJSON("b")),\(eventJSON("c"))]",
+                    contentType: "application/cloudevents-batch+json"
+                ).status == 204)
+            #expect(
+                try await node.post("/api/v1/events", eventJSON("d"), contentType: "application/json; charset=utf-8")
+                    .status == 204)
+            #expect(
+                try await node.post("/api/v1/events", "[\(eventJSON("e"))]", contentType: "application/json").status
+                    == 204)
             #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)") == ["5"])
         }
     }
@@ -38,9 +49,10 @@ import TallyStore
             #expect(problem["title"] == .string("Bad Request"))
             #expect(problem["instance"] == .string("/api/v1/events"))
             #expect(problem["detail"] == .string("2 event(s) of the batch are invalid; nothing was stored"))
-            #expect(problem["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue } == [
-                "[1].source", "[1].specversion", "[1].type", "[1].subject", "[2].time",
-            ])
+            #expect(
+                problem["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue } == [
+                    "[1].source", "[1].specversion", "[1].type", "[1].subject", "[2].time",
+                ])
             #expect(node.store.eventCount == 0)
         }
     }
@@ -59,8 +71,14 @@ import TallyStore
                 ("[\(eventJSON("a"))]", "application/cloudevents+json", 400, "urn:tally:problem:validation"),
                 (eventJSON("a"), "application/cloudevents-batch+json", 400, "urn:tally:problem:validation"),
                 ("[]", "application/json", 400, "urn:tally:problem:validation"),
-                ("[" + (0..<4).map { eventJSON("n\($0)") }.joined(separator: ",") + "]", "application/json", 413, "urn:tally:problem:batch-too-large"),
-                (eventJSON("big", data: "{\"pad\": \"" + String(repeating: "x", count: 4096) + "\"}"), "application/json", 413, "urn:tally:problem:body-too-large"),
+                (
+                    "[" + (0..<4).map { eventJSON("n\($0)") }.joined(separator: ",") + "]", "application/json", 413,
+                    "urn:tally:problem:batch-too-large"
+                ),
+                (
+                    eventJSON("big", data: "{\"pad\": \"" + String(repeating: "x", count: 4096) + "\"}"),
+                    "application/json", 413, "urn:tally:problem:body-too-large"
+                ),
             ]
             for item in cases {
                 let reply = try await node.post("/api/v1/events", item.body, contentType: item.contentType)
@@ -75,25 +93,33 @@ import TallyStore
     @Test func listShowsEventsWithValidationErrors() async throws {
         try await LiveNode.run { node in
             try await node.createMeter(tokensMeter)
-            _ = try await node.post("/api/v1/events", "[\(eventJSON("good")),\(eventJSON("bad", data: #"{"tokens": "many"}"#))]")
+            _ = try await node.post(
+                "/api/v1/events", "[\(eventJSON("good")),\(eventJSON("bad", data: #"{"tokens": "many"}"#))]")
             let reply = try await node.get("/api/v1/events?from=2023-01-01T00:00:00Z&id=bad")
             #expect(reply.status == 200)
             let items = try #require(reply.json?.arrayValue)
             #expect(items.count == 1)
             #expect(items[0]["event"]?["id"] == .string("bad"))
-            #expect(items[0]["validationError"] == .string("meter tokens_total: valueProperty $.tokens is not numeric: \"many\""))
+            #expect(
+                items[0]["validationError"]
+                    == .string("meter tokens_total: valueProperty $.tokens is not numeric: \"many\""))
             #expect(items[0]["ingestedAt"]?.stringValue != nil)
             #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)") == ["1"])
             let invalid = try await node.get("/api/v1/events?limit=0&from=soon")
             #expect(invalid.status == 400)
-            #expect(invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == ["from", "limit"])
+            #expect(
+                invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == [
+                    "from", "limit",
+                ])
         }
     }
 
     @Test func listingShowsEventsAsReceivedWithTheirResolvedTime() async throws {
         try await LiveNode.run { node in
-            let event = #"{"id":"x1","source":"app","specversion":"1.0","type":"prompt","subject":"c9","traceparent":"00-abc-01","data":{"tokens":3}}"#
-            #expect(try await node.post("/api/v1/events", event, contentType: "application/cloudevents+json").status == 204)
+            let event =
+                #"{"id":"x1","source":"app","specversion":"1.0","type":"prompt","subject":"c9","traceparent":"00-abc-01","data":{"tokens":3}}"#
+            #expect(
+                try await node.post("/api/v1/events", event, contentType: "application/cloudevents+json").status == 204)
             let listed = try #require(try await node.get("/api/v1/events?subject=c9").json?.arrayValue?.first)
             #expect(listed["event"]?["traceparent"] == .string("00-abc-01"))
             #expect(listed["event"]?["data"] == .object(["tokens": .number("3")]))
@@ -111,8 +137,12 @@ import TallyStore
                 for client in 0..<clients {
                     for batch in 0..<batches {
                         group.addTask {
-                            let events = (0..<50).map { eventJSON("c\(client)-b\(batch)-\($0)", subject: "s\($0 % 9)", data: #"{"tokens": 0.01}"#) }
-                            return try await node.post("/api/v1/events", "[" + events.joined(separator: ",") + "]").status
+                            let events = (0..<50).map {
+                                eventJSON(
+                                    "c\(client)-b\(batch)-\($0)", subject: "s\($0 % 9)", data: #"{"tokens": 0.01}"#)
+                            }
+                            return try await node.post("/api/v1/events", "[" + events.joined(separator: ",") + "]")
+                                .status
                         }
                     }
                 }

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyHTTP
 
 @Suite struct IngestRequestTests {
@@ -10,9 +11,13 @@ import TallyCore
         ]
         let now = Timestamp(rfc3339: "2024-05-01T12:00:00Z")!
         let body = try JSONParser.parse("[" + texts.joined(separator: ",") + "]")
-        let events = try EventBatch.validate(body, texts: texts, now: now, allowSingle: false, allowArray: true, maxBatchEvents: 10).get()
+        let events = try EventBatch.validate(
+            body, texts: texts, now: now, allowSingle: false, allowArray: true, maxBatchEvents: 10
+        ).get()
         #expect(events.map(\.timeAssigned) == [false, true])
-        #expect(IngestRequest.joinedTexts(events) == texts[0] + ","
-            + #"{"id":"2","source":"s","specversion":"1.0","subject":"b","time":"2024-05-01T12:00:00Z","type":"t"}"#)
+        #expect(
+            IngestRequest.joinedTexts(events) == texts[0] + ","
+                + #"{"id":"2","source":"s","specversion":"1.0","subject":"b","time":"2024-05-01T12:00:00Z","type":"t"}"#
+        )
     }
 }

@@ -1,4 +1,3 @@
-import TallyConfiguration
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
@@ -6,9 +5,11 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import TallyConfiguration
 import TallyCore
 import TallyStore
 import TallyTestSupport
+
 @testable import TallyHTTP
 
 /// A live Tally node on a random loopback port over a real SQLite file, driven over real HTTP.
@@ -17,16 +18,19 @@ struct LiveNode {
     let store: ShardStore
 
     /// Starts a node, runs `body` against it, then shuts it down gracefully.
-    static func run(limits: APILimits = APILimits(), apiKeys: Set<String> = [], directory: String? = nil,
-                    _ body: (LiveNode) async throws -> Void) async throws {
+    static func run(
+        limits: APILimits = APILimits(), apiKeys: Set<String> = [], directory: String? = nil,
+        _ body: (LiveNode) async throws -> Void
+    ) async throws {
         let folder = directory ?? NSTemporaryDirectory() + "tally-http-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let store = try ShardStore(path: folder + "/shard.sqlite")
         var logger = Logger(label: "test")
         logger.logLevel = .error
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = TallyServer.application(store: store, host: "127.0.0.1", port: 0, limits: limits, apiKeys: apiKeys, logger: logger,
-                                          onServerRunning: { continuation.yield($0) })
+        let app = TallyServer.application(
+            store: store, host: "127.0.0.1", port: 0, limits: limits, apiKeys: apiKeys, logger: logger,
+            onServerRunning: { continuation.yield($0) })
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -39,8 +43,10 @@ struct LiveNode {
         }
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String? = "application/json",
-                 headers extra: [(String, String)] = []) async throws -> HTTPReply {
+    func request(
+        _ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String? = "application/json",
+        headers extra: [(String, String)] = []
+    ) async throws -> HTTPReply {
         try await TestHTTP.send(method, baseURL + path, body: body, contentType: contentType, headers: extra)
     }
 
@@ -48,7 +54,9 @@ struct LiveNode {
         try await request(.GET, path, headers: headers)
     }
 
-    func post(_ path: String, _ body: String, contentType: String? = "application/json", headers: [(String, String)] = []) async throws -> HTTPReply {
+    func post(
+        _ path: String, _ body: String, contentType: String? = "application/json", headers: [(String, String)] = []
+    ) async throws -> HTTPReply {
         try await request(.POST, path, body: body, contentType: contentType, headers: headers)
     }
 
@@ -60,14 +68,20 @@ struct LiveNode {
     /// The `value`s of a query's rows.
     func values(_ path: String) async throws -> [String] {
         let reply = try await get(path)
-        return reply.json?["data"]?.arrayValue?.compactMap { $0["value"].map(JSONWriter.string) } ?? ["status \(reply.status): \(reply.body)"]
+        return reply.json?["data"]?.arrayValue?.compactMap { $0["value"].map(JSONWriter.string) } ?? [
+            "status \(reply.status): \(reply.body)"
+        ]
     }
 }
 
 /// A CloudEvent JSON object for tests.
-func eventJSON(_ id: String, subject: String = "c1", type: String = "prompt", time: String = "2024-01-01T00:00:00Z", data: String = #"{"tokens": 1}"#) -> String {
+func eventJSON(
+    _ id: String, subject: String = "c1", type: String = "prompt", time: String = "2024-01-01T00:00:00Z",
+    data: String = #"{"tokens": 1}"#
+) -> String {
     #"{"id":"\#(id)","source":"test","specversion":"1.0","type":"\#(type)","subject":"\#(subject)","time":"\#(time)","data":\#(data)}"#
 }
 
-let tokensMeter = #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
+let tokensMeter =
+    #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
 let allTime = "from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z"

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyHTTP
 
 @Suite struct MeterAPITests {
@@ -13,7 +14,9 @@ import TallyCore
             #expect(try await node.get("/api/v1/meters/\(id)").json?["slug"] == .string("tokens_total"))
             #expect(try await node.get("/api/v1/meters/tokens_total").json?["id"] == .string(id))
 
-            let updated = try await node.request(.PUT, "/api/v1/meters/tokens_total", body: #"{"name":"Tokens","groupBy":{"model":"$.model","tier":"$.tier"}}"#)
+            let updated = try await node.request(
+                .PUT, "/api/v1/meters/tokens_total",
+                body: #"{"name":"Tokens","groupBy":{"model":"$.model","tier":"$.tier"}}"#)
             #expect(updated.status == 200)
             #expect(updated.json?["name"] == .string("Tokens"))
             #expect(updated.json?["groupBy"]?["tier"] == .string("$.tier"))
@@ -34,15 +37,21 @@ import TallyCore
 
     @Test func invalidAndDuplicateMeters() async throws {
         try await LiveNode.run { node in
-            let invalid = try await node.post("/api/v1/meters", #"{"slug":"Bad Slug","aggregation":"SUM","eventType":"p"}"#)
+            let invalid = try await node.post(
+                "/api/v1/meters", #"{"slug":"Bad Slug","aggregation":"SUM","eventType":"p"}"#)
             #expect(invalid.status == 400)
-            #expect(invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == ["slug", "valueProperty"])
+            #expect(
+                invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == [
+                    "slug", "valueProperty",
+                ])
             try await node.createMeter(tokensMeter)
             let duplicate = try await node.post("/api/v1/meters", tokensMeter)
             #expect(duplicate.status == 409)
             #expect(duplicate.json?["errors"]?.arrayValue?.first?["field"] == .string("slug"))
             #expect(try await node.post("/api/v1/meters", "[1]").status == 400)
-            #expect(try await node.get("/api/v1/meters/missing").json?["type"] == .string("urn:tally:problem:meter-not-found"))
+            #expect(
+                try await node.get("/api/v1/meters/missing").json?["type"]
+                    == .string("urn:tally:problem:meter-not-found"))
         }
     }
 
@@ -52,7 +61,8 @@ import TallyCore
                 try await node.createMeter(#"{"slug":"\#(slug)","aggregation":"COUNT","eventType":"p"}"#)
             }
             func slugs(_ query: String) async throws -> [String] {
-                try await node.get("/api/v1/meters?\(query)").json?.arrayValue?.compactMap { $0["slug"]?.stringValue } ?? []
+                try await node.get("/api/v1/meters?\(query)").json?.arrayValue?.compactMap { $0["slug"]?.stringValue }
+                    ?? []
             }
             #expect(try await slugs("") == ["a_meter", "b_meter", "c_meter"])
             #expect(try await slugs("order=DESC") == ["c_meter", "b_meter", "a_meter"])
@@ -60,13 +70,18 @@ import TallyCore
             #expect(try await slugs("page=3&pageSize=2") == [])
             let bad = try await node.get("/api/v1/meters?pageSize=0&orderBy=size&order=UP")
             #expect(bad.status == 400)
-            #expect(bad.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == ["order", "orderBy", "pageSize"])
+            #expect(
+                bad.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue }.sorted() == [
+                    "order", "orderBy", "pageSize",
+                ])
         }
     }
 
     @Test func meterCreatedLaterCountsEarlierEvents() async throws {
         try await LiveNode.run { node in
-            _ = try await node.post("/api/v1/events", "[\(eventJSON("a", data: #"{"tokens": 4}"#)),\(eventJSON("b", data: #"{"tokens": 6}"#))]")
+            _ = try await node.post(
+                "/api/v1/events",
+                "[\(eventJSON("a", data: #"{"tokens": 4}"#)),\(eventJSON("b", data: #"{"tokens": 6}"#))]")
             try await node.createMeter(tokensMeter)
             #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)") == ["10"])
         }

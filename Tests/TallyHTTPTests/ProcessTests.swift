@@ -1,12 +1,13 @@
-import TallyConfiguration
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Testing
+import TallyConfiguration
 import TallyCore
 import TallyStore
 import TallyTestSupport
+import Testing
+
 @testable import TallyHTTP
 
 /// Tests that run the real `tally` binary as a separate process.
@@ -19,8 +20,11 @@ import TallyTestSupport
         let api = client(first.baseURL)
         #expect(try await api.send(.POST, "/api/v1/meters", tokensMeter).status == 201)
         for batch in 0..<20 {
-            let events = (0..<50).map { eventJSON("b\(batch)-\($0)", subject: "s\($0 % 4)", data: #"{"tokens": 1.1, "model": "m\#($0 % 3)"}"#) }
-            #expect(try await api.send(.POST, "/api/v1/events", "[" + events.joined(separator: ",") + "]").status == 204)
+            let events = (0..<50).map {
+                eventJSON("b\(batch)-\($0)", subject: "s\($0 % 4)", data: #"{"tokens": 1.1, "model": "m\#($0 % 3)"}"#)
+            }
+            #expect(
+                try await api.send(.POST, "/api/v1/events", "[" + events.joined(separator: ",") + "]").status == 204)
         }
         let query = "/api/v1/meters/tokens_total/query?\(allTime)&groupBy=model&groupBy=subject"
         let before = try await api.send(.GET, query)
@@ -34,7 +38,9 @@ import TallyTestSupport
         #expect(total.json?["data"]?.arrayValue?.first?["value"] == .number("1100"))
         let resend = "[" + eventJSON("b0-0", subject: "s0", data: #"{"tokens": 1.1, "model": "m0"}"#) + "]"
         #expect(try await client(second.baseURL).send(.POST, "/api/v1/events", resend).status == 204)
-        #expect(try await client(second.baseURL).send(.GET, "/api/v1/meters/tokens_total/query?\(allTime)").body == total.body)
+        #expect(
+            try await client(second.baseURL).send(.GET, "/api/v1/meters/tokens_total/query?\(allTime)").body
+                == total.body)
         #expect(second.stop() == 0)
     }
 
@@ -82,14 +88,17 @@ import TallyTestSupport
     @Test func invalidConfigFileIsRejectedWithReasons() throws {
         let folder = NSTemporaryDirectory() + "tally-badconfig-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try "port: eighty\ndedupWindowDay: 3\nlimits:\n  maxBody: 1\nmeters:\n  - slug: Bad\n".write(toFile: folder + "/bad.yaml", atomically: true, encoding: .utf8)
+        try "port: eighty\ndedupWindowDay: 3\nlimits:\n  maxBody: 1\nmeters:\n  - slug: Bad\n".write(
+            toFile: folder + "/bad.yaml", atomically: true, encoding: .utf8)
         #expect(throws: NodeConfiguration.Invalid.self) { try NodeConfiguration.load(path: folder + "/bad.yaml") }
         do {
             _ = try NodeConfiguration.load(path: folder + "/bad.yaml")
         } catch let invalid as NodeConfiguration.Invalid {
-            #expect(invalid.errors.map(\.field).sorted() == [
-                "dedupWindowDay", "limits.maxBody", "meters[0].aggregation", "meters[0].eventType", "meters[0].slug", "port",
-            ])
+            #expect(
+                invalid.errors.map(\.field).sorted() == [
+                    "dedupWindowDay", "limits.maxBody", "meters[0].aggregation", "meters[0].eventType",
+                    "meters[0].slug", "port",
+                ])
         }
     }
 }
@@ -100,7 +109,8 @@ struct LiveNodeClient {
     var apiKey: String?
 
     func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> HTTPReply {
-        try await TestHTTP.send(method, baseURL + path, body: body, headers: apiKey.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        try await TestHTTP.send(
+            method, baseURL + path, body: body, headers: apiKey.map { [("Authorization", "Bearer \($0)")] } ?? [])
     }
 }
 
@@ -110,23 +120,34 @@ struct LiveNodeClient {
         let folder = NSTemporaryDirectory() + "tally-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let node = try NodeProcess(arguments: ["serve", "--port", "0", "--data", folder + "/data"])
-        #expect(try await LiveNodeClient(baseURL: node.baseURL).send(.POST, "/api/v1/meters", tokensMeter).status == 201)
-        let lines = (0..<25).map { eventJSON("cli-\($0)", subject: "s\($0 % 2)", time: "2024-01-01T00:00:00Z", data: #"{"tokens": 2, "model": "m\#($0 % 2)"}"#) }
-        try (lines.joined(separator: "\n") + "\n\n").write(toFile: folder + "/events.jsonl", atomically: true, encoding: .utf8)
-        let ingest = try NodeProcess.run(["ingest", folder + "/events.jsonl", "--url", node.baseURL, "--batch-size", "10"])
+        #expect(
+            try await LiveNodeClient(baseURL: node.baseURL).send(.POST, "/api/v1/meters", tokensMeter).status == 201)
+        let lines = (0..<25).map {
+            eventJSON(
+                "cli-\($0)", subject: "s\($0 % 2)", time: "2024-01-01T00:00:00Z",
+                data: #"{"tokens": 2, "model": "m\#($0 % 2)"}"#)
+        }
+        try (lines.joined(separator: "\n") + "\n\n").write(
+            toFile: folder + "/events.jsonl", atomically: true, encoding: .utf8)
+        let ingest = try NodeProcess.run([
+            "ingest", folder + "/events.jsonl", "--url", node.baseURL, "--batch-size", "10",
+        ])
         #expect(ingest.status == 0)
         #expect(ingest.output.contains("sent 25 of 25 events"))
         #expect(ingest.output.contains("0 batch(es) rejected"))
 
-        let query = try NodeProcess.run(["query", "tokens_total", "--url", node.baseURL, "--from", "2024-01-01T00:00:00Z",
-                                  "--to", "2024-01-02T00:00:00Z", "--group-by", "model"])
-        #expect(query.status == 0)
-        #expect(query.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") } == [
-            "window start window end subject model value",
-            "-------------------- -------------------- ------- ----- -----",
-            "2024-01-01T00:00:00Z 2024-01-02T00:00:00Z m0 26",
-            "2024-01-01T00:00:00Z 2024-01-02T00:00:00Z m1 24",
+        let query = try NodeProcess.run([
+            "query", "tokens_total", "--url", node.baseURL, "--from", "2024-01-01T00:00:00Z",
+            "--to", "2024-01-02T00:00:00Z", "--group-by", "model",
         ])
+        #expect(query.status == 0)
+        #expect(
+            query.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") } == [
+                "window start window end subject model value",
+                "-------------------- -------------------- ------- ----- -----",
+                "2024-01-01T00:00:00Z 2024-01-02T00:00:00Z m0 26",
+                "2024-01-01T00:00:00Z 2024-01-02T00:00:00Z m1 24",
+            ])
 
         try "[\(eventJSON("bad", time: "soon"))]".write(toFile: folder + "/bad.json", atomically: true, encoding: .utf8)
         let rejected = try NodeProcess.run(["ingest", folder + "/bad.json", "--url", node.baseURL])

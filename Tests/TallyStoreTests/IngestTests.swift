@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyStore
 
 @Suite struct IngestTests {
@@ -45,7 +46,10 @@ import TallyCore
         configuration.dedupPruneBatchRows = 1
         let store = try StoreFixture().open(configuration)
         _ = try await store.createMeter(spec("calls", .count, value: nil))
-        try await store.ingest([event("e1", time: "2024-01-01T00:00:00Z", data: "{}"), event("e2", time: "2024-01-01T00:00:00Z", data: "{}")])
+        try await store.ingest([
+            event("e1", time: "2024-01-01T00:00:00Z", data: "{}"),
+            event("e2", time: "2024-01-01T00:00:00Z", data: "{}"),
+        ])
         #expect(try await store.pruneDedup() == 0)
         let later = Timestamp(micros: Timestamp.now.micros + 2 * 3600 * 1_000_000)
         #expect(try await store.pruneDedup(now: later) == 2)
@@ -64,7 +68,9 @@ import TallyCore
                 group.addTask {
                     for batch in 0..<batches {
                         let events = (0..<batchEvents).map { index in
-                            event("w\(writer)-b\(batch)-\(index)", subject: "c\(index % 7)", time: "2024-01-01T00:0\(index % 10):00Z", data: #"{"v": "0.1"}"#)
+                            event(
+                                "w\(writer)-b\(batch)-\(index)", subject: "c\(index % 7)",
+                                time: "2024-01-01T00:0\(index % 10):00Z", data: #"{"v": "0.1"}"#)
                         }
                         try await store.ingest(events)
                     }
@@ -88,7 +94,10 @@ import TallyCore
         #expect(try await store.total("calls") == "2")
         let listed = try await store.listEvents(EventFilter(from: t("2023-01-01T00:00:00Z")))
         #expect(listed.map(\.event.id).sorted() == ["e1", "e2"])
-        #expect(listed.first { $0.event.id == "e1" }?.validationErrors == ["meter tokens: valueProperty $.v is not numeric: \"lots\""])
+        #expect(
+            listed.first { $0.event.id == "e1" }?.validationErrors == [
+                "meter tokens: valueProperty $.v is not numeric: \"lots\""
+            ])
         #expect(listed.first { $0.event.id == "e2" }?.validationErrors == [])
     }
 
@@ -100,10 +109,20 @@ import TallyCore
             event("refund-3", subject: "globex", time: "2024-01-03T00:00:00Z", data: "{}"),
         ])
         let from = t("2023-01-01T00:00:00Z")
-        #expect(try await store.listEvents(EventFilter(from: from, id: "order")).map(\.event.id) == ["order-2", "order-1"])
-        #expect(try await store.listEvents(EventFilter(from: from, subject: "acme")).map(\.event.id) == ["order-2", "order-1"])
-        #expect(try await store.listEvents(EventFilter(from: t("2024-01-02T00:00:00Z"))).map(\.event.id) == ["refund-3", "order-2"])
-        #expect(try await store.listEvents(EventFilter(from: from, to: t("2024-01-01T12:00:00Z"))).map(\.event.id) == ["order-1"])
+        #expect(
+            try await store.listEvents(EventFilter(from: from, id: "order")).map(\.event.id) == ["order-2", "order-1"])
+        #expect(
+            try await store.listEvents(EventFilter(from: from, subject: "acme")).map(\.event.id) == [
+                "order-2", "order-1",
+            ])
+        #expect(
+            try await store.listEvents(EventFilter(from: t("2024-01-02T00:00:00Z"))).map(\.event.id) == [
+                "refund-3", "order-2",
+            ])
+        #expect(
+            try await store.listEvents(EventFilter(from: from, to: t("2024-01-01T12:00:00Z"))).map(\.event.id) == [
+                "order-1"
+            ])
         #expect(try await store.listEvents(EventFilter(from: from, limit: 1)).map(\.event.id) == ["refund-3"])
         #expect(try await store.subjects().map(\.key) == ["acme-1", "acme-2", "globex"])
     }
@@ -112,10 +131,13 @@ import TallyCore
 @Suite struct ReceivedTextTests {
     @Test func eventsAreStoredAsReceivedAndKeepTheirDefaultedTime() async throws {
         let fixture = try StoreFixture()
-        let received = #"{"id":"e1","source":"app","specversion":"1.0","type":"prompt","subject":"c1","data":{"v":2},"traceparent":"00-abc"}"#
+        let received =
+            #"{"id":"e1","source":"app","specversion":"1.0","type":"prompt","subject":"c1","data":{"v":2},"traceparent":"00-abc"}"#
         let now = t("2024-06-01T12:00:30Z")
-        let events = try EventBatch.validate(JSONParser.parse(received), texts: [received], now: now,
-                                             allowSingle: true, allowArray: true, maxBatchEvents: 10).get()
+        let events = try EventBatch.validate(
+            JSONParser.parse(received), texts: [received], now: now,
+            allowSingle: true, allowArray: true, maxBatchEvents: 10
+        ).get()
         #expect(events[0].receivedJSON == received)
         do {
             let store = try fixture.open()

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyStore
 
 @Suite struct MeterStoreTests {
@@ -19,7 +20,10 @@ import TallyCore
 
     @Test func eventFromSkipsOlderEvents() async throws {
         let store = try StoreFixture().open()
-        try await store.ingest([event("e1", time: "2024-01-01T00:00:00Z", data: #"{"v": 2}"#), event("e2", time: "2024-01-03T00:00:00Z", data: #"{"v": 3}"#)])
+        try await store.ingest([
+            event("e1", time: "2024-01-01T00:00:00Z", data: #"{"v": 2}"#),
+            event("e2", time: "2024-01-03T00:00:00Z", data: #"{"v": 3}"#),
+        ])
         var definition = spec("tokens", .sum)
         definition.eventFrom = t("2024-01-02T00:00:00Z")
         _ = try await store.createMeter(definition)
@@ -34,7 +38,8 @@ import TallyCore
             event("e1", time: "2024-01-01T00:00:00Z", data: #"{"v": 2, "m": "a", "r": "eu"}"#),
             event("e2", time: "2024-01-01T00:00:00Z", data: #"{"v": 3, "m": "b", "r": "eu"}"#),
         ])
-        let update = MeterUpdate(name: "Tokens", description: nil, metadata: nil, groupBy: ["r": try JSONPath(parsing: "$.r")])
+        let update = MeterUpdate(
+            name: "Tokens", description: nil, metadata: nil, groupBy: ["r": try JSONPath(parsing: "$.r")])
         let updated = try await store.updateMeter(idOrSlug: "tokens", update)
         #expect(updated.name == "Tokens")
         let rows = try await store.rows("tokens", MeterQuery(to: t("2025-01-01T00:00:00Z"), groupBy: ["r"]))

@@ -1,12 +1,17 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyStore
 
 /// Partials pending in memory, flushed into `minute_agg`, or replayed from raw events after a crash
 /// must all give the same answers.
 @Suite struct PendingAggregatesTests {
     func batch(_ prefix: String, count: Int, value: String = "1.5") -> [CloudEvent] {
-        (0..<count).map { event("\(prefix)\($0)", subject: "c\($0 % 3)", time: "2024-01-01T00:0\($0 % 10):00Z", data: #"{"v": "\#(value)"}"#) }
+        (0..<count).map {
+            event(
+                "\(prefix)\($0)", subject: "c\($0 % 3)", time: "2024-01-01T00:0\($0 % 10):00Z",
+                data: #"{"v": "\#(value)"}"#)
+        }
     }
 
     @Test func answersAreTheSameBeforeAndAfterAFlush() async throws {

@@ -1,6 +1,7 @@
-import Testing
 import TallyCore
 import TallyTestSupport
+import Testing
+
 @testable import TallyStore
 
 /// The store's answers (pre-aggregated whole minutes plus raw edge minutes) must equal a brute-force
@@ -15,12 +16,15 @@ import TallyTestSupport
             let value = "\(Int.random(in: -50...500, using: &random)).\(Int.random(in: 0...999, using: &random))"
             let model = ["a", "b", "c"][Int.random(in: 0..<3, using: &random)]
             let user = "u\(Int.random(in: 0..<20, using: &random))"
-            return CloudEvent(id: "e\(index)", source: "s", type: "prompt", subject: "c\(index % 5)", time: Timestamp(micros: micros),
-                              data: .object(["v": .string(value), "m": .string(model), "user": .string(user)]))
+            return CloudEvent(
+                id: "e\(index)", source: "s", type: "prompt", subject: "c\(index % 5)", time: Timestamp(micros: micros),
+                data: .object(["v": .string(value), "m": .string(model), "user": .string(user)]))
         }
     }
 
-    static func expected(_ meter: MeterDefinition, _ events: [CloudEvent], from: Timestamp, to: Timestamp) throws -> Amount? {
+    static func expected(
+        _ meter: MeterDefinition, _ events: [CloudEvent], from: Timestamp, to: Timestamp
+    ) throws -> Amount? {
         var partial = PartialAggregate()
         for event in events where event.time >= from && event.time < to {
             if case .success(let sample) = meter.sample(event) { partial.add(sample, at: event.time) }
@@ -36,11 +40,12 @@ import TallyTestSupport
         let store = try StoreFixture().open(configuration)
         let events = Self.makeEvents()
         try await store.ingest(Array(events[..<300]))
-        let value: String? = switch aggregation {
-        case .count: nil
-        case .uniqueCount: "$.user"
-        default: "$.v"
-        }
+        let value: String? =
+            switch aggregation {
+            case .count: nil
+            case .uniqueCount: "$.user"
+            default: "$.v"
+            }
         let meter = try await store.createMeter(spec("m", aggregation, value: value, groupBy: ["m": "$.m"]))
         try await store.ingest(Array(events[300...]))
         var random = SplitMix64(seed: 7)
@@ -61,7 +66,8 @@ import TallyTestSupport
         try await store.ingest(events)
         let from = t("2024-03-09T05:00:00Z")
         let to = t("2024-03-13T04:00:00Z")
-        let rows = try await store.rows("m", MeterQuery(from: from, to: to, windowSize: .day, windowTimeZone: "America/New_York", groupBy: ["m"]))
+        let rows = try await store.rows(
+            "m", MeterQuery(from: from, to: to, windowSize: .day, windowTimeZone: "America/New_York", groupBy: ["m"]))
         let calendar = WindowCalendar(timeZoneIdentifier: "America/New_York")!
         var expectedRows: [String] = []
         var start = from
@@ -75,7 +81,10 @@ import TallyTestSupport
             }
             start = window.end
         }
-        #expect(rows.map { "\($0.windowStart)..\($0.windowEnd) \(($0.groupBy["m"] ?? nil) ?? "-") \($0.value)" } == expectedRows)
-        #expect(rows.contains { $0.windowStart == t("2024-03-10T05:00:00Z") && $0.windowEnd == t("2024-03-11T04:00:00Z") })
+        #expect(
+            rows.map { "\($0.windowStart)..\($0.windowEnd) \(($0.groupBy["m"] ?? nil) ?? "-") \($0.value)" }
+                == expectedRows)
+        #expect(
+            rows.contains { $0.windowStart == t("2024-03-10T05:00:00Z") && $0.windowEnd == t("2024-03-11T04:00:00Z") })
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+
 @testable import TallyStore
 
 /// A store on a real SQLite file in a fresh temporary folder.
@@ -19,13 +20,19 @@ struct StoreFixture {
 
 func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text)! }
 
-func event(_ id: String, subject: String = "c1", type: String = "prompt", time: String, data: String, source: String = "app") -> CloudEvent {
+func event(
+    _ id: String, subject: String = "c1", type: String = "prompt", time: String, data: String, source: String = "app"
+) -> CloudEvent {
     CloudEvent(id: id, source: source, type: type, subject: subject, time: t(time), data: try! JSONParser.parse(data))
 }
 
-func spec(_ slug: String, _ aggregation: MeterAggregation, value: String? = "$.v", groupBy: [String: String] = [:], type: String = "prompt") -> MeterSpec {
-    MeterSpec(slug: slug, aggregation: aggregation, eventType: type, valueProperty: value.map { try! JSONPath(parsing: $0) },
-              groupBy: groupBy.mapValues { try! JSONPath(parsing: $0) })
+func spec(
+    _ slug: String, _ aggregation: MeterAggregation, value: String? = "$.v", groupBy: [String: String] = [:],
+    type: String = "prompt"
+) -> MeterSpec {
+    MeterSpec(
+        slug: slug, aggregation: aggregation, eventType: type, valueProperty: value.map { try! JSONPath(parsing: $0) },
+        groupBy: groupBy.mapValues { try! JSONPath(parsing: $0) })
 }
 
 extension ShardStore {

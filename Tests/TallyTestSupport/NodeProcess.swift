@@ -60,12 +60,16 @@ public final class NodeProcess {
         }
         let deadline = Date().addingTimeInterval(NodeProcess.startupTimeoutSeconds)
         func announced() -> Substring? {
-            buffer.withLock { String(decoding: $0, as: UTF8.self) }.split(separator: "\n").first { $0.hasPrefix(announcement) }
+            buffer.withLock { String(decoding: $0, as: UTF8.self) }.split(separator: "\n").first {
+                $0.hasPrefix(announcement)
+            }
         }
         while announced() == nil, Date() < deadline, process.isRunning {
             Thread.sleep(forTimeInterval: 0.02)
         }
-        guard let line = announced(), let range = line.range(of: #"https?://127\.0\.0\.1:\d+"#, options: .regularExpression) else {
+        guard let line = announced(),
+            let range = line.range(of: #"https?://127\.0\.0\.1:\d+"#, options: .regularExpression)
+        else {
             process.terminate()
             let printed = buffer.withLock { String(decoding: $0, as: UTF8.self) }
             let errors = (try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? ""

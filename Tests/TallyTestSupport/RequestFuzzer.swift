@@ -38,7 +38,8 @@ public struct RequestFuzzer {
         String(repeating: "ü", count: 700), "a\"b\\c", "\u{feff}", "../../etc/passwd", "%00", "Asia/Kolkata%00",
     ]
     static let oddNumbers = [
-        "1e29", "-1e29", "1e400", "1" + String(repeating: "0", count: 300), "0." + String(repeating: "0", count: 300) + "1",
+        "1e29", "-1e29", "1e400", "1" + String(repeating: "0", count: 300),
+        "0." + String(repeating: "0", count: 300) + "1",
         "1e-10", "-0", "0.0000000001", "170141183460469231731687303715884105727", "1E+5", "1000000000000000000",
         "-1000000000000000001", "12.3456789012",
     ]
@@ -51,12 +52,16 @@ public struct RequestFuzzer {
         case 3: return "[" + (depth < 3 ? oddJSONValue(depth: depth + 1) : "1") + "]"
         case 4: return "{\"a\":" + (depth < 3 ? oddJSONValue(depth: depth + 1) : "1") + ",\"a\":2}"
         case 5 where depth == 0: return nested(depth: Int.random(in: 28...70, using: &random))
-        case 6: return "\"" + pick(["2024-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:60-01:00", "noon"]) + "\""
+        case 6:
+            return "\"" + pick(["2024-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:60-01:00", "noon"])
+                + "\""
         default: return String(Int.random(in: -1000...1000, using: &random))
         }
     }
 
-    func nested(depth: Int) -> String { String(repeating: "{\"n\":", count: depth) + "1" + String(repeating: "}", count: depth) }
+    func nested(depth: Int) -> String {
+        String(repeating: "{\"n\":", count: depth) + "1" + String(repeating: "}", count: depth)
+    }
 
     func jsonEscaped(_ text: String) -> String {
         var out = ""
@@ -104,7 +109,9 @@ public struct RequestFuzzer {
     /// known valid time, an object or null `data`, and the optional attributes' types. Repeated members: last wins.
     /// Returns the event's de-duplication key (source, id, subject) when it is valid.
     static func validEventKey(_ text: String) -> Identifier? {
-        guard let json = try? JSONParser.parse(text), case .object(let members) = json, depth(json) <= 32 else { return nil }
+        guard let json = try? JSONParser.parse(text), case .object(let members) = json, depth(json) <= 32 else {
+            return nil
+        }
         var parts: [String] = []
         for name in ["source", "id", "subject", "type"] {
             guard case .string(let value)? = members[name], !value.isEmpty, value.utf8.count <= 1024 else { return nil }
@@ -165,8 +172,10 @@ public struct RequestFuzzer {
             if let key { keys.insert(key) } else { allValid = false }
         }
         let single = count == 1 && chance(50)
-        let contentType = pick(["application/json", "application/cloudevents-batch+json", "application/cloudevents+json",
-                                "application/json; charset=utf-8", "text/plain", ";", "", "application/json;;;"])
+        let contentType = pick([
+            "application/json", "application/cloudevents-batch+json", "application/cloudevents+json",
+            "application/json; charset=utf-8", "text/plain", ";", "", "application/json;;;",
+        ])
         let body = single ? events[0] : "[" + events.joined(separator: ",") + "]"
         let shapeOK: Bool
         switch contentType {
@@ -175,8 +184,9 @@ public struct RequestFuzzer {
         case "application/json", "application/json; charset=utf-8", "application/json;;;": shapeOK = true
         default: shapeOK = false
         }
-        return FuzzRequest(method: .POST, path: "/api/v1/events", headers: [("Content-Type", contentType)], body: Array(body.utf8),
-                           storedIDs: allValid && shapeOK ? keys : nil, comparableBody: true)
+        return FuzzRequest(
+            method: .POST, path: "/api/v1/events", headers: [("Content-Type", contentType)], body: Array(body.utf8),
+            storedIDs: allValid && shapeOK ? keys : nil, comparableBody: true)
     }
 
     mutating func rawBytes() -> FuzzRequest {
@@ -185,19 +195,29 @@ public struct RequestFuzzer {
         bytes += Array("\"}]".utf8)
         if chance(30) { bytes = Array(String(repeating: "[", count: Int.random(in: 60...200, using: &random)).utf8) }
         if chance(20) { bytes = Array(("[" + String(repeating: "9", count: 5000) + "]").utf8) }
-        return FuzzRequest(method: .POST, path: pick(["/api/v1/events", "/api/v1/meters"]),
-                           headers: [("Content-Type", "application/json")], body: bytes, storedIDs: nil, comparableBody: true)
+        return FuzzRequest(
+            method: .POST, path: pick(["/api/v1/events", "/api/v1/meters"]),
+            headers: [("Content-Type", "application/json")], body: bytes, storedIDs: nil, comparableBody: true)
     }
 
     mutating func meterMutation() -> FuzzRequest {
         var members: [(String, String)] = [
-            ("slug", "\"" + jsonEscaped(pick(["Bad Slug", "", "a__b", String(repeating: "a", count: 65), "\u{e9}", "_x"])) + "\""),
+            (
+                "slug",
+                "\"" + jsonEscaped(pick(["Bad Slug", "", "a__b", String(repeating: "a", count: 65), "\u{e9}", "_x"]))
+                    + "\""
+            ),
             ("aggregation", "\"" + pick(["SUM", "COUNT", "sum", "MEDIAN", ""]) + "\""),
             ("eventType", pick(["\"fuzz\"", "1", "null", "\"" + String(repeating: "t", count: 1100) + "\""])),
         ]
         if chance(50) { members.append(("valueProperty", pick(["\"$.tokens\"", "\"tokens\"", "\"$[\"", "5"]))) }
-        if chance(40) { members.append(("groupBy", pick(["{\"subject\":\"$.s\"}", "{\"a b\":\"$.x\"}", "[]", "{\"m\":\"$.m\"}"]))) }
-        if chance(30) { members.append(("eventFrom", "\"" + pick(["0000-01-01T00:00:00Z", "yesterday", "2024-01-01T00:00:00Z"]) + "\"")) }
+        if chance(40) {
+            members.append(("groupBy", pick(["{\"subject\":\"$.s\"}", "{\"a b\":\"$.x\"}", "[]", "{\"m\":\"$.m\"}"])))
+        }
+        if chance(30) {
+            members.append(
+                ("eventFrom", "\"" + pick(["0000-01-01T00:00:00Z", "yesterday", "2024-01-01T00:00:00Z"]) + "\""))
+        }
         let path = chance(70) ? "/api/v1/meters" : "/api/v1/meters/" + pick(meters + ["nope", "%00", "%C3%A9"])
         let method: HTTPMethod = path == "/api/v1/meters" ? .POST : pick([.PUT, .DELETE, .GET])
         let body = Self.object(members)
@@ -205,30 +225,58 @@ public struct RequestFuzzer {
             return FuzzRequest(method: .GET, path: path, headers: [], body: nil, storedIDs: nil, comparableBody: false)
         }
         if method == .PUT, meters.contains(where: { path.hasSuffix("/" + $0) }) {
-            return FuzzRequest(method: .PUT, path: path, headers: [("Content-Type", "application/json")],
-                               body: Array(Self.object([("aggregation", "\"MAX\""), ("slug", "\"other\"")]).utf8), storedIDs: nil,
-                               comparableBody: true)
+            return FuzzRequest(
+                method: .PUT, path: path, headers: [("Content-Type", "application/json")],
+                body: Array(Self.object([("aggregation", "\"MAX\""), ("slug", "\"other\"")]).utf8), storedIDs: nil,
+                comparableBody: true)
         }
-        return FuzzRequest(method: method, path: path, headers: [("Content-Type", "application/json")],
-                           body: method == .GET || method == .DELETE ? nil : Array(body.utf8), storedIDs: nil,
-                           comparableBody: false)
+        return FuzzRequest(
+            method: method, path: path, headers: [("Content-Type", "application/json")],
+            body: method == .GET || method == .DELETE ? nil : Array(body.utf8), storedIDs: nil,
+            comparableBody: false)
     }
 
     mutating func query() -> FuzzRequest {
         var parameters: [String] = []
         let hasTo = chance(80)
-        if chance(80) { parameters.append("from=" + pick(["2024-01-01T00:00:00Z", "2024-01-01T00:00:30Z", "0000-01-01T00:00:00Z",
-                                                           "2024-13-01T00:00:00Z", "x", "9999-12-31T23:59:59Z"])) }
-        if hasTo { parameters.append("to=" + pick(["2024-01-02T00:00:00Z", "2024-01-01T00:05:30Z", "9999-12-31T23:59:59Z",
-                                                   "1999-01-01T00:00:00Z", "10000-01-01T00:00:00Z"])) }
+        if chance(80) {
+            parameters.append(
+                "from="
+                    + pick([
+                        "2024-01-01T00:00:00Z", "2024-01-01T00:00:30Z", "0000-01-01T00:00:00Z",
+                        "2024-13-01T00:00:00Z", "x", "9999-12-31T23:59:59Z",
+                    ]))
+        }
+        if hasTo {
+            parameters.append(
+                "to="
+                    + pick([
+                        "2024-01-02T00:00:00Z", "2024-01-01T00:05:30Z", "9999-12-31T23:59:59Z",
+                        "1999-01-01T00:00:00Z", "10000-01-01T00:00:00Z",
+                    ]))
+        }
         if chance(50) { parameters.append("windowSize=" + pick(["MINUTE", "HOUR", "DAY", "MONTH", "YEAR", "minute"])) }
-        if chance(30) { parameters.append("windowTimeZone=" + pick(["UTC", "America/New_York", "Asia/Kolkata%00", "Mars/Base",
-                                                                   "..%2F..", String(repeating: "A", count: 200)])) }
-        for _ in 0..<Int.random(in: 0...2, using: &random) { parameters.append("groupBy=" + pick(["subject", "model", "nope", "%C3%A9"])) }
-        for _ in 0..<Int.random(in: 0...2, using: &random) { parameters.append("subject=" + pick(["c1", "%C3%A9", "e%CC%81", ""])) }
+        if chance(30) {
+            parameters.append(
+                "windowTimeZone="
+                    + pick([
+                        "UTC", "America/New_York", "Asia/Kolkata%00", "Mars/Base",
+                        "..%2F..", String(repeating: "A", count: 200),
+                    ]))
+        }
+        for _ in 0..<Int.random(in: 0...2, using: &random) {
+            parameters.append("groupBy=" + pick(["subject", "model", "nope", "%C3%A9"]))
+        }
+        for _ in 0..<Int.random(in: 0...2, using: &random) {
+            parameters.append("subject=" + pick(["c1", "%C3%A9", "e%CC%81", ""]))
+        }
         if chance(20) { parameters.append("filterGroupBy[model]=" + pick(["gpt", "%C3%A9"])) }
         if chance(10) { parameters.append("filterGroupBy=" + pick(["{'model':'gpt'}", "{", "[1]"])) }
-        if chance(10) { parameters.append("advancedMeterGroupByFilters=" + pick(["{\"model\":{\"$eq\":\"gpt\"}}", "{\"model\":{\"$gt\":1}}", "x"])) }
+        if chance(10) {
+            parameters.append(
+                "advancedMeterGroupByFilters="
+                    + pick(["{\"model\":{\"$eq\":\"gpt\"}}", "{\"model\":{\"$gt\":1}}", "x"]))
+        }
         if chance(10) { parameters.append("filterCustomerId=x") }
         let slug = chance(90) ? pick(meters) : pick(["nope", "%00"])
         let path = "/api/v1/meters/\(slug)/query?" + parameters.map(Self.encodedParameter).joined(separator: "&")
@@ -259,19 +307,24 @@ public struct RequestFuzzer {
             "/api/v1/meters?page=" + pick(["0", "1", "2305843009213693953", "-1", "x", "1000001"]) + "&pageSize="
                 + pick(["0", "5", "1001", "99999999999999999999"]),
             "/api/v1/meters?order=" + pick(["ASC", "DESC", "up"]) + "&orderBy=" + pick(["key", "name", "nope"]),
-            "/api/v1/events?limit=" + pick(["0", "1", "101", "x"]) + "&from=" + pick(["2020-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "bad"]),
+            "/api/v1/events?limit=" + pick(["0", "1", "101", "x"]) + "&from="
+                + pick(["2020-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "bad"]),
             "/api/v1/meters/" + pick(meters) + "/subjects?from=" + pick(["2024-01-01T00:00:00Z", "bad"]),
         ])
-        return FuzzRequest(method: .GET, path: path, headers: [], body: nil, storedIDs: nil,
-                           comparableBody: path.contains("/subjects"))
+        return FuzzRequest(
+            method: .GET, path: path, headers: [], body: nil, storedIDs: nil,
+            comparableBody: path.contains("/subjects"))
     }
 
     mutating func oddRoute() -> FuzzRequest {
         let method: HTTPMethod = pick([.PATCH, .DELETE, .PUT, .OPTIONS, .GET])
-        let path = pick(["/api/v1/events", "/api/v1/subjects", "/api/v1/meters/" + pick(meters) + "/query", "/api/v2/x", "/healthz/",
-                         "//api/v1/meters"])
+        let path = pick([
+            "/api/v1/events", "/api/v1/subjects", "/api/v1/meters/" + pick(meters) + "/query", "/api/v2/x", "/healthz/",
+            "//api/v1/meters",
+        ])
         let headers = pick([[], [("Authorization", "bearer junk")], [("Accept", "*/*;q=x")], [("Content-Type", ";")]])
-        return FuzzRequest(method: method, path: path, headers: headers, body: nil, storedIDs: nil, comparableBody: false)
+        return FuzzRequest(
+            method: method, path: path, headers: headers, body: nil, storedIDs: nil, comparableBody: false)
     }
 }
 

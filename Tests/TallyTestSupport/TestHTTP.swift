@@ -17,14 +17,19 @@ public enum TestHTTP {
     /// Longest wait for one answer, in seconds.
     public static let requestTimeoutSeconds: Int64 = 60
 
-    public static func send(_ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = "application/json",
-                            headers extra: [(String, String)] = [], client: HTTPClient = .shared) async throws -> HTTPReply {
-        try await send(method, url, bytes: body.map { Array($0.utf8) }, contentType: contentType, headers: extra, client: client)
+    public static func send(
+        _ method: HTTPMethod, _ url: String, body: String? = nil, contentType: String? = "application/json",
+        headers extra: [(String, String)] = [], client: HTTPClient = .shared
+    ) async throws -> HTTPReply {
+        try await send(
+            method, url, bytes: body.map { Array($0.utf8) }, contentType: contentType, headers: extra, client: client)
     }
 
     /// A request whose body is raw bytes (which need not be UTF-8).
-    public static func send(_ method: HTTPMethod, _ url: String, bytes body: [UInt8]?, contentType: String? = "application/json",
-                            headers extra: [(String, String)] = [], client: HTTPClient = .shared) async throws -> HTTPReply {
+    public static func send(
+        _ method: HTTPMethod, _ url: String, bytes body: [UInt8]?, contentType: String? = "application/json",
+        headers extra: [(String, String)] = [], client: HTTPClient = .shared
+    ) async throws -> HTTPReply {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let body {
@@ -43,7 +48,8 @@ public enum TestHTTP {
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let bound = bind(socket, address, length) == 0 && getsockname(socket, address, &length) == 0
             guard bound else { throw NodeProcess.StartFailure(description: "no free port") }
-            return Int(UInt16(bigEndian: address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }))
+            return Int(
+                UInt16(bigEndian: address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }))
         }
     }
 
@@ -54,7 +60,9 @@ public enum TestHTTP {
         }
     }
 
-    private static func withLoopbackSocket<T>(port: Int, _ body: (Int32, UnsafeMutablePointer<sockaddr>) throws -> T) throws -> T {
+    private static func withLoopbackSocket<T>(
+        port: Int, _ body: (Int32, UnsafeMutablePointer<sockaddr>) throws -> T
+    ) throws -> T {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()

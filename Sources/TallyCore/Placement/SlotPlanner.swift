@@ -23,7 +23,9 @@ public enum SlotPlanner {
     /// ⌈slots / workers⌉ hand their least-attached slots to the best-weighted worker with room, and workers
     /// below ⌊slots / workers⌋ take their best-weighted slots from workers above it. Every worker ends with
     /// ⌊slots / workers⌋ or ⌈slots / workers⌉ slots.
-    public static func initial(workers: [String], slotCount: Int = SlotTable.defaultSlotCount, epoch: Int64 = 1) -> SlotTable {
+    public static func initial(
+        workers: [String], slotCount: Int = SlotTable.defaultSlotCount, epoch: Int64 = 1
+    ) -> SlotTable {
         precondition(!workers.isEmpty && slotCount > 0, "a slot table needs workers and slots")
         let names = Set(workers).sorted()
         var owners = (0..<slotCount).map { slot in
@@ -37,9 +39,13 @@ public enum SlotPlanner {
         }
         for slot in byAttachment where counts[owners[slot], default: 0] > cap {
             let receivers = names.filter { counts[$0, default: 0] < cap }
-            guard let receiver = receivers.dropFirst().reduce(receivers.first, { best, candidate in
-                best.map { prefers(candidate, over: $0, slot: slot) ? candidate : $0 }
-            }) else { break }
+            guard
+                let receiver = receivers.dropFirst().reduce(
+                    receivers.first,
+                    { best, candidate in
+                        best.map { prefers(candidate, over: $0, slot: slot) ? candidate : $0 }
+                    })
+            else { break }
             counts[owners[slot], default: 0] -= 1
             counts[receiver, default: 0] += 1
             owners[slot] = receiver
@@ -78,7 +84,8 @@ public enum SlotPlanner {
             taken += 1
         }
         for slot in byNewWeight where owners[slot] != worker && counts[owners[slot], default: 0] > cap { take(slot) }
-        for slot in byNewWeight where taken < floor && owners[slot] != worker && counts[owners[slot], default: 0] > floor { take(slot) }
+        for slot in byNewWeight
+        where taken < floor && owners[slot] != worker && counts[owners[slot], default: 0] > floor { take(slot) }
         return SlotTable(epoch: table.epoch + 1, owners: owners)
     }
 

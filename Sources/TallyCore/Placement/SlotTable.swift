@@ -46,7 +46,8 @@ public struct SlotTable: Sendable, Hashable {
     /// Reads the `json` form; nil when it is not a slot table.
     public init?(json: JSONValue) {
         guard case .number(let epochText)? = json["epoch"], let epoch = Int64(epochText),
-              let items = json["owners"]?.arrayValue, !items.isEmpty else { return nil }
+            let items = json["owners"]?.arrayValue, !items.isEmpty
+        else { return nil }
         let owners = items.compactMap(\.stringValue)
         guard owners.count == items.count else { return nil }
         self.init(epoch: epoch, owners: owners)
