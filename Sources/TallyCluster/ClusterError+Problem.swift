@@ -40,6 +40,10 @@ extension ClusterError: ProblemRepresentable {
                     + ". Committed parts stay committed; retrying the whole batch is safe (its events are de-duplicated).",
                 extensions: ["parts": .array(report)]
             )
+        case .requestRefused(let failure):
+            var status = 400
+            if case .refused(let code) = failure.kind { status = code }
+            return Problem(relaying: failure.problem, status: status, fallback: failure.reason)
         }
     }
 }

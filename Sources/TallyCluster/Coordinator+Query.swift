@@ -4,7 +4,9 @@ import TallyHTTP
 extension Coordinator {
     /// Asks the owners of the query's subjects (each for its own subjects; every worker when there are none) for partial aggregates and
     /// merges them: the rows equal those of one node holding every event. `query.to` must be set, so all
-    /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`.
+    /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`; a query a worker
+    /// refuses as such (4xx), or whose partials carry more than `maxDistinctValueEntries` distinct values, fails
+    /// as it would on one node.
     public func query(
         meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool
     ) async throws -> MeterQueryAnswer {
@@ -15,9 +17,20 @@ extension Coordinator {
             part.subjects = query.subjects.filter { table.owner(of: $0) == worker }
             return JSONWriter.string(.object(["meter": .string(meter.id), "query": part.requestJSON]))
         }
+        if let refusal = failures.first(where: \.refusesTheRequest) { throw ClusterError.requestRefused(refusal) }
+        let answers = replies.map { ($0.0, $0.1, $0.1.json) }
+        let distinct = answers.reduce(0) { total, answer in
+            total
+                + (answer.2?["rows"]?.arrayValue ?? []).reduce(0) {
+                    $0 + ($1["partial"]?["uniques"]?.arrayValue?.count ?? 0)
+                }
+        }
+        guard distinct <= MeterQuery.maxDistinctValueEntries else {
+            throw QueryTooLarge(meterSlug: meter.slug, limit: MeterQuery.maxDistinctValueEntries)
+        }
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
-        for (worker, reply) in replies {
-            guard let json = reply.json, accumulator.merge(partialsJSON: json) else {
+        for (worker, reply, json) in answers {
+            guard let json, accumulator.merge(partialsJSON: json) else {
                 failures.append(
                     WorkerFailure(
                         worker: worker, kind: .refused(status: reply.status),

@@ -82,7 +82,7 @@ public final class Coordinator: Sendable {
                 return .failure(
                     WorkerFailure(
                         worker: worker, kind: .refused(status: reply.status),
-                        reason: "answered \(reply.status): \(reply.detail)"))
+                        reason: "answered \(reply.status): \(reply.detail)", problem: reply.json))
             }
             logger.info(
                 "worker fenced a request; refreshing its assignment",

@@ -16,6 +16,21 @@ public struct WorkerFailure: Error, Sendable, Hashable {
     public var worker: String
     public var kind: Kind
     public var reason: String
+    /// The problem a worker answered with, when it refused the request.
+    public var problem: JSONValue?
+
+    public init(worker: String, kind: Kind, reason: String, problem: JSONValue? = nil) {
+        self.worker = worker
+        self.kind = kind
+        self.reason = reason
+        self.problem = problem
+    }
+
+    /// Whether the worker refused the request itself (a 4xx other than a fence): retrying can never succeed.
+    public var refusesTheRequest: Bool {
+        if case .refused(let status) = kind { return (400..<500).contains(status) && status != 409 }
+        return false
+    }
 
     /// Whether the request may have been applied although it failed.
     public var outcomeUnknown: Bool { kind == .timedOut }
@@ -27,6 +42,8 @@ public enum ClusterError: Error, Sendable {
     case shardsUnavailable([WorkerFailure], table: SlotTableSummary)
     /// Some parts of an ingested batch were not committed: every part, with its outcome.
     case partialIngest([IngestPart])
+    /// A worker refused the request itself (a 4xx other than a fence); its problem is relayed as it is.
+    case requestRefused(WorkerFailure)
 }
 
 /// One worker's part of an ingested batch and its outcome.

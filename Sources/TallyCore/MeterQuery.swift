@@ -10,6 +10,9 @@ public struct MeterQuery: Sendable {
     public static let maxQueryWindows = 100_000
     /// Longest IANA time zone name accepted, in bytes.
     public static let maxTimeZoneBytes = 64
+    /// Most (minute, subject, group, value) entries of a UNIQUE_COUNT meter one query reads or carries in a
+    /// partial answer; beyond, the query answers `QueryTooLarge` (422) instead of exhausting memory.
+    public static let maxDistinctValueEntries = 2_000_000
 
     public var from: Timestamp?
     public var to: Timestamp?

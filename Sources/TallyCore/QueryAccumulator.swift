@@ -100,3 +100,14 @@ public struct QueryOverflow: Error, Sendable, Hashable {
     public var windowStart: Timestamp
     public var windowEnd: Timestamp
 }
+
+/// A query that would carry more than `MeterQuery.maxDistinctValueEntries` distinct-value entries: answered 422.
+public struct QueryTooLarge: Error, Sendable, Hashable {
+    public var meterSlug: String
+    public var limit: Int
+
+    public init(meterSlug: String, limit: Int) {
+        self.meterSlug = meterSlug
+        self.limit = limit
+    }
+}

@@ -15,8 +15,11 @@ extension QueryAccumulator {
     }
 
     /// Folds partial rows in their wire form into this accumulator; false (and nothing merged) when malformed.
+    /// Also false when the rows carry more than `MeterQuery.maxDistinctValueEntries` distinct values.
     public mutating func merge(partialsJSON json: JSONValue) -> Bool {
         guard let items = json["rows"]?.arrayValue else { return false }
+        let distinct = items.reduce(0) { $0 + ($1["partial"]?["uniques"]?.arrayValue?.count ?? 0) }
+        guard distinct <= MeterQuery.maxDistinctValueEntries else { return false }
         var decoded: [(RowKey, PartialAggregate)] = []
         decoded.reserveCapacity(items.count)
         for item in items {

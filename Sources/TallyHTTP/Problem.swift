@@ -42,6 +42,28 @@ public struct Problem: HTTPResponseError, Sendable {
             errors: [FieldError(field: "meterIdOrSlug", reason: "no live meter has this id or slug")])
     }
 
+    /// The problem another Tally node answered with (its `type`, `detail`, `errors` and extension members),
+    /// answered again as it is; `fallback` is the detail when the answer was not a problem.
+    public init(relaying json: JSONValue?, status: Int, fallback: String) {
+        let code =
+            json?["status"].flatMap { value -> Int? in
+                if case .number(let text) = value { Int(text) } else { nil }
+            } ?? status
+        let errors = (json?["errors"]?.arrayValue ?? []).compactMap { item -> FieldError? in
+            guard let field = item["field"]?.stringValue, let reason = item["reason"]?.stringValue else { return nil }
+            return FieldError(field: field, reason: reason)
+        }
+        var extensions: JSONObject = [:]
+        for (key, value) in json?.objectValue ?? [:]
+        where !["type", "title", "status", "detail", "instance", "errors"].contains(key) {
+            extensions[key] = value
+        }
+        self.init(
+            HTTPResponse.Status(code: code), type: json?["type"]?.stringValue ?? "urn:tally:problem:http",
+            detail: json?["detail"]?.stringValue ?? fallback,
+            errors: errors.isEmpty ? [FieldError(field: "request", reason: fallback)] : errors, extensions: extensions)
+    }
+
     /// The problem+json body for a request to `instance`.
     public func json(instance: String) -> JSONValue {
         var members: JSONObject = [

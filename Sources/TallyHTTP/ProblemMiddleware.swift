@@ -50,6 +50,12 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                     + "\(overflow.windowEnd) does not fit in an exact decimal (about ±1.7e29); "
                     + "query shorter windows or group further",
                 errors: [FieldError(field: "windowSize", reason: "a window's value overflows")])
+        } catch let tooLarge as QueryTooLarge {
+            throw Problem(
+                .unprocessableContent, type: "urn:tally:problem:query-too-large",
+                detail: "meter \(tooLarge.meterSlug): the query reads more than \(tooLarge.limit) distinct values "
+                    + "(maxDistinctValueEntries); query a shorter range or fewer subjects",
+                errors: [FieldError(field: "from", reason: "the range holds too many distinct values")])
         } catch let error as HTTPParserError {
             throw Problem(
                 .badRequest, type: "urn:tally:problem:malformed-request",

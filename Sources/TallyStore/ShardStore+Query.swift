@@ -14,11 +14,13 @@ extension ShardStore {
         let wholeStart = from?.minuteCeiling ?? Timestamp(micros: Int64.min)
         let wholeEnd = to.minuteFloor
         let pendingParts = pending.parts(meterID: meter.id)
+        let maxDistinct = configuration.maxDistinctValueEntries
         let shard = try await pool.read { db -> QueryAccumulator in
             var local = QueryAccumulator(meter: meter, query: query, calendar: calendar)
             if wholeStart < wholeEnd {
                 try ShardStore.addMinutes(
-                    meter: meter, query: query, range: wholeStart..<wholeEnd, db: db, into: &local)
+                    meter: meter, query: query, range: wholeStart..<wholeEnd, maxDistinct: maxDistinct, db: db,
+                    into: &local)
                 let checkpoint = try ShardStore.aggregationCheckpoint(db)
                 for part in pendingParts where part.throughSeq > checkpoint {
                     ShardStore.addPending(part.buffer, query: query, range: wholeStart..<wholeEnd, into: &local)
@@ -62,7 +64,7 @@ extension ShardStore {
     }
 
     private static func addMinutes(
-        meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, db: Database,
+        meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, maxDistinct: Int, db: Database,
         into accumulator: inout QueryAccumulator
     ) throws {
         var arguments: StatementArguments = [meter.id, range.lowerBound.micros, range.upperBound.micros]
@@ -75,7 +77,12 @@ extension ShardStore {
                     SELECT minute_us, subject, group_key, value FROM minute_unique
                     WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
                     """, arguments: arguments)
+            var entries = 0
             while let row = try rows.next() {
+                entries += 1
+                guard entries <= maxDistinct else {
+                    throw QueryTooLarge(meterSlug: meter.slug, limit: maxDistinct)
+                }
                 let key = AggregateBuffer.Key(
                     meterID: meter.id, minute: row[0], subject: Identifier(row[1]),
                     groupKey: Identifier(row[2]))

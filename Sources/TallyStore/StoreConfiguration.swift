@@ -1,3 +1,5 @@
+import TallyCore
+
 /// Limits and durability settings of one shard store.
 public struct StoreConfiguration: Sendable {
     /// How long an event's (source, id, subject) is remembered for de-duplication, in seconds (default 32 days).
@@ -14,6 +16,8 @@ public struct StoreConfiguration: Sendable {
     public var backfillChunkEvents: Int = 50_000
     /// De-dup keys examined per prune transaction.
     public var dedupPruneBatchRows: Int = 50_000
+    /// Most distinct-value entries one UNIQUE_COUNT query reads from this shard (`QueryTooLarge` beyond).
+    public var maxDistinctValueEntries: Int = MeterQuery.maxDistinctValueEntries
 
     /// SQLite page cache per connection, in KiB: the de-dup and aggregate indexes are keyed randomly,
     /// so a cache that holds their hot pages saves reads.

@@ -86,3 +86,21 @@ import Testing
         #expect(try await store.meterSubjects(meter: meter, from: t("2024-01-02T00:00:00Z"), to: nil) == ["a"])
     }
 }
+
+@Suite struct DistinctValueLimitTests {
+    @Test func aUniqueCountQueryReadingMoreDistinctValuesThanTheLimitIsRefused() async throws {
+        var configuration = StoreConfiguration()
+        configuration.maxDistinctValueEntries = 3
+        configuration.maxPendingAggregateKeys = 1
+        let store = try StoreFixture().open(configuration)
+        _ = try await store.createMeter(spec("users", .uniqueCount, value: "$.u"))
+        let events = (0..<4).map { event("e\($0)", time: "2024-01-01T00:00:00Z", data: #"{"u": "user-\#($0)"}"#) }
+        try await store.ingest(Array(events.prefix(3)))
+        try await store.flushAggregates()
+        let range = MeterQuery(from: t("2024-01-01T00:00:00Z"), to: t("2024-01-02T00:00:00Z"))
+        #expect(try await store.rows("users", range).map(\.value) == [Amount(3)])
+        try await store.ingest([events[3]])
+        try await store.flushAggregates()
+        await #expect(throws: QueryTooLarge(meterSlug: "users", limit: 3)) { try await store.rows("users", range) }
+    }
+}
