@@ -82,8 +82,10 @@ load() {
     cpu="$(cpu_seconds "${entry#*=}")"
     echo "${entry%%=*}_peak_rss_mb=$(peak_rss_mb "${entry#*=}") ${entry%%=*}_cpu_s=$cpu ${entry%%=*}_cpu_us_per_event=$(awk -v c="$cpu" -v n="$acknowledged" 'BEGIN {printf "%.1f", c * 1e6 / n}')"
   done
-  query="$url/api/v1/meters/tokens_total/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&windowSize=MINUTE&groupBy=model"
-  echo "query_all_minutes_by_model_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
+  # Events are stamped "now": the MINUTE windows of the last day and the next (within maxQueryWindows).
+  query="$url/api/v1/meters/tokens_total/query?from=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)"
+  query+="&to=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)&windowSize=MINUTE&groupBy=model"
+  echo "query_minutes_by_model_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
   query="$url/api/v1/meters/active_users/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&subject=customer-7"
   echo "query_unique_count_one_subject_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
   echo "counted_events=${counted:-0} (acknowledged ${acknowledged})"

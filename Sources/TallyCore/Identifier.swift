@@ -1,3 +1,5 @@
+import Foundation
+
 /// An opaque identifier (subject, source, event id, event type, group value, distinct value) compared,
 /// ordered and hashed by its exact UTF-8 bytes.
 ///
@@ -24,11 +26,31 @@ public struct Identifier: Sendable, Hashable, Comparable, CustomStringConvertibl
 }
 
 extension String {
-    /// Whether both strings hold the same UTF-8 bytes (no Unicode normalization).
-    public func bytesEqual(_ other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+    /// Whether both strings hold the same UTF-8 bytes (no Unicode normalization). One `memcmp` for native strings:
+    /// it runs for every member lookup of every ingested event.
+    public func bytesEqual(_ other: String) -> Bool {
+        let (lhs, rhs) = (utf8, other.utf8)
+        guard lhs.count == rhs.count else { return false }
+        let compared = lhs.withContiguousStorageIfAvailable { left in
+            rhs.withContiguousStorageIfAvailable { right in
+                left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0
+            }
+        }
+        return (compared ?? nil) ?? lhs.elementsEqual(rhs)
+    }
 
     /// Whether this string's UTF-8 bytes sort before `other`'s (the order SQLite uses for TEXT).
-    public func bytesPrecede(_ other: String) -> Bool { utf8.lexicographicallyPrecedes(other.utf8) }
+    public func bytesPrecede(_ other: String) -> Bool {
+        let (lhs, rhs) = (utf8, other.utf8)
+        let compared = lhs.withContiguousStorageIfAvailable { left in
+            rhs.withContiguousStorageIfAvailable { right -> Bool in
+                let common = min(left.count, right.count)
+                let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+                return order != 0 ? order < 0 : left.count < right.count
+            }
+        }
+        return (compared ?? nil) ?? lhs.lexicographicallyPrecedes(rhs)
+    }
 }
 
 extension Optional where Wrapped == Identifier {

@@ -189,7 +189,8 @@ import Testing
         limits.idleTimeoutSeconds = 1
         try await LiveNode.run(limits: limits) { node throws in
             let port = try #require(Int(node.baseURL.split(separator: ":").last ?? ""))
-            let idle = try (0..<2000).map { _ in try RawConnection(port: port) }
+            var idle: [RawConnection] = []
+            for _ in 0..<2000 { idle.append(try await RawConnection.open(port: port)) }
             #expect(try await node.get("/healthz").status == 200)
             #expect(await idle[0].receive(timeoutSeconds: 5) == "", "an idle connection is closed without an answer")
         }

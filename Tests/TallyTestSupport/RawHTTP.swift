@@ -5,32 +5,52 @@ import Foundation
 public final class RawConnection {
     public let socket: Int32
 
-    /// Connects to 127.0.0.1:`port`.
-    public init(port: Int) throws {
-        socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    private init(socket: Int32) { self.socket = socket }
+
+    /// Connects to 127.0.0.1:`port` without blocking a thread (the socket is non-blocking and the wait is an
+    /// `await`): a server in the same process needs the cooperative threads to accept the connection.
+    public static func open(port: Int, timeoutSeconds: Double = 10) async throws -> RawConnection {
+        let connection = RawConnection(socket: Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0))
+        _ = fcntl(connection.socket, F_SETFL, fcntl(connection.socket, F_GETFL, 0) | O_NONBLOCK)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) { pointer in
+        let result = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                connect(connection.socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected else {
-            close(socket)
+        guard result != 0 else { return connection }
+        guard errno == EINPROGRESS else {
             throw NodeProcess.StartFailure(description: "cannot connect to 127.0.0.1:\(port) (errno \(errno))")
         }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: connection.socket, events: Int16(POLLOUT), revents: 0)
+            if poll(&descriptor, 1, 0) > 0 {
+                var failure: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                _ = getsockopt(connection.socket, SOL_SOCKET, SO_ERROR, &failure, &length)
+                guard failure == 0 else {
+                    throw NodeProcess.StartFailure(description: "cannot connect to 127.0.0.1:\(port) (error \(failure))")
+                }
+                return connection
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw NodeProcess.StartFailure(description: "no connection to 127.0.0.1:\(port) within \(timeoutSeconds) s")
     }
 
     deinit { close(socket) }
 
-    /// Sends `text` as it is.
+    /// Sends `text` as it is (a few kilobytes at most: the socket is non-blocking).
     public func send(_ text: String) {
         var bytes = Array(text.utf8)
         var sent = 0
         while sent < bytes.count {
             let count = bytes[sent...].withUnsafeMutableBytes { Foundation.send(socket, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EAGAIN { continue }
             guard count > 0 else { return }
             sent += count
         }
@@ -70,7 +90,7 @@ public final class RawConnection {
 
     /// One request as raw text; the answer read until it is complete, the server closes, or the timeout.
     public static func exchange(port: Int, _ request: String, timeoutSeconds: Double = 10) async throws -> String {
-        let connection = try RawConnection(port: port)
+        let connection = try await RawConnection.open(port: port)
         connection.send(request)
         return await connection.receive(timeoutSeconds: timeoutSeconds)
     }
