@@ -91,6 +91,33 @@ final class ClusterProcesses {
             .GET, "https://127.0.0.1:\(workerPorts[name]!)" + path, headers: headers, client: peerClient)
     }
 
+    /// Events stored on every worker, asked of each worker directly (no wait for the coordinator's probe).
+    func storedEvents() async throws -> Int {
+        var total = 0
+        for name in workerNames {
+            let reply = try await worker(name, "/internal/v1/assignment")
+            guard case .number(let text)? = reply.json?["events"], let events = Int(text) else {
+                throw NodeProcess.StartFailure(description: "worker \(name) did not report its events: \(reply.body)")
+            }
+            total += events
+        }
+        return total
+    }
+
+    /// The workers' `eventsStored` in `/api/v1/cluster` once they add up to `expected` (the probe refreshes them),
+    /// or as they are after `readyTimeoutSeconds`.
+    func reportedEvents(expected: Int) async throws -> Int {
+        let deadline = Date().addingTimeInterval(ClusterProcesses.readyTimeoutSeconds)
+        while true {
+            let workers = try await api(.GET, "/api/v1/cluster").json?["workers"]?.arrayValue ?? []
+            let total = workers.compactMap { item -> Int? in
+                if case .number(let text)? = item["eventsStored"] { Int(text) } else { nil }
+            }.reduce(0, +)
+            if total == expected || Date() >= deadline { return total }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     func stop() async {
         _ = coordinator?.stop()
         for process in workers.values { _ = process.stop() }

@@ -113,11 +113,7 @@ import Testing
             #expect(
                 nodeEvents == .number(String(expectedEvents)),
                 "the node stored only accepted events: \(String(describing: nodeEvents))")
-            try await Task.sleep(for: .milliseconds(600))
-            let workers = try await cluster.api(.GET, "/api/v1/cluster").json?["workers"]?.arrayValue ?? []
-            let clusterEvents = workers.compactMap { item -> Int? in
-                if case .number(let text)? = item["eventsStored"] { Int(text) } else { nil }
-            }.reduce(0, +)
+            let clusterEvents = try await cluster.storedEvents()
             #expect(clusterEvents == expectedEvents, "the cluster stored only accepted events: \(clusterEvents)")
             let meters = try await TestHTTP.send(.GET, single.baseURL + "/api/v1/meters").json?.arrayValue?.count
             #expect(meters == Self.meters.count, "no meter was created, changed or deleted")

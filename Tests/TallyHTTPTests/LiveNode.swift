@@ -35,7 +35,9 @@ struct LiveNode {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { return }
+            guard let port = await iterator.next() else {
+                throw NodeProcess.StartFailure(description: "the node stopped before it listened (port in use?)")
+            }
             defer { Task { await group.triggerGracefulShutdown() } }
             try await body(LiveNode(baseURL: "http://127.0.0.1:\(port)", store: store))
             await group.triggerGracefulShutdown()
