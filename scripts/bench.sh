@@ -14,6 +14,9 @@
 #                  single-node load against it and then against this tree's build, in the same run, so the
 #                  machine's drift hits both alike.
 #   --rounds N     rounds of the single-node load (default 1; with --baseline, each round runs both).
+#   --profile P    a workload: friendly (growing ids, 1,000 customers in turn, time = now: the defaults),
+#                  realtime (random UUIDv4 ids, 100,000 random customers, time = now) or backfill (random ids,
+#                  10,000 random customers, times spread over the last 30 days). Later options override it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +26,20 @@ batch=100
 cluster=0
 subjects=1000
 random_ids=""
+random_subjects=""
+spread_days=0
 baseline=""
 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
+    --profile)
+      case "$2" in
+        friendly) subjects=1000; random_ids=""; random_subjects=""; spread_days=0 ;;
+        realtime) subjects=100000; random_ids="--random-ids"; random_subjects="--random-subjects"; spread_days=0 ;;
+        backfill) subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"; spread_days=30 ;;
+        *) echo "unknown profile $2 (friendly, realtime, backfill)" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     --batch) batch="$2"; shift 2 ;;
@@ -70,10 +83,10 @@ cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz
 # load NAME URL PID...: drives URL, prints the numbers, checks every acknowledged event is counted.
 load() {
   local name="$1" url="$2"; shift 2
-  echo "== $name: ${duration}s, ${connections} connections, ${batch} events per request, ${subjects} subjects," \
-    "${random_ids:-growing ids}, 4 meters"
+  echo "== $name: ${duration}s, ${connections} connections, ${batch} events per request, ${subjects} subjects" \
+    "${random_subjects:-in turn}, ${random_ids:-growing ids}, times over ${spread_days} days, 4 meters"
   "$bin/tally-loadgen" --url "$url" --duration-seconds "$duration" --connections "$connections" --batch-events "$batch" \
-    --subjects "$subjects" $random_ids | tee "$work/$name.txt"
+    --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects | tee "$work/$name.txt"
   local acknowledged counted query
   acknowledged="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name.txt" | cut -d= -f2)"
   counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" | grep -o '"value":[0-9]*' | cut -d: -f2)"
@@ -86,6 +99,9 @@ load() {
   query="$url/api/v1/meters/tokens_total/query?from=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)"
   query+="&to=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)&windowSize=MINUTE&groupBy=model"
   echo "query_minutes_by_model_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
+  query="$url/api/v1/meters/tokens_total/query?from=$(date -u -d '-31 days' +%Y-%m-%dT%H:%M:%SZ)"
+  query+="&to=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)&windowSize=DAY&groupBy=model"
+  echo "query_month_days_by_model_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
   query="$url/api/v1/meters/active_users/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&subject=customer-7"
   echo "query_unique_count_one_subject_ms=$(curl -s -o /dev/null -w '%{time_total}' "$query" | awk '{printf "%.1f", $1*1000}')"
   echo "counted_events=${counted:-0} (acknowledged ${acknowledged})"

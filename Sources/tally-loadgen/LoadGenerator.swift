@@ -26,6 +26,10 @@ struct LoadGenerator: AsyncParsableCommand {
     var apiKey: String?
     @Flag(help: "Random UUIDv4 event ids (as real clients send) instead of ids that grow with each event.")
     var randomIds = false
+    @Flag(help: "Each event's customer drawn at random instead of in turn.")
+    var randomSubjects = false
+    @Option(help: "Event times spread at random over this many days before now (0: every event stamped now).")
+    var spreadDays = 0
 
     /// What one connection measured.
     struct Tally: Sendable {
@@ -81,7 +85,8 @@ struct LoadGenerator: AsyncParsableCommand {
         body.reserveCapacity(batchEvents * 256)
         while ContinuousClock.now < deadline {
             body.removeAll(keepingCapacity: true)
-            let time = Array(Timestamp(seconds: Int64(Date().timeIntervalSince1970)).description.utf8)
+            let now = Int64(Date().timeIntervalSince1970)
+            let time = Array(Timestamp(seconds: now).description.utf8)
             body.append(UInt8(ascii: "["))
             for index in 0..<batchEvents {
                 if index > 0 { body.append(UInt8(ascii: ",")) }
@@ -93,9 +98,13 @@ struct LoadGenerator: AsyncParsableCommand {
                     body += String(sequence).utf8
                 }
                 body += #"","source":"loadgen","specversion":"1.0","type":"request","subject":"customer-"#.utf8
-                body += String(sequence % subjects).utf8
+                body += String(randomSubjects ? Int.random(in: 0..<max(1, subjects)) : sequence % subjects).utf8
                 body += #"","time":""#.utf8
-                body += time
+                if spreadDays > 0 {
+                    body += Timestamp(seconds: now - Int64.random(in: 0..<(Int64(spreadDays) * 86_400))).description.utf8
+                } else {
+                    body += time
+                }
                 body += #"","data":{"tokens":"#.utf8
                 body += String(sequence % 97).utf8
                 body += #","duration_ms":""#.utf8
