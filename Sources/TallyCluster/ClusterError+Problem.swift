@@ -37,7 +37,8 @@ extension ClusterError: ProblemRepresentable {
                 detail: "\(failed.count) of \(parts.count) part(s) of the batch were not confirmed: "
                     + failed.map { "worker \($0.worker) (\(counts[$0.worker] ?? 0) events) \($0.reason)" }.joined(
                         separator: "; ")
-                    + ". Committed parts stay committed; retrying the whole batch is safe (its events are de-duplicated).",
+                    + ". Committed parts stay committed; retrying the whole batch is safe "
+                    + "(its events are de-duplicated).",
                 extensions: ["parts": .array(report)]
             )
         case .requestRefused(let failure):

@@ -2,7 +2,8 @@ import TallyCore
 import TallyHTTP
 
 extension Coordinator {
-    /// Asks the owners of the query's subjects (each for its own subjects; every worker when there are none) for partial aggregates and
+    /// Asks the owners of the query's subjects (each for its own subjects; every worker when there are none) for
+    /// partial aggregates and
     /// merges them: the rows equal those of one node holding every event. `query.to` must be set, so all
     /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`; a query a worker
     /// refuses as such (4xx), or whose partials carry more than `maxDistinctValueEntries` distinct values, fails

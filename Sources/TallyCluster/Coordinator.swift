@@ -48,7 +48,8 @@ public final class Coordinator: Sendable {
     public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }
 
     /// Sends a fenced request to `worker`; on a 409 (stale epoch, foreign slot, catalog behind) pushes the
-    /// worker its assignment and retries (`maxRetriesAfterRefresh`, once). Any other non-2xx answer, a timeout or a refused connection
+    /// worker its assignment and retries (`maxRetriesAfterRefresh`, once). Any other non-2xx answer, a timeout or a
+    /// refused connection
     /// fails; so does, at once, a request for a worker that could not be reached since the last probe.
     func call(
         _ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,

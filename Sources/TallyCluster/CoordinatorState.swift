@@ -26,8 +26,10 @@ public final class CoordinatorState: Sendable {
         migrator.registerMigration("v1") { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE cluster(id INTEGER PRIMARY KEY CHECK (id = 1), slot_count INTEGER NOT NULL, catalog_version INTEGER NOT NULL);
-                    CREATE TABLE slot_tables(epoch INTEGER PRIMARY KEY, owners TEXT NOT NULL, created_us INTEGER NOT NULL);
+                    CREATE TABLE cluster(id INTEGER PRIMARY KEY CHECK (id = 1), slot_count INTEGER NOT NULL,
+                        catalog_version INTEGER NOT NULL);
+                    CREATE TABLE slot_tables(epoch INTEGER PRIMARY KEY, owners TEXT NOT NULL,
+                        created_us INTEGER NOT NULL);
                     CREATE TABLE workers(name TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL);
                     CREATE TABLE meters(id TEXT PRIMARY KEY NOT NULL, slug TEXT NOT NULL, definition TEXT NOT NULL,
                                         version INTEGER NOT NULL, deleted INTEGER NOT NULL);
@@ -59,7 +61,8 @@ public final class CoordinatorState: Sendable {
             guard slotCount == settings.slots else {
                 throw Refusal(
                     description:
-                        "the cluster was created with \(slotCount) slots; cluster.slots says \(settings.slots). The slot count is fixed for a cluster's life."
+                        "the cluster was created with \(slotCount) slots; cluster.slots says \(settings.slots). "
+                            + "The slot count is fixed for a cluster's life."
                 )
             }
             let table = try latestTable(db)
@@ -67,7 +70,9 @@ public final class CoordinatorState: Sendable {
             guard owners == Set(names) else {
                 throw Refusal(
                     description:
-                        "cluster.workers lists \(names.sorted().joined(separator: ", ")) but the slot table (epoch \(table.epoch)) is owned by \(owners.sorted().joined(separator: ", ")); adding or removing a worker moves data and is not done by editing the list"
+                        "cluster.workers lists \(names.sorted().joined(separator: ", ")) but the slot table "
+                            + "(epoch \(table.epoch)) is owned by \(owners.sorted().joined(separator: ", ")); "
+                            + "adding or removing a worker moves data and is not done by editing the list"
                 )
             }
         } else {
@@ -109,7 +114,8 @@ public final class CoordinatorState: Sendable {
         try db.execute(
             sql: """
                 INSERT INTO meters(id, slug, definition, version, deleted) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, version = excluded.version, deleted = excluded.deleted
+                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition,
+                    version = excluded.version, deleted = excluded.deleted
                 """,
             arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), version, meter.deletedAt == nil ? 0 : 1])
         try db.execute(sql: "UPDATE cluster SET catalog_version = ?", arguments: [version])

@@ -112,7 +112,8 @@ extension MembershipError {
             Problem(
                 .conflict, type: "urn:tally:problem:not-owner",
                 detail:
-                    "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) at epoch \(epoch)",
+                    "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) "
+                        + "at epoch \(epoch)",
                 extensions: ["node": .string(node), "slots": .array(slots.map { .number(String($0)) })])
         case .catalogBehind(let local, let needed):
             Problem(

@@ -3,7 +3,8 @@ import TallyCore
 import TallyStore
 import Yams
 
-/// A node's settings, read from YAML (see `cluster-config/`). Every field is optional; defaults are documented in `docs/configuration.md`.
+/// A node's settings, read from YAML (see `cluster-config/`). Every field is optional; defaults are documented in
+/// `docs/configuration.md`.
 public struct NodeConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080

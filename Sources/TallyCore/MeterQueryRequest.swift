@@ -1,5 +1,6 @@
 extension MeterQuery {
-    /// The query as an upstream `MeterQueryRequest` body (`POST /api/v1/meters/{m}/query`); reading it back gives this query.
+    /// The query as an upstream `MeterQueryRequest` body (`POST /api/v1/meters/{m}/query`); reading it back gives this
+    /// query.
     public var requestJSON: JSONValue {
         var members: JSONObject = [
             "windowTimeZone": .string(windowTimeZone),

@@ -1,5 +1,6 @@
 /// The wire form of a `QueryAccumulator`'s partial rows, so a coordinator can merge shard answers exactly:
-/// `{"earliest": µs|null, "rows": [{"windowStart": µs|null, "subject": s|null, "groups": [v|null...], "partial": {...}}]}`.
+/// `{"earliest": µs|null, "rows": [{"windowStart": µs|null, "subject": s|null, "groups": [v|null...], "partial":
+/// {...}}]}`.
 /// Partials carry count, sum, min, max, latest (time and value) and every distinct value for UNIQUE_COUNT.
 extension QueryAccumulator {
     public var partialsJSON: JSONValue {

@@ -93,7 +93,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         guard isInAcceptedRange else { return nil }
     }
 
-    /// RFC 3339 in UTC: `2024-01-01T00:00:00Z`, with `.ffffff` only when there is a fraction (trailing zeros trimmed to ms or µs).
+    /// RFC 3339 in UTC: `2024-01-01T00:00:00Z`, with `.ffffff` only when there is a fraction (trailing zeros trimmed to
+    /// ms or µs).
     public var description: String {
         let seconds =
             micros >= 0
@@ -107,7 +108,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
         var text =
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int(secondOfDay / 3600), 2)):\(pad(Int(secondOfDay / 60 % 60), 2)):\(pad(Int(secondOfDay % 60), 2))"
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int(secondOfDay / 3600), 2)):"
+            + "\(pad(Int(secondOfDay / 60 % 60), 2)):\(pad(Int(secondOfDay % 60), 2))"
         if fraction != 0 {
             text += fraction % 1000 == 0 ? "." + pad(Int(fraction / 1000), 3) : "." + pad(Int(fraction), 6)
         }

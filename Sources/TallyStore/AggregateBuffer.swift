@@ -49,21 +49,27 @@ struct AggregateBuffer: Sendable {
     mutating func flush(_ db: Database) throws {
         let upsert = try db.cachedStatement(
             sql: """
-                INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value)
+                INSERT INTO minute_agg(
+                    meter_id, minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(meter_id, minute_us, subject, group_key) DO UPDATE SET
                     count = count + excluded.count,
                     sum = tally_add(sum, excluded.sum),
                     min = coalesce(min(min, excluded.min), min, excluded.min),
                     max = coalesce(max(max, excluded.max), max, excluded.max),
-                    latest_us = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                    latest_us = CASE
+                        WHEN latest_us IS NULL
+                            OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
                         THEN excluded.latest_us ELSE latest_us END,
-                    latest_value = CASE WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                    latest_value = CASE
+                        WHEN latest_us IS NULL
+                            OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
                         THEN excluded.latest_value ELSE latest_value END
                 """)
         let insertUnique = try db.cachedStatement(
             sql: """
-                INSERT OR IGNORE INTO minute_unique(meter_id, minute_us, subject, group_key, value) VALUES (?, ?, ?, ?, ?)
+                INSERT OR IGNORE INTO minute_unique(meter_id, minute_us, subject, group_key, value)
+                VALUES (?, ?, ?, ?, ?)
                 """)
         for (key, partial) in partials {
             try upsert.execute(arguments: [

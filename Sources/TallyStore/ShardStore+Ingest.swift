@@ -42,7 +42,8 @@ extension ShardStore {
         let insertEvent = FastStatement(
             statement: try db.cachedStatement(
                 sql: """
-                    INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """))
         let insertSubject = try db.cachedStatement(
             sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")

@@ -78,7 +78,8 @@ extension ShardStore {
         try db.execute(
             sql: """
                 INSERT INTO meters(id, slug, definition, deleted_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition, deleted_at = excluded.deleted_at
+                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition,
+                    deleted_at = excluded.deleted_at
                 """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
     }
 

@@ -46,7 +46,8 @@ extension ShardStore {
                 for (key, value) in state {
                     try db.execute(
                         sql: """
-                            INSERT INTO node_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                            INSERT INTO node_state(key, value) VALUES (?, ?)
+                            ON CONFLICT(key) DO UPDATE SET value = excluded.value
                             """, arguments: [key, value])
                 }
                 return (changes, rebuilt)

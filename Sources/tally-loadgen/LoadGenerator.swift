@@ -101,7 +101,8 @@ struct LoadGenerator: AsyncParsableCommand {
                 body += String(randomSubjects ? Int.random(in: 0..<max(1, subjects)) : sequence % subjects).utf8
                 body += #"","time":""#.utf8
                 if spreadDays > 0 {
-                    body += Timestamp(seconds: now - Int64.random(in: 0..<(Int64(spreadDays) * 86_400))).description.utf8
+                    let offset = Int64.random(in: 0..<(Int64(spreadDays) * 86_400))
+                    body += Timestamp(seconds: now - offset).description.utf8
                 } else {
                     body += time
                 }

@@ -8,7 +8,10 @@ import TallyCore
 func makeBatch() -> [UInt8] {
     let models = ["gpt-4", "gpt-4o", "small", "large"]
     let events = (0..<100).map { index in
-        #"{"id":"1234567890-3-\#(100_000 + index)","source":"loadgen","specversion":"1.0","type":"request","subject":"customer-\#(index * 7 % 1000)","time":"2026-11-26T10:00:00Z","data":{"tokens":\#(index % 97),"duration_ms":"\#(index % 13).5","model":"\#(models[index % 4])","user":"u\#(index % 50)"}}"#
+        #"{"id":"1234567890-3-\#(100_000 + index)","source":"loadgen","specversion":"1.0","type":"request","#
+            + #""subject":"customer-\#(index * 7 % 1000)","time":"2026-11-26T10:00:00Z","#
+            + #""data":{"tokens":\#(index % 97),"#
+            + #""duration_ms":"\#(index % 13).5","model":"\#(models[index % 4])","user":"u\#(index % 50)"}}"#
     }
     return Array(("[" + events.joined(separator: ",") + "]").utf8)
 }

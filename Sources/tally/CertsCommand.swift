@@ -32,7 +32,8 @@ struct CertsCommand: AsyncParsableCommand {
         func run() async throws {
             try CertificateAuthority(directory: dir).issue(node: node, hosts: hosts)
             print(
-                "issued \(dir)/\(node).pem for \(([node, "localhost", "127.0.0.1", "::1"] + hosts).joined(separator: ", "))"
+                "issued \(dir)/\(node).pem for "
+                    + ([node, "localhost", "127.0.0.1", "::1"] + hosts).joined(separator: ", ")
             )
         }
     }

@@ -39,7 +39,8 @@ struct IngestCommand: AsyncParsableCommand {
         }
         let seconds = Date().timeIntervalSince(started)
         print(
-            "\nsent \(sent) of \(events.count) events in \(String(format: "%.2f", seconds)) s; \(failedBatches) batch(es) rejected"
+            "\nsent \(sent) of \(events.count) events in \(String(format: "%.2f", seconds)) s; "
+                + "\(failedBatches) batch(es) rejected"
         )
         if failedBatches > 0 { throw ExitCode(1) }
     }

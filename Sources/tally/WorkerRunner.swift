@@ -28,7 +28,8 @@ enum WorkerRunner {
             onServerRunning: { port in
                 listener.markListening()
                 RunnerLogger.announce(
-                    "Tally worker \(name) listening on https://\(host):\(port)  (data: \(config.dataDirectory), epoch \(membership.epoch))"
+                    "Tally worker \(name) listening on https://\(host):\(port)  "
+                        + "(data: \(config.dataDirectory), epoch \(membership.epoch))"
                 )
             }
         )
