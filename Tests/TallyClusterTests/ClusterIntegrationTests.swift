@@ -29,7 +29,9 @@ import Testing
                 let tokens = "\(Int.random(in: -50...5000, using: &random)).\(Int.random(in: 0...999, using: &random))"
                 let model = ["gpt", "claude", "llama"][Int.random(in: 0..<3, using: &random)]
                 items.append(
-                    #"{"specversion":"1.0","id":"e\#(number)","source":"test","type":"usage","subject":"customer-\#(customer)","time":"\#(time)","data":{"tokens":\#(tokens),"model":"\#(model)","user":"u\#(number % 97)"}}"#
+                    #"{"specversion":"1.0","id":"e\#(number)","source":"test","type":"usage","#
+                        + #""subject":"customer-\#(customer)","time":"\#(time)","data":{"tokens":\#(tokens),"#
+                            + #""model":"\#(model)","user":"u\#(number % 97)"}}"#
                 )
             }
             if batch % 10 == 9 { items += batches[batch - 1].prefix(100) }
@@ -45,7 +47,8 @@ import Testing
             aggregation == "COUNT"
             ? "" : aggregation == "UNIQUE_COUNT" ? #","valueProperty":"$.user""# : #","valueProperty":"$.tokens""#
         return
-            #"{"slug":"m_\#(aggregation.lowercased())","aggregation":"\#(aggregation)","eventType":"usage"\#(value),"groupBy":{"model":"$.model"}}"#
+            #"{"slug":"m_\#(aggregation.lowercased())","aggregation":"\#(aggregation)","#
+                + #""eventType":"usage"\#(value),"groupBy":{"model":"$.model"}}"#
     }
 
     static let queries = [
@@ -145,7 +148,9 @@ import Testing
             // A dead worker: its part of a batch fails with 503, the rest commits; queries fail closed.
             cluster.killWorker("w2")
             let late = (0..<300).map {
-                #"{"specversion":"1.0","id":"late-\#($0)","source":"test","type":"usage","subject":"customer-\#($0 * 3)","time":"2026-03-02T12:00:00Z","data":{"tokens":1,"model":"gpt","user":"late"}}"#
+                #"{"specversion":"1.0","id":"late-\#($0)","source":"test","type":"usage","#
+                    + #""subject":"customer-\#($0 * 3)","time":"2026-03-02T12:00:00Z","data":{"tokens":1,"#
+                        + #""model":"gpt","user":"late"}}"#
             }
             let lateBatch = "[" + late.joined(separator: ",") + "]"
             let failed = try await send(cluster.coordinator.baseURL, lateBatch)
@@ -164,7 +169,8 @@ import Testing
             #expect(partial.json?["missingSlots"]?.arrayValue?.count == table.slots(ownedBy: "w2").count)
             #expect(try await cluster.api(.GET, "/api/v1/subjects").status == 503)
             let lateMeter =
-                #"{"slug":"m_late","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
+                #"{"slug":"m_late","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","#
+                    + #""groupBy":{"model":"$.model"}}"#
             #expect(try await cluster.api(.POST, "/api/v1/meters", lateMeter).status == 201)
             #expect(try await TestHTTP.send(.POST, single.baseURL + "/api/v1/meters", body: lateMeter).status == 201)
 

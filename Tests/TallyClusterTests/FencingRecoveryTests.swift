@@ -23,7 +23,8 @@ import Testing
             #expect(fresh?["catalogVersion"] == .number("0"))
 
             let events = (0..<200).map {
-                #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0)","time":"2024-01-01T00:00:00Z"}"#
+                #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0)","#
+                    + #""time":"2024-01-01T00:00:00Z"}"#
             }
             let ingest = try await cluster.api(
                 .POST, "/api/v1/events", "[" + events.joined(separator: ",") + "]",

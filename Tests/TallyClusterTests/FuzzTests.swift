@@ -14,7 +14,8 @@ import Testing
     static let requests = ProcessInfo.processInfo.environment["TALLY_FUZZ_REQUESTS"].flatMap(Int.init) ?? 20_000
     static let lanes = 8
     static let meters = [
-        #"{"slug":"fz_sum","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#,
+        #"{"slug":"fz_sum","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","#
+            + #""groupBy":{"model":"$.model"}}"#,
         #"{"slug":"fz_count","aggregation":"COUNT","eventType":"usage"}"#,
         #"{"slug":"fz_users","aggregation":"UNIQUE_COUNT","eventType":"usage","valueProperty":"$.user"}"#,
     ]
@@ -51,7 +52,8 @@ import Testing
                 let subject = ["c1", "c2", "\u{e9}", "e\u{301}"][index % 4]
                 return
                     #"{"specversion":"1.0","id":"u\#(index)","source":"seed","type":"usage","subject":"\#(subject)","#
-                    + #""time":"2024-01-01T00:0\#(index % 10):\#(10 + index % 40)Z","data":{"tokens":\#(index).5,"model":"m\#(index % 3)","#
+                    + #""time":"2024-01-01T00:0\#(index % 10):\#(10 + index % 40)Z","data":{"tokens":\#(index).5,"#
+                        + #""model":"m\#(index % 3)","#
                     + #""user":"\#(["\u{e9}", "e\u{301}", "x"][index % 3])"}}"#
             }
             for target in targets {

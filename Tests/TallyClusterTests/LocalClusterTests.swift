@@ -34,7 +34,8 @@ import Testing
                 body: #"{"slug":"calls","aggregation":"COUNT","eventType":"call"}"#
             ).status == 201)
         let events = (0..<50).map {
-            #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0)","time":"2024-01-01T00:00:00Z"}"#
+            #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0)","#
+                + #""time":"2024-01-01T00:00:00Z"}"#
         }
         #expect(
             try await TestHTTP.send(

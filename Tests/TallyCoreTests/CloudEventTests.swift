@@ -21,7 +21,8 @@ import Testing
     @Test func reportsEveryInvalidField() {
         let result = CloudEvent.validate(
             json(
-                #"{"id":"","source":3,"specversion":"0.3","subject":"c","time":"noon","data":[1],"datacontenttype":"text/xml"}"#
+                #"{"id":"","source":3,"specversion":"0.3","subject":"c","time":"noon","data":[1],"#
+                    + #""datacontenttype":"text/xml"}"#
             ), now: now)
         guard case .failure(let failure) = result else {
             Issue.record("expected failure")
@@ -42,7 +43,8 @@ import Testing
 
     @Test func batchReportsIndexesAndRejectsShapes() {
         let body = json(
-            #"[{"id":"1","source":"s","specversion":"1.0","type":"t","subject":"a"}, 5, {"id":"3","source":"s","specversion":"1.0","type":"t"}]"#
+            #"[{"id":"1","source":"s","specversion":"1.0","type":"t","subject":"a"}, 5, {"id":"3","source":"s","#
+                + #""specversion":"1.0","type":"t"}]"#
         )
         #expect(
             EventBatch.validate(body, now: now, allowSingle: true, allowArray: true, maxBatchEvents: 10).rejection
@@ -85,11 +87,14 @@ import Testing
         let bare = CloudEvent(id: "e", source: "s", type: "t", subject: "c", time: now, data: .null)
         #expect(
             JSONWriter.string(full.json)
-                == #"{"data":{"a":[true],"z":null},"datacontenttype":"application/json","dataschema":"https://example.com/s","id":"e\"1","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#
+                == #"{"data":{"a":[true],"z":null},"datacontenttype":"application/json","#
+                    + #""dataschema":"https://example.com/s","id":"e\"1","source":"s","specversion":"1.0","#
+                        + #""subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#
         )
         #expect(
             JSONWriter.string(bare.json)
-                == #"{"id":"e","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","type":"t"}"#
+                == #"{"id":"e","source":"s","specversion":"1.0","subject":"c","time":"2024-05-01T00:00:00Z","#
+                    + #""type":"t"}"#
         )
     }
 }

@@ -31,7 +31,8 @@ import Testing
     @Test func parsesUpstreamMeterCreate() throws {
         let spec = try MeterSpec.parse(
             json(
-                #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","groupBy":{"model":"$.model"},"name":"Tokens","eventFrom":"2024-01-01T00:00:00Z"}"#
+                #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","#
+                    + #""groupBy":{"model":"$.model"},"name":"Tokens","eventFrom":"2024-01-01T00:00:00Z"}"#
             )
         ).get()
         #expect(spec.slug == "tokens_total")
@@ -45,7 +46,8 @@ import Testing
         guard
             case .failure(let failure) = MeterSpec.parse(
                 json(
-                    #"{"slug":"Bad-Slug","aggregation":"MEDIAN","valueProperty":"tokens","groupBy":{"subject":"$.s","ok":"$.x","b":5}}"#
+                    #"{"slug":"Bad-Slug","aggregation":"MEDIAN","valueProperty":"tokens","#
+                        + #""groupBy":{"subject":"$.s","ok":"$.x","b":5}}"#
                 ))
         else {
             Issue.record("expected failure")

@@ -105,7 +105,8 @@ import Testing
             try database.write { db in
                 try db.execute(
                     sql: """
-                        INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum) VALUES (?, ?, 'c1', '{}', 2, X'')
+                        INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum)
+                        VALUES (?, ?, 'c1', '{}', 2, X'')
                         """, arguments: [meterID, 1_704_067_200_000_000])
             }
             try database.close()
@@ -116,7 +117,8 @@ import Testing
                 reply.json?["detail"]
                     == .string(
                         "meter tokens_total: the value of the window 2024-01-01T00:00:00Z to "
-                            + "2024-01-02T00:00:00Z does not fit in an exact decimal (about ±1.7e29); query shorter windows or group further"
+                            + "2024-01-02T00:00:00Z does not fit in an exact decimal (about ±1.7e29); "
+                            + "query shorter windows or group further"
                     ))
         }
     }

@@ -117,7 +117,8 @@ import Testing
     @Test func listingShowsEventsAsReceivedWithTheirResolvedTime() async throws {
         try await LiveNode.run { node in
             let event =
-                #"{"id":"x1","source":"app","specversion":"1.0","type":"prompt","subject":"c9","traceparent":"00-abc-01","data":{"tokens":3}}"#
+                #"{"id":"x1","source":"app","specversion":"1.0","type":"prompt","subject":"c9","#
+                    + #""traceparent":"00-abc-01","data":{"tokens":3}}"#
             #expect(
                 try await node.post("/api/v1/events", event, contentType: "application/cloudevents+json").status == 204)
             let listed = try #require(try await node.get("/api/v1/events?subject=c9").json?.arrayValue?.first)

@@ -6,7 +6,8 @@ import Testing
 @Suite struct IngestRequestTests {
     @Test func forwardedTextsKeepTheSourceAndCarryAssignedTimes() throws {
         let texts = [
-            #"{"id":"1","source":"s","specversion":"1.0","type":"t","subject":"a","time":"2024-01-01T00:00:00Z","traceparent":"x"}"#,
+            #"{"id":"1","source":"s","specversion":"1.0","type":"t","subject":"a","time":"2024-01-01T00:00:00Z","#
+                + #""traceparent":"x"}"#,
             #"{"id":"2","source":"s","specversion":"1.0","type":"t","subject":"b"}"#,
         ]
         let now = Timestamp(rfc3339: "2024-05-01T12:00:00Z")!

@@ -81,9 +81,11 @@ func eventJSON(
     _ id: String, subject: String = "c1", type: String = "prompt", time: String = "2024-01-01T00:00:00Z",
     data: String = #"{"tokens": 1}"#
 ) -> String {
-    #"{"id":"\#(id)","source":"test","specversion":"1.0","type":"\#(type)","subject":"\#(subject)","time":"\#(time)","data":\#(data)}"#
+    #"{"id":"\#(id)","source":"test","specversion":"1.0","type":"\#(type)","subject":"\#(subject)","#
+        + #""time":"\#(time)","data":\#(data)}"#
 }
 
 let tokensMeter =
-    #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","groupBy":{"model":"$.model"}}"#
+    #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","#
+        + #""groupBy":{"model":"$.model"}}"#
 let allTime = "from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z"

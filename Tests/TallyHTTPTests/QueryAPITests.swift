@@ -19,15 +19,20 @@ import Testing
         try await LiveNode.run { node in
             try await seed(node)
             let reply = try await node.get(
-                "/api/v1/meters/tokens_total/query?from=2024-01-01T00:00:00Z&to=2024-01-03T00:00:00Z&windowSize=DAY&groupBy=subject&groupBy=model"
+                "/api/v1/meters/tokens_total/query?from=2024-01-01T00:00:00Z&to=2024-01-03T00:00:00Z&windowSize=DAY"
+                    + "&groupBy=subject&groupBy=model"
             )
             #expect(reply.status == 200)
             #expect(
                 reply.body == #"{"data":["#
-                    + #"{"groupBy":{"model":"gpt-4"},"subject":"acme","value":1.5,"windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
-                    + #"{"groupBy":{"model":"gpt-4o"},"subject":"acme","value":2,"windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
-                    + #"{"groupBy":{"model":null},"subject":"globex","value":8,"windowEnd":"2024-01-03T00:00:00Z","windowStart":"2024-01-02T00:00:00Z"},"#
-                    + #"{"groupBy":{"model":"gpt-4"},"subject":"globex","value":4,"windowEnd":"2024-01-03T00:00:00Z","windowStart":"2024-01-02T00:00:00Z"}"#
+                    + #"{"groupBy":{"model":"gpt-4"},"subject":"acme","value":1.5,"#
+                        + #""windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
+                    + #"{"groupBy":{"model":"gpt-4o"},"subject":"acme","value":2,"#
+                        + #""windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
+                    + #"{"groupBy":{"model":null},"subject":"globex","value":8,"windowEnd":"2024-01-03T00:00:00Z","#
+                        + #""windowStart":"2024-01-02T00:00:00Z"},"#
+                    + #"{"groupBy":{"model":"gpt-4"},"subject":"globex","value":4,"#
+                        + #""windowEnd":"2024-01-03T00:00:00Z","windowStart":"2024-01-02T00:00:00Z"}"#
                     + #"],"from":"2024-01-01T00:00:00Z","to":"2024-01-03T00:00:00Z","windowSize":"DAY"}"#)
             #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)&subject=globex") == ["12"])
             #expect(
@@ -55,12 +60,14 @@ import Testing
             try await seed(node)
             let reply = try await node.post(
                 "/api/v1/meters/tokens_total/query",
-                #"{"from":"2024-01-01T00:00:00Z","to":"2024-01-03T00:00:00Z","subject":["acme"],"groupBy":["model"],"filterGroupBy":{"model":["gpt-4o"]}}"#
+                #"{"from":"2024-01-01T00:00:00Z","to":"2024-01-03T00:00:00Z","subject":["acme"],"#
+                    + #""groupBy":["model"],"filterGroupBy":{"model":["gpt-4o"]}}"#
             )
             #expect(reply.status == 200)
             #expect(
                 reply.json?["data"]?.arrayValue?.map { JSONWriter.string($0) } == [
-                    #"{"groupBy":{"model":"gpt-4o"},"subject":"acme","value":2,"windowEnd":"2024-01-03T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"}"#
+                    #"{"groupBy":{"model":"gpt-4o"},"subject":"acme","value":2,"windowEnd":"2024-01-03T00:00:00Z","#
+                        + #""windowStart":"2024-01-01T00:00:00Z"}"#
                 ])
         }
     }
@@ -69,7 +76,8 @@ import Testing
         try await LiveNode.run { node in
             try await seed(node)
             let reply = try await node.get(
-                "/api/v1/meters/tokens_total/query?from=2024-01-01T00:00:00Z&to=2024-01-03T00:00:00Z&windowSize=DAY&groupBy=model",
+                "/api/v1/meters/tokens_total/query?from=2024-01-01T00:00:00Z&to=2024-01-03T00:00:00Z&windowSize=DAY"
+                    + "&groupBy=model",
                 headers: [("Accept", "text/csv")])
             #expect(reply.status == 200)
             #expect(reply.headers["Content-Type"] == ["text/csv; charset=utf-8"])

@@ -33,7 +33,8 @@ public final class RawConnection {
                 var length = socklen_t(MemoryLayout<Int32>.size)
                 _ = getsockopt(connection.socket, SOL_SOCKET, SO_ERROR, &failure, &length)
                 guard failure == 0 else {
-                    throw NodeProcess.StartFailure(description: "cannot connect to 127.0.0.1:\(port) (error \(failure))")
+                    throw NodeProcess.StartFailure(
+                        description: "cannot connect to 127.0.0.1:\(port) (error \(failure))")
                 }
                 return connection
             }

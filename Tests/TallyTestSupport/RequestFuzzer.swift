@@ -104,12 +104,12 @@ public struct RequestFuzzer {
     /// Times the generator writes that are valid RFC 3339 instants in years 0001–9999.
     static let validTimes: Set<String> = Set((0...9).map { "2024-01-01T00:0\($0):00Z" } + ["2024-01-01T00:00:00Z"])
 
-    /// The generator's own reading of CloudEvents 1.0 as Tally accepts it, independent of the server's code:
+    /// The generator's own reading of CloudEvents 1.0 as Tally accepts it (only parsing and depth are shared):
     /// nesting at most 32, required non-empty string attributes of at most 1024 bytes, `specversion` "1.0", a
     /// known valid time, an object or null `data`, and the optional attributes' types. Repeated members: last wins.
     /// Returns the event's de-duplication key (source, id, subject) when it is valid.
     static func validEventKey(_ text: String) -> Identifier? {
-        guard let json = try? JSONParser.parse(text), case .object(let members) = json, depth(json) <= 32 else {
+        guard let json = try? JSONParser.parse(text), case .object(let members) = json, json.nestingDepth <= 32 else {
             return nil
         }
         var parts: [String] = []
@@ -134,14 +134,6 @@ public struct RequestFuzzer {
         switch members["dataschema"] {
         case nil, .null?, .string?: return Identifier(parts[0..<3].joined(separator: "\u{1F}"))
         default: return nil
-        }
-    }
-
-    static func depth(_ value: JSONValue) -> Int {
-        switch value {
-        case .array(let items): 1 + (items.map(depth).max() ?? 0)
-        case .object(let members): 1 + (members.values.map(depth).max() ?? 0)
-        default: 0
         }
     }
 
