@@ -17,6 +17,9 @@
 #   --profile P    a workload: friendly (growing ids, 1,000 customers in turn, time = now: the defaults),
 #                  realtime (random UUIDv4 ids, 100,000 random customers, time = now) or backfill (random ids,
 #                  10,000 random customers, times spread over the last 30 days). Later options override it.
+#   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
+#                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
+#                  and prints bytes on disk per event and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +33,8 @@ random_subjects=""
 spread_days=0
 baseline=""
 rounds=1
+queries=0
+events=10000000
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile)
@@ -48,6 +53,9 @@ while [ $# -gt 0 ]; do
     --random-ids) random_ids="--random-ids"; shift ;;
     --baseline) baseline="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --queries) queries=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"; spread_days=30
+      shift ;;
+    --events) events="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -133,6 +141,63 @@ single() {
   kill -TERM "$pid"; wait "$pid" || true
 }
 
+# median_ms URL: the median of 5 timed GETs of URL, in milliseconds (the body must be a 200).
+median_ms() {
+  for _ in 1 2 3 4 5; do
+    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$1"
+  done | awk '$1 != 200 {print "HTTP " $1 > "/dev/stderr"} {print $2 * 1000}' | sort -n | sed -n 3p
+}
+
+# query_set URL: times the month queries of one SUM meter (and a UNIQUE_COUNT) over back-filled events.
+query_set() {
+  local url="$1" from to
+  from="$(date -u -d '-31 days' +%Y-%m-%dT00:00:00Z)"
+  to="$(date -u -d '+1 day' +%Y-%m-%dT00:00:00Z)"
+  local base="$url/api/v1/meters/tokens_total/query?from=$from&to=$to"
+  local odd_from odd_to
+  odd_from="$(date -u -d '-20 days' +%Y-%m-%dT%H:17:13Z)"
+  odd_to="$(date -u -d '-3 days' +%Y-%m-%dT%H:05:07Z)"
+  echo "query_month_total_ms=$(median_ms "$base")"
+  echo "query_month_days_by_model_ms=$(median_ms "$base&windowSize=DAY&groupBy=model")"
+  echo "query_month_days_new_york_ms=$(median_ms "$base&windowSize=DAY&windowTimeZone=America/New_York")"
+  echo "query_month_days_kolkata_ms=$(median_ms "$base&windowSize=DAY&windowTimeZone=Asia/Kolkata")"
+  echo "query_month_by_customer_ms=$(median_ms "$base&groupBy=subject")"
+  echo "query_one_customer_month_hours_ms=$(median_ms "$base&windowSize=HOUR&subject=customer-7")"
+  echo "query_one_customer_month_total_ms=$(median_ms "$base&subject=customer-7")"
+  echo "query_unaligned_range_by_model_ms=$(median_ms "$url/api/v1/meters/tokens_total/query?from=$odd_from&to=$odd_to&groupBy=model")"
+  echo "query_month_unique_count_ms=$(median_ms "$url/api/v1/meters/active_users/query?from=$from&to=$to")"
+}
+
+# fill_and_query NAME URL DATA_DIR PID...: ingests the back-fill events, then times the query set.
+fill_and_query() {
+  local name="$1" url="$2" data="$3"; shift 3
+  echo "== $name: $events back-fill events (${subjects} random customers, random ids, times over ${spread_days} days)"
+  "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
+    --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
+    | tee "$work/$name.txt"
+  sleep 3
+  query_set "$url"
+  local acknowledged bytes
+  acknowledged="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name.txt" | cut -d= -f2)"
+  bytes="$(du -sb "$data" | cut -f1)"
+  echo "bytes_on_disk=$bytes bytes_per_event=$(awk -v b="$bytes" -v n="$acknowledged" 'BEGIN {printf "%.0f", b / n}')"
+  for entry in "$@"; do echo "${entry%%=*}_peak_rss_mb=$(peak_rss_mb "${entry#*=}")"; done
+}
+
+if [ "$queries" = 1 ]; then
+  for candidate in ${baseline:+baseline=$baseline} "single=$bin/tally"; do
+    name="${candidate%%=*}"
+    "${candidate#*=}" serve --port 0 --data "$work/$name" > "$work/$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    url="$(wait_for "$work/$name.log")"
+    create_meters "$url"
+    fill_and_query "$name" "$url" "$work/$name" "node=$pid"
+    kill -TERM "$pid"; wait "$pid" || true
+  done
+  rounds=0
+fi
+
 for round in $(seq 1 "$rounds"); do
   if [ -n "$baseline" ]; then single "baseline_$round" "$baseline"; fi
   single "single_$round" "$bin/tally"
@@ -163,6 +228,10 @@ for base in range(20000, 60000, 97):
   for i in $(seq 1 "$cluster"); do
     processes+=("worker_w$i=$(pgrep -f -- "worker --name w$i .*$work/cluster" | head -n 1)")
   done
-  load "cluster_$cluster" "$url" "${processes[@]}"
+  if [ "$queries" = 1 ]; then
+    fill_and_query "cluster_$cluster" "$url" "$work/cluster" "${processes[@]}"
+  else
+    load "cluster_$cluster" "$url" "${processes[@]}"
+  fi
   kill -INT "$local_pid"; wait "$local_pid" || true
 fi

@@ -4,8 +4,12 @@
 extension Amount {
     /// The order-preserving bytes: the two's-complement value with its sign bit flipped, big-endian.
     public var sortableBytes: [UInt8] {
-        let flipped = UInt128(bitPattern: units) ^ (UInt128(1) << 127)
-        return (0..<16).map { UInt8(truncatingIfNeeded: flipped >> (8 * (15 - $0))) }
+        withUnsafeBytes(of: sortableBigEndian) { Array($0) }
+    }
+
+    /// `sortableBytes` without an allocation: the integer whose in-memory bytes they are.
+    public var sortableBigEndian: UInt128 {
+        (UInt128(bitPattern: units) ^ (UInt128(1) << 127)).bigEndian
     }
 
     /// Decodes `sortableBytes`; nil unless exactly 16 bytes are given.

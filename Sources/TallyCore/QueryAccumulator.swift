@@ -48,6 +48,13 @@ public struct QueryAccumulator: Sendable {
         rows[key, default: PartialAggregate()].merge(partial)
     }
 
+    /// The earliest time added so far.
+    public var earliestTime: Timestamp? { earliest }
+
+    /// Replaces the earliest time (the start of an hourly or daily bucket) with the first minute of that bucket
+    /// that has data, so an unwindowed query without `from` starts where the data does whatever was read.
+    public mutating func refineEarliest(to exact: Timestamp) { earliest = exact }
+
     /// Folds another accumulator for the same meter and query into this one.
     public mutating func merge(_ other: QueryAccumulator) {
         for (key, partial) in other.rows { rows[key, default: PartialAggregate()].merge(partial) }

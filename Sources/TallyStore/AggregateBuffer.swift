@@ -45,54 +45,71 @@ struct AggregateBuffer: Sendable {
         }
     }
 
-    /// Merges everything gathered into the tables and empties the buffer.
+    /// Merges everything gathered into `minute_agg` / `minute_unique` and the hourly and daily rollups, and
+    /// empties the buffer.
     mutating func flush(_ db: Database) throws {
-        let upsert = try db.cachedStatement(
-            sql: """
-                INSERT INTO minute_agg(
-                    meter_id, minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(meter_id, minute_us, subject, group_key) DO UPDATE SET
-                    count = count + excluded.count,
-                    sum = tally_add(sum, excluded.sum),
-                    min = coalesce(min(min, excluded.min), min, excluded.min),
-                    max = coalesce(max(max, excluded.max), max, excluded.max),
-                    latest_us = CASE
-                        WHEN latest_us IS NULL
-                            OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
-                        THEN excluded.latest_us ELSE latest_us END,
-                    latest_value = CASE
-                        WHEN latest_us IS NULL
-                            OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
-                        THEN excluded.latest_value ELSE latest_value END
-                """)
-        let insertUnique = try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO minute_unique(meter_id, minute_us, subject, group_key, value)
-                VALUES (?, ?, ?, ?, ?)
-                """)
+        let upsert = FastStatement(
+            statement: try db.cachedStatement(
+                sql: AggregateBuffer.upsertSQL(
+                    table: "minute_agg", keys: ["meter", "minute_us", "subject", "group_key"])))
+        let insertUnique = FastStatement(
+            statement: try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO minute_unique(meter, minute_us, subject, group_key, value)
+                    VALUES (?, ?, ?, ?, ?)
+                    """))
+        let numbers = try MeterNumbers.all(db)
+        var rollups = RollupBuffer()
         for (key, partial) in partials {
-            try upsert.execute(arguments: [
-                key.meterID, key.minute, key.subject.text, key.groupKey.text, partial.count,
-                AggregateBuffer.sumBlob(partial),
-                partial.min.map(AggregateBuffer.blob), partial.max.map(AggregateBuffer.blob),
-                partial.latest?.time.micros, partial.latest.map { AggregateBuffer.blob($0.value) },
-            ])
+            // Partials of a meter that is not saved (only possible for one dropped meanwhile) count nowhere.
+            guard let meter = numbers[key.meterID] else { continue }
+            try upsert.run(
+                [.integer(meter), .integer(key.minute), .text(key.subject.text), .text(key.groupKey.text)]
+                    + AggregateBuffer.values(partial))
             for value in partial.uniques {
-                try insertUnique.execute(arguments: [
-                    key.meterID, key.minute, key.subject.text, key.groupKey.text, value.text,
-                ])
+                try insertUnique.run(
+                    .integer(meter), .integer(key.minute), .text(key.subject.text), .text(key.groupKey.text),
+                    .text(value.text))
             }
+            rollups.add(partial, of: key, meter: meter)
         }
+        try rollups.flush(db)
         partials.removeAll(keepingCapacity: true)
+    }
+
+    /// An upsert into `table` whose key is `keys`, followed by the seven value columns, merging on conflict.
+    static func upsertSQL(table: String, keys: [String]) -> String {
+        let columns = keys + ["count", "sum", "min", "max", "latest_us", "latest_value"]
+        return """
+            INSERT INTO \(table)(\(columns.joined(separator: ", ")))
+            VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))
+            ON CONFLICT(\(keys.joined(separator: ", "))) DO UPDATE SET
+                count = count + excluded.count,
+                sum = tally_add(sum, excluded.sum),
+                min = coalesce(min(min, excluded.min), min, excluded.min),
+                max = coalesce(max(max, excluded.max), max, excluded.max),
+                latest_us = CASE
+                    WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                    THEN excluded.latest_us ELSE latest_us END,
+                latest_value = CASE
+                    WHEN latest_us IS NULL OR (excluded.latest_us, excluded.latest_value) > (latest_us, latest_value)
+                    THEN excluded.latest_value ELSE latest_value END
+            """
+    }
+
+    /// The six value columns of a partial, in `upsertSQL`'s order (the `sum` is the empty blob once count or sum
+    /// overflowed).
+    static func values(_ partial: PartialAggregate) -> [FastStatement.Value] {
+        [
+            .integer(partial.count), partial.overflowed ? .blob([]) : .amount(partial.sum),
+            partial.min.map { .amount($0) } ?? .null, partial.max.map { .amount($0) } ?? .null,
+            partial.latest.map { .integer($0.time.micros) } ?? .null, partial.latest.map { .amount($0.value) } ?? .null,
+        ]
     }
 
     static func blob(_ amount: Amount) -> Data { Data(amount.sortableBytes) }
 
     static func amount(_ blob: Data?) -> Amount? { blob.flatMap { Amount(sortableBytes: $0) } }
-
-    /// The stored `sum` of a partial: its 16 sortable bytes, or the empty blob once count or sum overflowed.
-    static func sumBlob(_ partial: PartialAggregate) -> Data { partial.overflowed ? Data() : blob(partial.sum) }
 
     /// `tally_add(a, b)`: exact, checked sum of two `sum` blobs, registered on every connection. The empty blob
     /// (overflowed) absorbs everything, and a sum that does not fit becomes it.

@@ -1,13 +1,18 @@
 import GRDB
 import GRDBSQLite
+import TallyCore
 
-/// Binds and runs a prepared statement through SQLite's C API, for the two statements ingestion
-/// runs once per event. GRDB's `execute(arguments:)` boxes every argument; this does not.
+/// Binds and runs a prepared statement through SQLite's C API, for the statements ingestion and aggregate
+/// flushes run once per event or key. GRDB's `execute(arguments:)` boxes every argument; this does not.
 struct FastStatement {
-    /// A value to bind: the two kinds the per-event statements use.
+    /// A value to bind.
     enum Value {
         case integer(Int64)
         case text(String)
+        case blob([UInt8])
+        /// An amount's 16 sortable bytes (`Amount.sortableBytes`).
+        case amount(Amount)
+        case null
     }
 
     let statement: Statement
@@ -16,7 +21,10 @@ struct FastStatement {
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     /// Resets the statement, binds `values` in order, and steps it to completion.
-    func run(_ values: Value...) throws {
+    func run(_ values: Value...) throws { try run(values) }
+
+    /// Resets the statement, binds `values` in order, and steps it to completion.
+    func run(_ values: [Value]) throws {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         for (offset, value) in values.enumerated() {
@@ -28,6 +36,18 @@ struct FastStatement {
                 text.withUTF8 { bytes in
                     _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), FastStatement.transient)
                 }
+            case .blob(let bytes) where bytes.isEmpty:
+                sqlite3_bind_zeroblob(handle, index, 0)
+            case .blob(let bytes):
+                bytes.withUnsafeBytes { raw in
+                    _ = sqlite3_bind_blob(handle, index, raw.baseAddress, Int32(raw.count), FastStatement.transient)
+                }
+            case .amount(let amount):
+                withUnsafeBytes(of: amount.sortableBigEndian) { raw in
+                    _ = sqlite3_bind_blob(handle, index, raw.baseAddress, 16, FastStatement.transient)
+                }
+            case .null:
+                sqlite3_bind_null(handle, index)
             }
         }
         let code = sqlite3_step(handle)

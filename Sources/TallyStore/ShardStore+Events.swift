@@ -113,11 +113,12 @@ extension ShardStore {
                 subjects.insert(key.subject)
             }
         }
-        let stored = try await pool.read { db in
+        let stored = try await aggregates.read { db in
             try String.fetchAll(
                 db,
                 sql: """
-                    SELECT DISTINCT subject FROM minute_agg WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?
+                    SELECT DISTINCT subject FROM minute_agg
+                    WHERE meter = (SELECT number FROM meters WHERE id = ?) AND minute_us >= ? AND minute_us < ?
                     """, arguments: [meter.id, lower, upper])
         }
         return subjects.union(stored.map { Identifier($0) }).sorted().map(\.text)

@@ -1,19 +1,21 @@
 import GRDB
+import Logging
 import TallyCore
 
 extension ShardStore {
     /// All meters, optionally with deleted ones.
     public func listMeters(includeDeleted: Bool) async throws -> [MeterDefinition] {
         if !includeDeleted { return meters }
-        return try await pool.read { db in try ShardStore.loadMeters(db, includeDeleted: true) }
+        return try await aggregates.read { db in try ShardStore.loadMeters(db, includeDeleted: true) }
     }
 
-    /// Creates a meter and back-fills it from the raw events already stored, in one transaction.
+    /// Creates a meter and back-fills it from the raw events already stored, in one transaction of the aggregates
+    /// file taken while no event commits.
     public func createMeter(_ spec: MeterSpec, id: String? = nil, now: Timestamp = .now) async throws -> MeterDefinition
     {
         let meter = MeterDefinition(id: id ?? ULID.make(time: now), spec: spec, createdAt: now)
-        try await commit(
-            { db in
+        try await commitWithEventsHeld(
+            { events, db in
                 guard
                     try Int.fetchOne(
                         db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL",
@@ -22,7 +24,7 @@ extension ShardStore {
                     throw StoreError.slugTaken(spec.slug)
                 }
                 try self.save(meter, db: db)
-                try self.rebuildAggregates(of: meter, db: db)
+                try self.rebuildAggregates(of: meter, events: events, aggregates: db)
             }, then: { self.applyMeterChanges([(meter.id, meter)], rebuilt: [meter.id]) })
         return meter
     }
@@ -34,10 +36,10 @@ extension ShardStore {
         guard let current = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         let updated = update.applied(to: current, now: now)
         let rebuild = updated.groupBy != current.groupBy
-        try await commit(
-            { db in
+        try await commitWithEventsHeld(
+            { events, db in
                 try self.save(updated, db: db)
-                if rebuild { try self.rebuildAggregates(of: updated, db: db) }
+                if rebuild { try self.rebuildAggregates(of: updated, events: events, aggregates: db) }
             }, then: { self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuild ? [updated.id] : []) })
         return updated
     }
@@ -47,6 +49,7 @@ extension ShardStore {
         guard var meter = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         meter.deletedAt = now
         try await commit(
+            in: aggregates,
             { [meter] db in
                 try self.save(meter, db: db)
                 try ShardStore.dropAggregates(of: meter.id, db: db)
@@ -61,8 +64,11 @@ extension ShardStore {
     }
 
     static func dropAggregates(of meterID: String, db: Database) throws {
-        try db.execute(sql: "DELETE FROM minute_agg WHERE meter_id = ?", arguments: [meterID])
-        try db.execute(sql: "DELETE FROM minute_unique WHERE meter_id = ?", arguments: [meterID])
+        for table in ["minute_agg", "minute_unique", "rollup_agg", "rollup_unique", "total_agg", "total_unique"] {
+            try db.execute(
+                sql: "DELETE FROM \(table) WHERE meter = (SELECT number FROM meters WHERE id = ?)", arguments: [meterID]
+            )
+        }
     }
 
     /// Creates the meters of `specs` that do not exist yet, by slug (meters declared in config).
@@ -83,24 +89,34 @@ extension ShardStore {
                 """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
     }
 
-    /// Recomputes every aggregate of `meter` from raw events, in chunks of `backfillChunkEvents`, and
-    /// records the last event it covers so a replay after a crash does not count those events again.
-    /// The caller drops the meter's pending partials once the transaction committed (`applyMeterChanges`).
-    func rebuildAggregates(of meter: MeterDefinition, db: Database) throws {
+    /// Recomputes every aggregate of `meter` from raw events; see the static form.
+    func rebuildAggregates(of meter: MeterDefinition, events: Database, aggregates: Database) throws {
+        try ShardStore.rebuildAggregates(
+            of: meter, events: events, aggregates: aggregates, chunkEvents: configuration.backfillChunkEvents,
+            logger: logger)
+    }
+
+    /// Recomputes every aggregate of `meter` (minutes and rollups) from the raw events in `events`, flushing every
+    /// `chunkEvents` events, and records the last event it covers so a replay after a crash does not count those
+    /// events again. The caller drops the meter's pending partials once the transaction committed
+    /// (`applyMeterChanges`).
+    static func rebuildAggregates(
+        of meter: MeterDefinition, events: Database, aggregates db: Database, chunkEvents: Int, logger: Logger
+    ) throws {
         try ShardStore.dropAggregates(of: meter.id, db: db)
         try db.execute(
-            sql: "UPDATE meters SET rebuilt_through_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE id = ?",
-            arguments: [meter.id])
+            sql: "UPDATE meters SET rebuilt_through_seq = ? WHERE id = ?",
+            arguments: [try Int64.fetchOne(events, sql: "SELECT coalesce(max(seq), 0) FROM events"), meter.id])
         var buffer = AggregateBuffer()
         var scanned = 0
         let cursor = try Row.fetchCursor(
-            db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ?",
+            events, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ?",
             arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
         while let row = try cursor.next() {
             guard let event = StoredEvent.decode(row[0], timeMicros: row[1]) else { continue }
             buffer.add(PreparedEvent.samples(of: event, meters: [meter]), of: event)
             scanned += 1
-            if scanned % configuration.backfillChunkEvents == 0 { try buffer.flush(db) }
+            if scanned % chunkEvents == 0 { try buffer.flush(db) }
         }
         try buffer.flush(db)
         logger.info("back-filled meter", metadata: ["meter": "\(meter.slug)", "events": "\(scanned)"])

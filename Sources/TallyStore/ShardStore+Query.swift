@@ -3,45 +3,93 @@ import GRDB
 import TallyCore
 
 extension ShardStore {
-    /// The partial answer to `query` for `meter` from this shard: whole minutes from the per-minute
-    /// pre-aggregates, and the partial minutes at a non-aligned `from` or `to` from raw events, so the
-    /// answer is exact for any range. `query.to` must be set (callers default it to now).
+    /// The partial answer to `query` for `meter` from this shard, exact for any range: whole days and hours from
+    /// the rollups where a window holds them (`QueryPlan`), whole minutes from `minute_agg` at window edges, the
+    /// pending partials of events not flushed yet, and raw events for the partial minutes at a `from` or `to` that
+    /// is not on a minute. `query.to` defaults to now.
     public func accumulate(
         meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, into accumulator: inout QueryAccumulator
     ) async throws {
         let to = query.to ?? .now
-        let from = query.from
-        let wholeStart = from?.minuteCeiling ?? Timestamp(micros: Int64.min)
-        let wholeEnd = to.minuteFloor
         let pendingParts = pending.parts(meterID: meter.id)
         let maxDistinct = configuration.maxDistinctValueEntries
-        let shard = try await pool.read { db -> QueryAccumulator in
+        let plan = try await aggregates.read { db -> (QueryAccumulator, [Range<Timestamp>]) in
             var local = QueryAccumulator(meter: meter, query: query, calendar: calendar)
-            if wholeStart < wholeEnd {
-                try ShardStore.addMinutes(
-                    meter: meter, query: query, range: wholeStart..<wholeEnd, maxDistinct: maxDistinct, db: db,
-                    into: &local)
-                let checkpoint = try ShardStore.aggregationCheckpoint(db)
-                for part in pendingParts where part.throughSeq > checkpoint {
-                    ShardStore.addPending(part.buffer, query: query, range: wholeStart..<wholeEnd, into: &local)
-                }
-                if let from, from < wholeStart {
-                    try ShardStore.addRawEvents(
-                        meter: meter, query: query, range: from..<wholeStart, db: db, into: &local)
-                }
-                if wholeEnd < to {
-                    try ShardStore.addRawEvents(meter: meter, query: query, range: wholeEnd..<to, db: db, into: &local)
-                }
-            } else if let from, from < to {
-                try ShardStore.addRawEvents(meter: meter, query: query, range: from..<to, db: db, into: &local)
+            let checkpoint = try ShardStore.aggregationCheckpoint(db)
+            let parts = pendingParts.filter { $0.throughSeq > checkpoint }
+            guard let from = try query.from ?? ShardStore.firstMinute(of: meter, pending: parts, db: db) else {
+                return (local, [])
             }
-            return local
+            let whole = from.minuteCeiling..<Swift.max(from.minuteCeiling, to.minuteFloor)
+            guard !whole.isEmpty else { return (local, from < to ? [from..<to] : []) }
+            let plan = QueryPlan(range: whole, windowSize: query.windowSize, calendar: calendar)
+            for piece in plan.pieces {
+                try ShardStore.add(piece, meter: meter, query: query, maxDistinct: maxDistinct, db: db, into: &local)
+            }
+            for part in parts { ShardStore.addPending(part.buffer, query: query, range: whole, into: &local) }
+            if query.from == nil, query.windowSize == nil, let earliest = local.earliestTime,
+                let piece = plan.pieces.first(where: { $0.range.contains(earliest) }), piece.resolution != .minute
+            {
+                let bucket = earliest..<Timestamp(micros: earliest.micros + piece.resolution.micros)
+                var exact = QueryAccumulator(meter: meter, query: query, calendar: calendar)
+                try ShardStore.add(
+                    QueryPlan.Piece(.minute, bucket), meter: meter, query: query, maxDistinct: maxDistinct, db: db,
+                    into: &exact)
+                for part in parts { ShardStore.addPending(part.buffer, query: query, range: bucket, into: &exact) }
+                if let first = exact.earliestTime { local.refineEarliest(to: first) }
+            }
+            return (local, [from..<whole.lowerBound, whole.upperBound..<to].filter { !$0.isEmpty })
+        }
+        let (fromAggregates, rawRanges) = plan
+        var shard = fromAggregates
+        if !rawRanges.isEmpty {
+            shard = try await pool.read { db in
+                var local = fromAggregates
+                for range in rawRanges {
+                    try ShardStore.addRawEvents(meter: meter, query: query, range: range, db: db, into: &local)
+                }
+                return local
+            }
         }
         accumulator.merge(shard)
     }
 
     static func aggregationCheckpoint(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT through_seq FROM aggregation_state WHERE id = 1") ?? 0
+    }
+
+    /// The first minute holding any aggregated or pending event of `meter`; nil when it has none.
+    private static func firstMinute(
+        of meter: MeterDefinition, pending: [PendingAggregates.Part], db: Database
+    ) throws -> Timestamp? {
+        let stored = try Int64.fetchOne(
+            db, sql: "SELECT min(minute_us) FROM minute_agg WHERE meter = (SELECT number FROM meters WHERE id = ?)",
+            arguments: [meter.id])
+        let minutes = pending.compactMap { part in part.buffer.partials.keys.lazy.map(\.minute).min() }
+        return (minutes + (stored.map { [$0] } ?? [])).min().map { Timestamp(micros: $0) }
+    }
+
+    /// Adds the stored buckets of one piece of a plan: minutes by customer, or hours and days by customer when the
+    /// query filters or groups by customer and over all customers otherwise.
+    private static func add(
+        _ piece: QueryPlan.Piece, meter: MeterDefinition, query: MeterQuery, maxDistinct: Int, db: Database,
+        into accumulator: inout QueryAccumulator
+    ) throws {
+        let table =
+            piece.resolution == .minute
+            ? BucketTable.minutes : BucketTable.rollups(piece.resolution, bySubject: query.groupsBySubject)
+        var groupCache: [String: [String: String?]] = [:]
+        try table.read(meter: meter, range: piece.range, subjects: query.subjects, maxDistinct: maxDistinct, db: db) {
+            row in
+            let groups: [String: String?]
+            if let cached = groupCache[row.groupKey] {
+                groups = cached
+            } else {
+                groups = GroupKey.decode(row.groupKey)
+                groupCache[row.groupKey] = groups
+            }
+            accumulator.add(time: row.start, subject: row.subject, groupValues: groups, partial: row.partial)
+        }
     }
 
     /// Adds pending (not yet flushed) partials of whole minutes in `range`.
@@ -57,80 +105,17 @@ extension ShardStore {
         }
     }
 
-    private static func subjectClause(_ query: MeterQuery, arguments: inout StatementArguments) -> String {
-        guard !query.subjects.isEmpty else { return "" }
-        arguments += StatementArguments(query.subjects)
-        return " AND subject IN (\(Array(repeating: "?", count: query.subjects.count).joined(separator: ",")))"
-    }
-
-    private static func addMinutes(
-        meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, maxDistinct: Int, db: Database,
-        into accumulator: inout QueryAccumulator
-    ) throws {
-        var arguments: StatementArguments = [meter.id, range.lowerBound.micros, range.upperBound.micros]
-        let filter = subjectClause(query, arguments: &arguments)
-        var uniques: [AggregateBuffer.Key: Set<Identifier>] = [:]
-        if meter.aggregation == .uniqueCount {
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT minute_us, subject, group_key, value FROM minute_unique
-                    WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
-                    """, arguments: arguments)
-            var entries = 0
-            while let row = try rows.next() {
-                entries += 1
-                guard entries <= maxDistinct else {
-                    throw QueryTooLarge(meterSlug: meter.slug, limit: maxDistinct)
-                }
-                let key = AggregateBuffer.Key(
-                    meterID: meter.id, minute: row[0], subject: Identifier(row[1]),
-                    groupKey: Identifier(row[2]))
-                uniques[key, default: []].insert(Identifier(row[3]))
-            }
-        }
-        var groupCache: [Identifier: [String: String?]] = [:]
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT minute_us, subject, group_key, count, sum, min, max, latest_us, latest_value FROM minute_agg
-                WHERE meter_id = ? AND minute_us >= ? AND minute_us < ?\(filter)
-                """, arguments: arguments)
-        while let row = try rows.next() {
-            let minute: Int64 = row[0]
-            let subject: String = row[1]
-            let groupKey: String = row[2]
-            let latestMicros: Int64? = row[7]
-            var latest: LatestValue?
-            if let latestMicros, let value = AggregateBuffer.amount(row[8]) {
-                latest = LatestValue(time: Timestamp(micros: latestMicros), value: value)
-            }
-            let key = AggregateBuffer.Key(
-                meterID: meter.id, minute: minute, subject: Identifier(subject),
-                groupKey: Identifier(groupKey))
-            let sum = AggregateBuffer.amount(row[4])
-            let partial = PartialAggregate(
-                count: row[3], sum: sum ?? .zero,
-                min: AggregateBuffer.amount(row[5]), max: AggregateBuffer.amount(row[6]),
-                latest: latest, uniques: uniques[key] ?? [], overflowed: sum == nil)
-            let groups: [String: String?]
-            if let cached = groupCache[key.groupKey] {
-                groups = cached
-            } else {
-                groups = GroupKey.decode(groupKey)
-                groupCache[key.groupKey] = groups
-            }
-            accumulator.add(time: Timestamp(micros: minute), subject: subject, groupValues: groups, partial: partial)
-        }
-    }
-
     private static func addRawEvents(
         meter: MeterDefinition, query: MeterQuery, range: Range<Timestamp>, db: Database,
         into accumulator: inout QueryAccumulator
     ) throws {
         let lower = max(range.lowerBound.micros, meter.eventFrom?.micros ?? Int64.min)
         var arguments: StatementArguments = [meter.eventType, lower, range.upperBound.micros]
-        let filter = subjectClause(query, arguments: &arguments)
+        var filter = ""
+        if !query.subjects.isEmpty {
+            arguments += StatementArguments(query.subjects)
+            filter = " AND subject IN (\(Array(repeating: "?", count: query.subjects.count).joined(separator: ",")))"
+        }
         let rows = try Row.fetchCursor(
             db,
             sql: """

@@ -4,7 +4,7 @@ import TallyCore
 extension ShardStore {
     /// Reads a value of the node's own state (such as its place in a cluster).
     public func nodeState(_ key: String) async throws -> String? {
-        try await pool.read { db in
+        try await aggregates.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM node_state WHERE key = ?", arguments: [key])
         }
     }
@@ -19,8 +19,8 @@ extension ShardStore {
         check: @escaping @Sendable () throws -> Void = {},
         then published: @escaping @Sendable () -> Void = {}
     ) async throws {
-        _ = try await commit(
-            { db in
+        _ = try await commitWithEventsHeld(
+            { events, db in
                 try check()
                 let stored = Dictionary(try ShardStore.loadMeters(db, includeDeleted: true).map { ($0.id, $0) }) {
                     first, _ in first
@@ -38,7 +38,7 @@ extension ShardStore {
                         continue
                     }
                     if stored[definition.id].map({ !ShardStore.countsAlike($0, definition) }) ?? true {
-                        try self.rebuildAggregates(of: definition, db: db)
+                        try self.rebuildAggregates(of: definition, events: events, aggregates: db)
                         rebuilt.append(definition.id)
                     }
                     changes.append((definition.id, definition))

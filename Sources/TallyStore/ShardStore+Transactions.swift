@@ -2,31 +2,63 @@ import GRDB
 import TallyCore
 
 extension ShardStore {
-    /// Runs `work` in one write transaction. Only when its COMMIT succeeded does `effects` run with the result,
-    /// still on the writer, so memory changes exactly when the database does and no other transaction commits in
-    /// between; when anything fails, `undo` runs instead and the error is thrown as a `StoreError` where one
-    /// fits (a full disk is `StoreError.diskFull`). A failed commit is invisible in memory.
+    /// Runs `work` in one write transaction of `database` (the events file unless given). Only when its COMMIT
+    /// succeeded does `effects` run with the result, still on the writer, so memory changes exactly when the
+    /// database does and no other transaction commits in between; when anything fails, `undo` runs instead and the
+    /// error is thrown as a `StoreError` where one fits (a full disk is `StoreError.diskFull`). A failed commit is
+    /// invisible in memory.
     func commit<T: Sendable>(
+        in database: DatabasePool? = nil,
         _ work: @escaping @Sendable (Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void = { _ in },
         orElse undo: @escaping @Sendable () -> Void = {}
     ) async throws -> T {
-        do {
-            let result = try await pool.writeWithoutTransaction { db -> T in
-                do {
-                    var outcome: T?
-                    try db.inTransaction(.immediate) {
-                        outcome = try work(db)
-                        return .commit
-                    }
-                    guard let outcome else { throw StoreError.writeFailed("the transaction produced no result") }
-                    effects(outcome)
-                    return outcome
-                } catch {
-                    undo()
-                    throw error
+        try await reportingFailures {
+            try await (database ?? pool).writeWithoutTransaction { db -> T in
+                try ShardStore.transaction(db, work, then: effects, orElse: undo)
+            }
+        }
+    }
+
+    /// Runs `work` in a transaction of the aggregates file while holding the events file's writer, so no event
+    /// commits meanwhile: `work` can read raw events up to one position (a meter's back-fill) and `effects` run
+    /// on the aggregates writer right after its COMMIT, before any ingest or aggregate flush commits.
+    func commitWithEventsHeld<T: Sendable>(
+        _ work: @escaping @Sendable (_ events: Database, _ aggregates: Database) throws -> T,
+        then effects: @escaping @Sendable (T) -> Void = { _ in }
+    ) async throws -> T {
+        try await reportingFailures {
+            try await pool.writeWithoutTransaction { [aggregates] events -> T in
+                try aggregates.writeWithoutTransaction { db -> T in
+                    try ShardStore.transaction(db, { db in try work(events, db) }, then: effects, orElse: {})
                 }
             }
+        }
+    }
+
+    /// `work` in one immediate transaction; `effects` after its COMMIT, `undo` when anything failed.
+    private static func transaction<T>(
+        _ db: Database, _ work: (Database) throws -> T, then effects: (T) -> Void, orElse undo: () -> Void
+    ) throws -> T {
+        do {
+            var outcome: T?
+            try db.inTransaction(.immediate) {
+                outcome = try work(db)
+                return .commit
+            }
+            guard let outcome else { throw StoreError.writeFailed("the transaction produced no result") }
+            effects(outcome)
+            return outcome
+        } catch {
+            undo()
+            throw error
+        }
+    }
+
+    /// Runs a write, records whether the disk is full, and maps SQLite errors to `StoreError`.
+    private func reportingFailures<T>(_ write: () async throws -> T) async throws -> T {
+        do {
+            let result = try await write()
             writeHealth.withLock { $0 = nil }
             return result
         } catch let error as DatabaseError {
@@ -44,7 +76,7 @@ extension ShardStore {
     public func recheckWrites() async -> StoreError? {
         guard writeFailure != nil else { return nil }
         do {
-            _ = try await commit { db in
+            _ = try await commit(in: aggregates) { db in
                 try db.execute(
                     sql: """
                         INSERT INTO node_state(key, value) VALUES ('store.writeProbe', ?)

@@ -4,11 +4,16 @@ import Logging
 import Synchronization
 import TallyCore
 
-/// One shard of Tally's data in an embedded SQLite database (WAL, `synchronous=FULL`): raw events,
-/// the de-dup index, per-minute pre-aggregates and meter definitions.
+/// One shard of Tally's data in two embedded SQLite databases (WAL, `synchronous=FULL`): the events file (raw
+/// events, the de-dup index, subjects) and the aggregates file beside it (meter definitions, node state, the
+/// aggregation checkpoint, per-minute pre-aggregates and hourly and daily rollups). Each file has its own writer,
+/// so merging aggregates runs beside ingestion instead of between its commits.
 public final class ShardStore: Sendable {
     public let configuration: StoreConfiguration
+    /// The events file.
     let pool: DatabasePool
+    /// The aggregates file.
+    let aggregates: DatabasePool
     /// Live (not deleted) meters; changed only inside write transactions.
     let liveMeters = Mutex(MeterSet())
     let committer: GroupCommitter<PreparedBatch>
@@ -21,7 +26,12 @@ public final class ShardStore: Sendable {
     let writeHealth = Mutex<StoreError?>(nil)
     let logger: Logger
 
-    /// Opens (creating if needed) the store at `path` and applies the schema.
+    /// The aggregates file of the store whose events file is `path`: `shard.sqlite` → `shard.aggregates.sqlite`.
+    public static func aggregatesPath(for path: String) -> String {
+        (path.hasSuffix(".sqlite") ? String(path.dropLast(".sqlite".count)) : path) + ".aggregates.sqlite"
+    }
+
+    /// Opens (creating if needed) the store whose events file is `path` and applies the schemas.
     public init(
         path: String, configuration: StoreConfiguration = StoreConfiguration(),
         logger: Logger = Logger(label: "tally.store")
@@ -36,13 +46,22 @@ public final class ShardStore: Sendable {
             db.add(function: AggregateBuffer.addFunction)
         }
         pool = try DatabasePool(path: path, configuration: config)
-        try StoreSchema.migrator.migrate(pool)
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walCheckpointPages)")
+        aggregates = try DatabasePool(path: ShardStore.aggregatesPath(for: path), configuration: config)
+        try StoreSchema.eventsMigrator.migrate(pool)
+        try StoreSchema.aggregatesMigrator.migrate(aggregates)
+        for database in [pool, aggregates] {
+            try database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(configuration.walCheckpointPages)")
+            }
         }
         committer = GroupCommitter(
             maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
-        let stored = try pool.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
+        try LegacyLayout.move(events: pool, aggregates: aggregates) { meter, events, db in
+            try ShardStore.rebuildAggregates(
+                of: meter, events: events, aggregates: db, chunkEvents: configuration.backfillChunkEvents,
+                logger: logger)
+        }
+        let stored = try aggregates.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
         knownSubjects = Mutex(
             Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }.map { Identifier($0) })
         )
@@ -51,7 +70,12 @@ public final class ShardStore: Sendable {
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
         }
-        let (replayed, throughSeq, events) = try pool.read { db in try ShardStore.replayPending(db, meters: stored) }
+        let (checkpoint, rebuilt) = try aggregates.read { db in
+            (try ShardStore.aggregationCheckpoint(db), try ShardStore.rebuiltThrough(db))
+        }
+        let (replayed, throughSeq, events) = try pool.read { db in
+            try ShardStore.replayPending(db, meters: stored, checkpoint: checkpoint, rebuilt: rebuilt)
+        }
         pending = PendingAggregates(
             throughSeq: throughSeq, maxPendingKeys: configuration.maxPendingAggregateKeys,
             flushInterval: configuration.aggregateFlushInterval)
@@ -61,14 +85,20 @@ public final class ShardStore: Sendable {
         }
     }
 
-    /// Partials of the raw events past the aggregation checkpoint, for each meter not rebuilt after them.
-    private static func replayPending(_ db: Database, meters: [MeterDefinition]) throws -> (AggregateBuffer, Int64, Int)
-    {
-        var throughSeq = try aggregationCheckpoint(db)
+    /// The last event each live meter's aggregates were rebuilt through.
+    private static func rebuiltThrough(_ db: Database) throws -> [String: Int64] {
         var rebuilt: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, rebuilt_through_seq FROM meters WHERE deleted_at IS NULL") {
             rebuilt[row[0]] = row[1]
         }
+        return rebuilt
+    }
+
+    /// Partials of the raw events past the aggregation checkpoint, for each meter not rebuilt after them.
+    private static func replayPending(
+        _ db: Database, meters: [MeterDefinition], checkpoint: Int64, rebuilt: [String: Int64]
+    ) throws -> (AggregateBuffer, Int64, Int) {
+        var throughSeq = checkpoint
         var buffer = AggregateBuffer()
         var events = 0
         let rows = try Row.fetchCursor(
@@ -88,6 +118,7 @@ public final class ShardStore: Sendable {
     /// fails, the partials are pending again and the checkpoint has not moved.
     public func flushAggregates() async throws {
         _ = try await commit(
+            in: aggregates,
             { [pending] db in
                 guard var part = pending.beginFlush() else { return }
                 // Partials the checkpoint already covers are in minute_agg (only a second opener of the same file,

@@ -1,8 +1,13 @@
 import GRDB
 
-/// The shard database schema, applied by GRDB's migrator.
+/// The shard's two database schemas, applied by GRDB's migrators: raw events (the events file) and meters, node
+/// state and pre-aggregates (the aggregates file). Two files have two writers, so merging aggregates never holds up
+/// ingestion. Stores written before the split keep meters and minutes in the events file; `ShardStore` moves them
+/// once (`LegacyLayout`).
 enum StoreSchema {
-    static var migrator: DatabaseMigrator {
+    /// The events file: `events`, `dedup`, `subjects` (v1 and v2 also created the tables that now live in the
+    /// aggregates file; they are dropped once moved).
+    static var eventsMigrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -70,6 +75,105 @@ enum StoreSchema {
         migrator.registerMigration("v2-node-state") { db in
             try db.execute(
                 sql: "CREATE TABLE node_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID")
+        }
+        return migrator
+    }
+
+    /// The aggregates file: meters, node state, the aggregation checkpoint, minutes and rollups. Aggregate rows are
+    /// keyed by the meter's `number` (never reused), not its 26-character id.
+    static var aggregatesMigrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meters(
+                        number INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        slug TEXT NOT NULL,
+                        definition TEXT NOT NULL,
+                        deleted_at INTEGER,
+                        rebuilt_through_seq INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE UNIQUE INDEX meters_live_slug ON meters(slug) WHERE deleted_at IS NULL;
+                    CREATE TABLE node_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE aggregation_state(
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        through_seq INTEGER NOT NULL
+                    );
+                    INSERT INTO aggregation_state(id, through_seq) VALUES (1, 0);
+                    CREATE TABLE minute_agg(
+                        meter INTEGER NOT NULL,
+                        minute_us INTEGER NOT NULL,
+                        subject TEXT NOT NULL,
+                        group_key TEXT NOT NULL,
+                        count INTEGER NOT NULL,
+                        sum BLOB NOT NULL,
+                        min BLOB,
+                        max BLOB,
+                        latest_us INTEGER,
+                        latest_value BLOB,
+                        PRIMARY KEY(meter, minute_us, subject, group_key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE minute_unique(
+                        meter INTEGER NOT NULL,
+                        minute_us INTEGER NOT NULL,
+                        subject TEXT NOT NULL,
+                        group_key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY(meter, minute_us, subject, group_key, value)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        migrator.registerMigration("v2-rollups") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE rollup_agg(
+                        meter INTEGER NOT NULL,
+                        resolution INTEGER NOT NULL,
+                        bucket_us INTEGER NOT NULL,
+                        subject TEXT NOT NULL,
+                        group_key TEXT NOT NULL,
+                        count INTEGER NOT NULL,
+                        sum BLOB NOT NULL,
+                        min BLOB,
+                        max BLOB,
+                        latest_us INTEGER,
+                        latest_value BLOB,
+                        PRIMARY KEY(meter, resolution, bucket_us, subject, group_key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX rollup_agg_by_subject ON rollup_agg(meter, resolution, subject, bucket_us);
+                    CREATE TABLE rollup_unique(
+                        meter INTEGER NOT NULL,
+                        resolution INTEGER NOT NULL,
+                        bucket_us INTEGER NOT NULL,
+                        subject TEXT NOT NULL,
+                        group_key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY(meter, resolution, bucket_us, subject, group_key, value)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX rollup_unique_by_subject ON rollup_unique(meter, resolution, subject, bucket_us);
+                    CREATE TABLE total_agg(
+                        meter INTEGER NOT NULL,
+                        resolution INTEGER NOT NULL,
+                        bucket_us INTEGER NOT NULL,
+                        group_key TEXT NOT NULL,
+                        count INTEGER NOT NULL,
+                        sum BLOB NOT NULL,
+                        min BLOB,
+                        max BLOB,
+                        latest_us INTEGER,
+                        latest_value BLOB,
+                        PRIMARY KEY(meter, resolution, bucket_us, group_key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE total_unique(
+                        meter INTEGER NOT NULL,
+                        resolution INTEGER NOT NULL,
+                        bucket_us INTEGER NOT NULL,
+                        group_key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY(meter, resolution, bucket_us, group_key, value)
+                    ) WITHOUT ROWID;
+                    """)
         }
         return migrator
     }

@@ -28,6 +28,8 @@ struct LoadGenerator: AsyncParsableCommand {
     var randomIds = false
     @Flag(help: "Each event's customer drawn at random instead of in turn.")
     var randomSubjects = false
+    @Option(help: "Stop after about this many events in all (split over the connections), even before the time is up.")
+    var maxEvents: Int?
     @Option(help: "Event times spread at random over this many days before now (0: every event stamped now).")
     var spreadDays = 0
 
@@ -83,7 +85,10 @@ struct LoadGenerator: AsyncParsableCommand {
         let models = modelNames.map { Array($0.utf8) }
         var body = [UInt8]()
         body.reserveCapacity(batchEvents * 256)
-        while ContinuousClock.now < deadline {
+        let maxRequests = maxEvents.map { ($0 / max(1, connections) + batchEvents - 1) / batchEvents } ?? Int.max
+        var requests = 0
+        while ContinuousClock.now < deadline, requests < maxRequests {
+            requests += 1
             body.removeAll(keepingCapacity: true)
             let now = Int64(Date().timeIntervalSince1970)
             let time = Array(Timestamp(seconds: now).description.utf8)

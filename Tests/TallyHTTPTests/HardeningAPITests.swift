@@ -101,13 +101,27 @@ import Testing
         try await LiveNode.run(directory: folder) { node throws in
             try await node.createMeter(tokensMeter)
             let meterID = try #require(try await node.get("/api/v1/meters/tokens_total").json?["id"]?.stringValue)
-            let database = try DatabaseQueue(path: folder + "/shard.sqlite")
+            // What the store holds once a minute's count or sum overflowed: the empty `sum` blob, at every resolution.
+            let database = try DatabaseQueue(path: ShardStore.aggregatesPath(for: folder + "/shard.sqlite"))
             try database.write { db in
+                let minute: Int64 = 1_704_067_200_000_000
                 try db.execute(
                     sql: """
-                        INSERT INTO minute_agg(meter_id, minute_us, subject, group_key, count, sum)
-                        VALUES (?, ?, 'c1', '{}', 2, X'')
-                        """, arguments: [meterID, 1_704_067_200_000_000])
+                        INSERT INTO minute_agg(meter, minute_us, subject, group_key, count, sum)
+                        VALUES ((SELECT number FROM meters WHERE id = ?), ?, 'c1', '{}', 2, X'')
+                        """, arguments: [meterID, minute])
+                for resolution: Int64 in [3_600_000_000, 86_400_000_000] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO rollup_agg(meter, resolution, bucket_us, subject, group_key, count, sum)
+                            VALUES ((SELECT number FROM meters WHERE id = ?), ?, ?, 'c1', '{}', 2, X'')
+                            """, arguments: [meterID, resolution, minute])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO total_agg(meter, resolution, bucket_us, group_key, count, sum)
+                            VALUES ((SELECT number FROM meters WHERE id = ?), ?, ?, '{}', 2, X'')
+                            """, arguments: [meterID, resolution, minute])
+                }
             }
             try database.close()
             let reply = try await node.get("/api/v1/meters/tokens_total/query?\(allTime)&windowSize=DAY")
