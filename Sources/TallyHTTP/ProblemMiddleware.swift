@@ -34,6 +34,11 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Problem(
                 .serviceUnavailable, type: "urn:tally:problem:overloaded",
                 detail: "the ingest queue is full (maxQueuedBatches); nothing was stored, retry shortly")
+        } catch StoreError.aggregatesBehind {
+            throw Problem(
+                .serviceUnavailable, type: "urn:tally:problem:overloaded",
+                detail: "aggregates are behind ingestion (maxPendingAggregateKeysBeforeRefusal); nothing was stored, "
+                    + "retry shortly")
         } catch StoreError.diskFull {
             throw Problem(
                 .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "urn:tally:problem:disk-full",

@@ -22,6 +22,8 @@ final class PendingAggregates: Sendable {
         var flushing: Part?
         var lastFlush = ContinuousClock.now
         var flushScheduled = false
+
+        var keyCount: Int { current.buffer.count + (flushing?.buffer.count ?? 0) }
     }
 
     private let state: Mutex<State>
@@ -48,6 +50,9 @@ final class PendingAggregates: Sendable {
     func removeMeter(_ meterID: String) {
         state.withLock { $0.current.buffer.removeMeter(meterID) }
     }
+
+    /// Keys pending in memory: the current part and the one a flush is writing.
+    var keyCount: Int { state.withLock { $0.keyCount } }
 
     /// Whether a flush is due; marks it scheduled so only one caller starts it.
     func claimFlush() -> Bool {

@@ -8,6 +8,12 @@ extension ShardStore {
     /// when it throws, nothing of the batch is stored and its error is thrown.
     public func ingest(_ events: [CloudEvent], admit: (@Sendable () throws -> Void)? = nil) async throws {
         guard !events.isEmpty else { return }
+        // Back-pressure: while the aggregates writer is this far behind, batches are refused before anything is
+        // stored, so pending partials (memory, and the work each query does to add them) stay bounded.
+        guard pending.keyCount < configuration.maxPendingAggregateKeysBeforeRefusal else {
+            flushIfDue()
+            throw StoreError.aggregatesBehind
+        }
         let (generation, meters) = meterSnapshot()
         let batch = PreparedBatch(
             meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) },
@@ -75,7 +81,10 @@ extension ShardStore {
     private func publish(_ effects: IngestEffects) {
         guard let lastSeq = effects.lastSeq else { return }
         pending.add(effects.buffer, throughSeq: lastSeq)
-        knownSubjects.withLock { $0.formUnion(effects.newSubjects) }
+        knownSubjects.withLock { known in
+            if known.count + effects.newSubjects.count > configuration.maxCachedSubjects { known.removeAll() }
+            known.formUnion(effects.newSubjects)
+        }
         lastSequence.withLock { $0 = max($0, lastSeq) }
     }
 

@@ -2,20 +2,23 @@ import GRDB
 import TallyCore
 
 extension ShardStore {
-    /// Runs `work` in one write transaction of `database` (the events file unless given). Only when its COMMIT
+    /// Runs `work` in one write transaction of `database` (the events file unless given), committed with
+    /// `synchronous=FULL` unless `durable` is false (an aggregate flush, which replay can redo). Only when its COMMIT
     /// succeeded does `effects` run with the result, still on the writer, so memory changes exactly when the
     /// database does and no other transaction commits in between; when anything fails, `undo` runs instead and the
     /// error is thrown as a `StoreError` where one fits (a full disk is `StoreError.diskFull`). A failed commit is
     /// invisible in memory.
     func commit<T: Sendable>(
-        in database: DatabasePool? = nil,
+        in database: DatabasePool? = nil, durable: Bool = true,
         _ work: @escaping @Sendable (Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void = { _ in },
         orElse undo: @escaping @Sendable () -> Void = {}
     ) async throws -> T {
         try await reportingFailures {
             try await (database ?? pool).writeWithoutTransaction { db -> T in
-                try ShardStore.transaction(db, work, then: effects, orElse: undo)
+                try ShardStore.synchronous(durable, db) {
+                    try ShardStore.transaction(db, work, then: effects, orElse: undo)
+                }
             }
         }
     }
@@ -30,10 +33,22 @@ extension ShardStore {
         try await reportingFailures {
             try await pool.writeWithoutTransaction { [aggregates] events -> T in
                 try aggregates.writeWithoutTransaction { db -> T in
-                    try ShardStore.transaction(db, { db in try work(events, db) }, then: effects, orElse: {})
+                    try ShardStore.synchronous(true, db) {
+                        try ShardStore.transaction(db, { db in try work(events, db) }, then: effects, orElse: {})
+                    }
                 }
             }
         }
+    }
+
+    /// Runs `body` with `PRAGMA synchronous` FULL (durable) or NORMAL, then restores the connection's own setting
+    /// (FULL on the events file, NORMAL on the aggregates file).
+    private static func synchronous<T>(_ durable: Bool, _ db: Database, _ body: () throws -> T) throws -> T {
+        let own = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 2
+        let wanted = durable ? 2 : 1
+        if own != wanted { try db.execute(sql: "PRAGMA synchronous = \(wanted)") }
+        defer { if own != wanted { try? db.execute(sql: "PRAGMA synchronous = \(own)") } }
+        return try body()
     }
 
     /// `work` in one immediate transaction; `effects` after its COMMIT, `undo` when anything failed.

@@ -4,10 +4,13 @@ import Logging
 import Synchronization
 import TallyCore
 
-/// One shard of Tally's data in two embedded SQLite databases (WAL, `synchronous=FULL`): the events file (raw
-/// events, the de-dup index, subjects) and the aggregates file beside it (meter definitions, node state, the
-/// aggregation checkpoint, per-minute pre-aggregates and hourly and daily rollups). Each file has its own writer,
-/// so merging aggregates runs beside ingestion instead of between its commits.
+/// One shard of Tally's data in two embedded SQLite databases (WAL): the events file (raw events, the de-dup index,
+/// subjects; `synchronous=FULL`, so an acknowledged event is on disk) and the aggregates file beside it (meter
+/// definitions, node state, the aggregation checkpoint, per-minute pre-aggregates and hourly and daily rollups).
+/// Each file has its own writer, so merging aggregates runs beside ingestion instead of between its commits.
+/// Aggregate flushes commit with `synchronous=NORMAL`: a power loss can undo the last flushes, but never a part of
+/// one, and the checkpoint moves back with them, so the store replays those events from the events file; meter and
+/// node-state changes commit with `synchronous=FULL` (see `commit(in:durable:)`).
 public final class ShardStore: Sendable {
     public let configuration: StoreConfiguration
     /// The events file.
@@ -18,7 +21,9 @@ public final class ShardStore: Sendable {
     let liveMeters = Mutex(MeterSet())
     let committer: GroupCommitter<PreparedBatch>
     let pending: PendingAggregates
-    /// Subjects already in the `subjects` table (by bytes), so ingestion inserts only new ones.
+    /// Subjects known to be in the `subjects` table (by bytes), so ingestion skips their insert: a cache of at most
+    /// `StoreConfiguration.maxCachedSubjects`, emptied when full, never loaded in bulk (a subject it misses costs one
+    /// `INSERT OR IGNORE` that keeps the stored row).
     let knownSubjects: Mutex<Set<Identifier>>
     /// The sequence number of the last committed raw event: the number of events stored.
     let lastSequence: Mutex<Int64>
@@ -46,7 +51,9 @@ public final class ShardStore: Sendable {
             db.add(function: AggregateBuffer.addFunction)
         }
         pool = try DatabasePool(path: path, configuration: config)
-        aggregates = try DatabasePool(path: ShardStore.aggregatesPath(for: path), configuration: config)
+        var aggregatesConfig = config
+        aggregatesConfig.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        aggregates = try DatabasePool(path: ShardStore.aggregatesPath(for: path), configuration: aggregatesConfig)
         try StoreSchema.eventsMigrator.migrate(pool)
         try StoreSchema.aggregatesMigrator.migrate(aggregates)
         for database in [pool, aggregates] {
@@ -62,9 +69,7 @@ public final class ShardStore: Sendable {
                 logger: logger)
         }
         let stored = try aggregates.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
-        knownSubjects = Mutex(
-            Set(try pool.read { db in try String.fetchAll(db, sql: "SELECT key FROM subjects") }.map { Identifier($0) })
-        )
+        knownSubjects = Mutex([])
         lastSequence = Mutex(
             try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 })
         liveMeters.withLock { set in
@@ -118,7 +123,7 @@ public final class ShardStore: Sendable {
     /// fails, the partials are pending again and the checkpoint has not moved.
     public func flushAggregates() async throws {
         _ = try await commit(
-            in: aggregates,
+            in: aggregates, durable: false,
             { [pending] db in
                 guard var part = pending.beginFlush() else { return }
                 // Partials the checkpoint already covers are in minute_agg (only a second opener of the same file,

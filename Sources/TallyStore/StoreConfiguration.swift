@@ -10,6 +10,13 @@ public struct StoreConfiguration: Sendable {
     public var maxQueuedBatches: Int = 4096
     /// Pending aggregate keys (meter, minute, subject, group) that trigger a flush into `minute_agg` at once.
     public var maxPendingAggregateKeys: Int = 50_000
+    /// Pending aggregate keys (the current part and the one being flushed) from which ingest batches are refused
+    /// (HTTP 503, nothing stored) until a flush catches up: the back-pressure that keeps pending partials (memory,
+    /// and the work every query does to add them) bounded when events arrive faster than they are merged. A key with
+    /// its partial takes about 200 bytes, so the default bounds them near 200 MB.
+    public var maxPendingAggregateKeysBeforeRefusal: Int = 1_000_000
+    /// Subjects the ingest path remembers as stored (about 100 bytes each); past it the cache starts over.
+    public var maxCachedSubjects: Int = 1_000_000
     /// Longest time committed events' partials stay pending (in memory, covered by raw events) while ingestion runs.
     public var aggregateFlushInterval: Duration = .seconds(1)
     /// Events scanned per step when a meter is back-filled from raw events.

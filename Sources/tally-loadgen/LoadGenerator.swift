@@ -28,6 +28,8 @@ struct LoadGenerator: AsyncParsableCommand {
     var randomIds = false
     @Flag(help: "Each event's customer drawn at random instead of in turn.")
     var randomSubjects = false
+    @Option(help: "Milliseconds to wait before re-sending a batch refused with 503.")
+    var retryAfterRefusalMs = 50
     @Option(help: "Stop after about this many events in all (split over the connections), even before the time is up.")
     var maxEvents: Int?
     @Option(help: "Event times spread at random over this many days before now (0: every event stamped now).")
@@ -37,6 +39,7 @@ struct LoadGenerator: AsyncParsableCommand {
     struct Tally: Sendable {
         var acknowledgedEvents = 0
         var failedRequests = 0
+        var refusedRequests = 0
         var latenciesMicros: [Int] = []
     }
 
@@ -63,12 +66,14 @@ struct LoadGenerator: AsyncParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let events = results.reduce(0) { $0 + $1.acknowledgedEvents }
         let failures = results.reduce(0) { $0 + $1.failedRequests }
+        let refusals = results.reduce(0) { $0 + $1.refusedRequests }
         let latencies = results.flatMap(\.latenciesMicros).sorted()
         func percentile(_ p: Double) -> Double {
             guard !latencies.isEmpty else { return 0 }
             return Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
         }
         print("requests=\(latencies.count) failed=\(failures) acknowledged_events=\(events)")
+        print("refused_then_retried=\(refusals)")
         print(
             String(
                 format: "events_per_second=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.1f", Double(events) / seconds,
@@ -129,7 +134,15 @@ struct LoadGenerator: AsyncParsableCommand {
             if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
             request.body = .bytes(ByteBuffer(bytes: body))
             let sent = ContinuousClock.now
-            let response = try await client.execute(request, timeout: .seconds(30))
+            var response = try await client.execute(request, timeout: .seconds(30))
+            // A 503 (queue full, aggregates behind: nothing stored) is retried as real clients do; the latency
+            // includes the retries.
+            while response.status == .serviceUnavailable, ContinuousClock.now < deadline {
+                _ = try await response.body.collect(upTo: 1 << 20)
+                tally.refusedRequests += 1
+                try await Task.sleep(for: .milliseconds(retryAfterRefusalMs))
+                response = try await client.execute(request, timeout: .seconds(30))
+            }
             _ = try await response.body.collect(upTo: 1 << 20)
             let latency = ContinuousClock.now - sent
             tally.latenciesMicros.append(
