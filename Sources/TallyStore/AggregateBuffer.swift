@@ -27,10 +27,12 @@ struct AggregateBuffer: Sendable {
         partials = partials.filter { $0.key.meterID != meterID }
     }
 
-    /// The partials of one meter.
-    func only(meterID: String) -> AggregateBuffer {
+    /// The partials of one meter (of some customers only, when `subjects` is given).
+    func only(meterID: String, subjects: Set<Identifier>? = nil) -> AggregateBuffer {
         var copy = AggregateBuffer()
-        copy.partials = partials.filter { $0.key.meterID == meterID }
+        copy.partials = partials.filter { entry in
+            entry.key.meterID == meterID && subjects.map { $0.contains(entry.key.subject) } ?? true
+        }
         return copy
     }
 

@@ -96,11 +96,14 @@ final class PendingAggregates: Sendable {
         }
     }
 
-    /// Copies of the pending parts restricted to one meter, oldest first.
-    func parts(meterID: String) -> [Part] {
+    /// Copies of the pending parts restricted to one meter (and to some customers, when `subjects` is given), oldest
+    /// first: a query for one customer copies only that customer's partials.
+    func parts(meterID: String, subjects: Set<Identifier>? = nil) -> [Part] {
         state.withLock { state in
             [state.flushing, state.current].compactMap { part in
-                part.map { Part(buffer: $0.buffer.only(meterID: meterID), throughSeq: $0.throughSeq) }
+                part.map {
+                    Part(buffer: $0.buffer.only(meterID: meterID, subjects: subjects), throughSeq: $0.throughSeq)
+                }
             }
         }
     }

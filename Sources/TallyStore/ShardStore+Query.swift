@@ -11,7 +11,8 @@ extension ShardStore {
         meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, into accumulator: inout QueryAccumulator
     ) async throws {
         let to = query.to ?? .now
-        let pendingParts = pending.parts(meterID: meter.id)
+        let pendingParts = pending.parts(
+            meterID: meter.id, subjects: query.subjects.isEmpty ? nil : Set(query.subjects.map { Identifier($0) }))
         let maxDistinct = configuration.maxDistinctValueEntries
         let plan = try await aggregates.read { db -> (QueryAccumulator, [Range<Timestamp>]) in
             var local = QueryAccumulator(meter: meter, query: query, calendar: calendar)
