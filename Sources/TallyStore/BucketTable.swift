@@ -35,13 +35,14 @@ struct BucketTable: Sendable {
         var partial: PartialAggregate
     }
 
-    /// Calls `body` with every bucket of `meterID` starting in `range` (of `subjects`, when given). UNIQUE_COUNT
-    /// meters read at most `maxDistinct` distinct-value entries (`QueryTooLarge` beyond).
+    /// Calls `body` with every bucket of `meter` (stored under `number`, see `MeterNumbers`; nil: nothing stored)
+    /// starting in `range` (of `subjects`, when given). UNIQUE_COUNT meters read at most `maxDistinct` distinct-value
+    /// entries (`QueryTooLarge` beyond).
     func read(
-        meter: MeterDefinition, range: Range<Timestamp>, subjects: [String], maxDistinct: Int, db: Database,
-        _ body: (Row) throws -> Void
+        meter: MeterDefinition, number: Int64?, range: Range<Timestamp>, subjects: [String], maxDistinct: Int,
+        db: Database, _ body: (Row) throws -> Void
     ) throws {
-        guard let number = try MeterNumbers.of(meter.id, db) else { return }
+        guard let number else { return }
         var arguments: StatementArguments = [number]
         var filter = ""
         if let resolution {

@@ -18,14 +18,16 @@ extension ShardStore {
             var local = QueryAccumulator(meter: meter, query: query, calendar: calendar)
             let checkpoint = try ShardStore.aggregationCheckpoint(db)
             let parts = pendingParts.filter { $0.throughSeq > checkpoint }
-            guard let from = try query.from ?? ShardStore.firstMinute(of: meter, pending: parts, db: db) else {
+            let number = try MeterNumbers.of(meter.id, db)
+            guard let from = try query.from ?? ShardStore.firstMinute(of: number, pending: parts, db: db) else {
                 return (local, [])
             }
             let whole = from.minuteCeiling..<Swift.max(from.minuteCeiling, to.minuteFloor)
             guard !whole.isEmpty else { return (local, from < to ? [from..<to] : []) }
             let plan = QueryPlan(range: whole, windowSize: query.windowSize, calendar: calendar)
             for piece in plan.pieces {
-                try ShardStore.add(piece, meter: meter, query: query, maxDistinct: maxDistinct, db: db, into: &local)
+                try ShardStore.add(
+                    piece, meter: meter, number: number, query: query, maxDistinct: maxDistinct, db: db, into: &local)
             }
             for part in parts { ShardStore.addPending(part.buffer, query: query, range: whole, into: &local) }
             if query.from == nil, query.windowSize == nil, let earliest = local.earliestTime,
@@ -34,8 +36,8 @@ extension ShardStore {
                 let bucket = earliest..<Timestamp(micros: earliest.micros + piece.resolution.micros)
                 var exact = QueryAccumulator(meter: meter, query: query, calendar: calendar)
                 try ShardStore.add(
-                    QueryPlan.Piece(.minute, bucket), meter: meter, query: query, maxDistinct: maxDistinct, db: db,
-                    into: &exact)
+                    QueryPlan.Piece(.minute, bucket), meter: meter, number: number, query: query,
+                    maxDistinct: maxDistinct, db: db, into: &exact)
                 for part in parts { ShardStore.addPending(part.buffer, query: query, range: bucket, into: &exact) }
                 if let first = exact.earliestTime { local.refineEarliest(to: first) }
             }
@@ -59,13 +61,13 @@ extension ShardStore {
         try Int64.fetchOne(db, sql: "SELECT through_seq FROM aggregation_state WHERE id = 1") ?? 0
     }
 
-    /// The first minute holding any aggregated or pending event of `meter`; nil when it has none.
+    /// The first minute holding any aggregated (under meter `number`) or pending event; nil when there is none.
     private static func firstMinute(
-        of meter: MeterDefinition, pending: [PendingAggregates.Part], db: Database
+        of number: Int64?, pending: [PendingAggregates.Part], db: Database
     ) throws -> Timestamp? {
-        let stored = try Int64.fetchOne(
-            db, sql: "SELECT min(minute_us) FROM minute_agg WHERE meter = (SELECT number FROM meters WHERE id = ?)",
-            arguments: [meter.id])
+        let stored = try number.flatMap { number in
+            try Int64.fetchOne(db, sql: "SELECT min(minute_us) FROM minute_agg WHERE meter = ?", arguments: [number])
+        }
         let minutes = pending.compactMap { part in part.buffer.partials.keys.lazy.map(\.minute).min() }
         return (minutes + (stored.map { [$0] } ?? [])).min().map { Timestamp(micros: $0) }
     }
@@ -73,15 +75,16 @@ extension ShardStore {
     /// Adds the stored buckets of one piece of a plan: minutes by customer, or hours and days by customer when the
     /// query filters or groups by customer and over all customers otherwise.
     private static func add(
-        _ piece: QueryPlan.Piece, meter: MeterDefinition, query: MeterQuery, maxDistinct: Int, db: Database,
-        into accumulator: inout QueryAccumulator
+        _ piece: QueryPlan.Piece, meter: MeterDefinition, number: Int64?, query: MeterQuery, maxDistinct: Int,
+        db: Database, into accumulator: inout QueryAccumulator
     ) throws {
         let table =
             piece.resolution == .minute
             ? BucketTable.minutes : BucketTable.rollups(piece.resolution, bySubject: query.groupsBySubject)
         var groupCache: [String: [String: String?]] = [:]
-        try table.read(meter: meter, range: piece.range, subjects: query.subjects, maxDistinct: maxDistinct, db: db) {
-            row in
+        try table.read(
+            meter: meter, number: number, range: piece.range, subjects: query.subjects, maxDistinct: maxDistinct, db: db
+        ) { row in
             let groups: [String: String?]
             if let cached = groupCache[row.groupKey] {
                 groups = cached
