@@ -2,8 +2,10 @@ import Foundation
 import GRDB
 import TallyCore
 
-/// Per-minute partial aggregates gathered in memory, then merged into `minute_agg` /
-/// `minute_unique` with one upsert per distinct key.
+/// Per-minute partial aggregates by customer gathered in memory, then merged into the rows by customer per hour and
+/// day (`rollup_agg`) and over all customers per minute, hour and day (`total_agg`). Customers have no per-minute
+/// rows: their queries read raw events inside an hour. A buffer is built per batch on the request's thread, so the
+/// single writer only appends it to the pending list.
 struct AggregateBuffer: Sendable {
     /// Subjects and group keys are compared by their bytes, as SQLite compares them.
     struct Key: Hashable, Sendable {
@@ -20,6 +22,10 @@ struct AggregateBuffer: Sendable {
 
     /// Folds another buffer into this one.
     mutating func merge(_ other: AggregateBuffer) {
+        guard !partials.isEmpty else {
+            partials = other.partials
+            return
+        }
         for (key, partial) in other.partials { partials[key, default: PartialAggregate()].merge(partial) }
     }
 
@@ -47,32 +53,13 @@ struct AggregateBuffer: Sendable {
         }
     }
 
-    /// Merges everything gathered into `minute_agg` / `minute_unique` and the hourly and daily rollups, and
-    /// empties the buffer.
+    /// Merges everything gathered into the aggregate tables (`RollupBuffer`) and empties the buffer.
     mutating func flush(_ db: Database) throws {
-        let upsert = FastStatement(
-            statement: try db.cachedStatement(
-                sql: AggregateBuffer.upsertSQL(
-                    table: "minute_agg", keys: ["meter", "minute_us", "subject", "group_key"])))
-        let insertUnique = FastStatement(
-            statement: try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO minute_unique(meter, minute_us, subject, group_key, value)
-                    VALUES (?, ?, ?, ?, ?)
-                    """))
         let numbers = try MeterNumbers.all(db)
         var rollups = RollupBuffer()
         for (key, partial) in partials {
             // Partials of a meter that is not saved (only possible for one dropped meanwhile) count nowhere.
             guard let meter = numbers[key.meterID] else { continue }
-            try upsert.run(
-                [.integer(meter), .integer(key.minute), .text(key.subject.text), .text(key.groupKey.text)]
-                    + AggregateBuffer.values(partial))
-            for value in partial.uniques {
-                try insertUnique.run(
-                    .integer(meter), .integer(key.minute), .text(key.subject.text), .text(key.groupKey.text),
-                    .text(value.text))
-            }
             rollups.add(partial, of: key, meter: meter)
         }
         try rollups.flush(db)

@@ -2,28 +2,20 @@ import Foundation
 import GRDB
 import TallyCore
 
-/// One table of pre-aggregated buckets and its table of distinct values: per-minute rows by customer
-/// (`minute_agg`), hourly and daily rows by customer (`rollup_agg`) or over all customers (`total_agg`).
+/// One resolution of pre-aggregated buckets and its distinct values: hourly and daily rows by customer (`rollup_agg`)
+/// or minute, hourly and daily rows over all customers (`total_agg`).
 struct BucketTable: Sendable {
     var aggregates: String
     var uniques: String
-    var timeColumn: String
-    /// The value of the `resolution` column to read; nil for a table of one resolution.
-    var resolution: Resolution?
+    var resolution: Resolution
     var hasSubject: Bool
 
-    static let minutes = BucketTable(
-        aggregates: "minute_agg", uniques: "minute_unique", timeColumn: "minute_us", resolution: nil, hasSubject: true)
-
-    /// Hourly or daily buckets, by customer or over all of them.
-    static func rollups(_ resolution: Resolution, bySubject: Bool) -> BucketTable {
-        bySubject
-            ? BucketTable(
-                aggregates: "rollup_agg", uniques: "rollup_unique", timeColumn: "bucket_us", resolution: resolution,
-                hasSubject: true)
-            : BucketTable(
-                aggregates: "total_agg", uniques: "total_unique", timeColumn: "bucket_us", resolution: resolution,
-                hasSubject: false)
+    /// Buckets of `resolution`, by customer (hours and days only) or over all customers.
+    static func of(_ resolution: Resolution, bySubject: Bool) -> BucketTable {
+        precondition(!bySubject || RollupBuffer.customerResolutions.contains(resolution))
+        return bySubject
+            ? BucketTable(aggregates: "rollup_agg", uniques: "rollup_unique", resolution: resolution, hasSubject: true)
+            : BucketTable(aggregates: "total_agg", uniques: "total_unique", resolution: resolution, hasSubject: false)
     }
 
     /// One stored bucket.
@@ -43,31 +35,44 @@ struct BucketTable: Sendable {
         db: Database, _ body: (Row) throws -> Void
     ) throws {
         guard let number else { return }
-        var arguments: StatementArguments = [number]
-        var filter = ""
-        if let resolution {
-            filter += " AND resolution = ?"
-            arguments += [resolution.micros]
+        var distinct = DistinctBudget(meterSlug: meter.slug, limit: maxDistinct)
+        var arguments: StatementArguments = [
+            number, resolution.micros, range.lowerBound.micros, range.upperBound.micros,
+        ]
+        guard hasSubject, !subjects.isEmpty else {
+            try scan(
+                meter: meter, index: nil, filter: "bucket_us >= ? AND bucket_us < ?", arguments: arguments, db: db,
+                distinct: &distinct, body)
+            return
         }
-        filter += " AND \(timeColumn) >= ? AND \(timeColumn) < ?"
-        arguments += [range.lowerBound.micros, range.upperBound.micros]
-        if hasSubject, !subjects.isEmpty {
-            filter += " AND subject IN (\(Array(repeating: "?", count: subjects.count).joined(separator: ",")))"
-            arguments += StatementArguments(subjects)
-        }
+        // Named customers are read through the customer-first index.
+        let named = Set(subjects.map { Identifier($0) }).map(\.text)
+        arguments += StatementArguments(named)
+        let placeholders = Array(repeating: "?", count: named.count).joined(separator: ",")
+        try scan(
+            meter: meter, index: "_by_subject",
+            filter: "bucket_us >= ? AND bucket_us < ? AND subject IN (\(placeholders))",
+            arguments: arguments, db: db, distinct: &distinct, body)
+    }
+
+    /// Reads the rows of `meter = ? AND resolution = ? AND filter` (through the tables' index whose name ends with
+    /// `index`, when given), with their distinct values.
+    private func scan(
+        meter: MeterDefinition, index: String?, filter: String, arguments: StatementArguments, db: Database,
+        distinct: inout DistinctBudget, _ body: (Row) throws -> Void
+    ) throws {
         let subjectColumn = hasSubject ? "subject" : "''"
+        let condition = "meter = ? AND resolution = ? AND \(filter)"
         var uniques: [UniqueKey: Set<Identifier>] = [:]
         if meter.aggregation == .uniqueCount {
             let rows = try GRDB.Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT \(timeColumn), \(subjectColumn), group_key, value FROM \(self.uniques)
-                    WHERE meter = ?\(filter)
+                    SELECT bucket_us, \(subjectColumn), group_key, value FROM \(self.uniques)\(
+                        index.map { " INDEXED BY \(self.uniques)\($0)" } ?? "") WHERE \(condition)
                     """, arguments: arguments)
-            var entries = 0
             while let row = try rows.next() {
-                entries += 1
-                guard entries <= maxDistinct else { throw QueryTooLarge(meterSlug: meter.slug, limit: maxDistinct) }
+                try distinct.take()
                 let key = UniqueKey(start: row[0], subject: Identifier(row[1] as String), groupKey: Identifier(row[2]))
                 uniques[key, default: []].insert(Identifier(row[3] as String))
             }
@@ -75,8 +80,8 @@ struct BucketTable: Sendable {
         let rows = try GRDB.Row.fetchCursor(
             db,
             sql: """
-                SELECT \(timeColumn), \(subjectColumn), group_key, count, sum, min, max, latest_us, latest_value
-                FROM \(aggregates) WHERE meter = ?\(filter)
+                SELECT bucket_us, \(subjectColumn), group_key, count, sum, min, max, latest_us, latest_value
+                FROM \(aggregates)\(index.map { " INDEXED BY \(aggregates)\($0)" } ?? "") WHERE \(condition)
                 """, arguments: arguments)
         while let row = try rows.next() {
             let start: Int64 = row[0]
@@ -93,6 +98,18 @@ struct BucketTable: Sendable {
                 max: AggregateBuffer.amount(row[6]), latest: latest, uniques: uniques[key] ?? [],
                 overflowed: sum == nil)
             try body(Row(start: Timestamp(micros: start), subject: subject, groupKey: groupKey, partial: partial))
+        }
+    }
+
+    /// The distinct-value entries one read may still take.
+    private struct DistinctBudget {
+        var meterSlug: String
+        var limit: Int
+        var taken = 0
+
+        mutating func take() throws {
+            guard taken < limit else { throw QueryTooLarge(meterSlug: meterSlug, limit: limit) }
+            taken += 1
         }
     }
 

@@ -2,16 +2,13 @@ import GRDB
 import TallyCore
 
 /// Stores written before the events/aggregates split keep meters, node state and minutes in the events file.
-/// Opening one moves the meter definitions and node state to the aggregates file, rebuilds every live meter's
-/// aggregates from raw events there (minutes and rollups alike), and only then drops the old tables, so a crash at
-/// any point leaves a store that moves again on the next open.
+/// Opening one moves the meter definitions and node state to the aggregates file and marks its aggregates for a
+/// rebuild from raw events (`StoreSchema.rebuildRequiredKey`), and only then drops the old tables, so a crash at any
+/// point leaves a store that moves again on the next open.
 enum LegacyLayout {
     static let movedTables = ["meters", "aggregation_state", "minute_agg", "minute_unique", "node_state"]
 
-    static func move(
-        events: DatabasePool, aggregates: DatabasePool,
-        rebuild: (MeterDefinition, _ events: Database, _ aggregates: Database) throws -> Void
-    ) throws {
+    static func move(events: DatabasePool, aggregates: DatabasePool) throws {
         try events.writeWithoutTransaction { eventsDB in
             guard try eventsDB.tableExists("meters") else { return }
             let meters = try Row.fetchAll(eventsDB, sql: "SELECT id, slug, definition, deleted_at FROM meters")
@@ -32,9 +29,8 @@ enum LegacyLayout {
                         sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, ?)", arguments: [row[0], row[1]])
                 }
                 try db.execute(
-                    sql: "UPDATE aggregation_state SET through_seq = ? WHERE id = 1",
-                    arguments: [try Int64.fetchOne(eventsDB, sql: "SELECT coalesce(max(seq), 0) FROM events")])
-                for meter in try ShardStore.loadMeters(db, includeDeleted: false) { try rebuild(meter, eventsDB, db) }
+                    sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, '1')",
+                    arguments: [StoreSchema.rebuildRequiredKey])
             }
             try eventsDB.inTransaction {
                 for table in movedTables { try eventsDB.execute(sql: "DROP TABLE IF EXISTS \(table)") }

@@ -34,7 +34,19 @@ struct PreparedEvent: Sendable {
 struct PreparedBatch: Sendable {
     var meterGeneration: Int
     var events: [PreparedEvent]
+    /// The partials of all its events, built on the request's thread; the writer uses it when every event was new
+    /// and the meters did not change, and rebuilds it from the events it stored otherwise.
+    var buffer: AggregateBuffer
     let admission: Admission
+
+    init(meterGeneration: Int, events: [PreparedEvent], admission: Admission) {
+        self.meterGeneration = meterGeneration
+        self.events = events
+        self.admission = admission
+        var buffer = AggregateBuffer()
+        for prepared in events { buffer.add(prepared.samples, of: prepared.event) }
+        self.buffer = buffer
+    }
 }
 
 /// The admission check of one batch, run by the writer inside the transaction, and its outcome.

@@ -1,9 +1,10 @@
 import GRDB
 import TallyCore
 
-/// Hourly and daily partials, by customer (`rollup_agg`) and over all customers (`total_agg`), gathered from
-/// per-minute partials and merged into their tables in the same transaction as the minutes, so every resolution
-/// always holds the same events.
+/// Buckets gathered from per-minute partials: hourly and daily by customer (`rollup_agg`), and per minute, hour and
+/// day over all customers (`total_agg`), merged into their tables in one transaction, so every resolution always
+/// holds the same events. Customers have no per-minute rows: their queries read raw events inside an hour (through
+/// `events_subject_time`), which costs ingestion less than a row per customer, minute and meter.
 struct RollupBuffer {
     struct Key: Hashable {
         /// The meter's number (`MeterNumbers`).
@@ -15,24 +16,25 @@ struct RollupBuffer {
         var groupKey: Identifier
     }
 
-    static let resolutions: [Resolution] = [.hour, .day]
+    /// Resolutions stored by customer.
+    static let customerResolutions: [Resolution] = [.hour, .day]
 
     private(set) var partials: [Key: PartialAggregate] = [:]
 
-    /// Adds one minute's partial to its hour and day, by customer and over all customers.
+    /// Adds one customer's minute to its hour and day, and to the minute, hour and day over all customers.
     mutating func add(_ partial: PartialAggregate, of minute: AggregateBuffer.Key, meter: Int64) {
-        for resolution in RollupBuffer.resolutions {
+        for resolution in Resolution.allCases {
             let bucket = resolution.floor(Timestamp(micros: minute.minute)).micros
-            for subject in [minute.subject, nil] {
+            let subjects = RollupBuffer.customerResolutions.contains(resolution) ? [minute.subject, nil] : [nil]
+            for subject in subjects {
                 let key = Key(
-                    meter: meter, resolution: resolution, bucket: bucket, subject: subject,
-                    groupKey: minute.groupKey)
+                    meter: meter, resolution: resolution, bucket: bucket, subject: subject, groupKey: minute.groupKey)
                 partials[key, default: PartialAggregate()].merge(partial)
             }
         }
     }
 
-    /// Merges everything gathered into the rollup tables and empties the buffer.
+    /// Merges everything gathered into the bucket tables and empties the buffer.
     mutating func flush(_ db: Database) throws {
         let bySubject = FastStatement(
             statement: try db.cachedStatement(

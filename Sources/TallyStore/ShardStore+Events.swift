@@ -103,24 +103,63 @@ extension ShardStore {
         }
     }
 
-    /// Subjects with usage on `meter` in the minutes overlapping [from, to).
+    /// Subjects with usage on `meter` in the minutes overlapping [from, to): pending partials, whole hours from the
+    /// hourly rows by customer, and the minutes before the first and after the last whole hour from raw events.
     public func meterSubjects(meter: MeterDefinition, from: Timestamp?, to: Timestamp?) async throws -> [String] {
-        let lower = from?.minuteFloor.micros ?? Int64.min
-        let upper = to?.minuteCeiling.micros ?? Int64.max
+        let lower = from?.minuteFloor
+        let upper = to?.minuteCeiling
+        let firstHour = lower.map { Resolution.hour.ceiling($0) }
+        let endHour = upper.map { Resolution.hour.floor($0) }
+        var edges: [Range<Timestamp>] = []
+        var wholeHours = true
+        if let lower, let upper, let firstHour, let endHour, firstHour >= endHour {
+            wholeHours = false
+            if lower < upper { edges.append(lower..<upper) }
+        } else {
+            if let lower, let firstHour { edges.append(lower..<firstHour) }
+            if let upper, let endHour { edges.append(endHour..<upper) }
+        }
         var subjects = Set<Identifier>()
         for part in pending.parts(meterID: meter.id) {
-            for key in part.buffer.partials.keys where key.minute >= lower && key.minute < upper {
+            for key in part.buffer.partials.keys
+            where key.minute >= (lower?.micros ?? Int64.min) && key.minute < (upper?.micros ?? Int64.max) {
                 subjects.insert(key.subject)
             }
         }
-        let stored = try await aggregates.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT DISTINCT subject FROM minute_agg
-                    WHERE meter = (SELECT number FROM meters WHERE id = ?) AND minute_us >= ? AND minute_us < ?
-                    """, arguments: [meter.id, lower, upper])
+        if wholeHours {
+            let stored = try await aggregates.read { db in
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT subject FROM rollup_agg
+                        WHERE meter = (SELECT number FROM meters WHERE id = ?) AND resolution = ?
+                            AND bucket_us >= ? AND bucket_us < ?
+                        """,
+                    arguments: [
+                        meter.id, Resolution.hour.micros, firstHour?.micros ?? Int64.min, endHour?.micros ?? Int64.max,
+                    ])
+            }
+            subjects.formUnion(stored.map { Identifier($0) })
         }
-        return subjects.union(stored.map { Identifier($0) }).sorted().map(\.text)
+        let edgeRanges = edges.filter { !$0.isEmpty }
+        if !edgeRanges.isEmpty {
+            let counted = try await pool.read { db in
+                var found = Set<Identifier>()
+                for range in edgeRanges {
+                    let rows = try Row.fetchCursor(
+                        db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ? AND time_us < ?",
+                        arguments: [meter.eventType, range.lowerBound.micros, range.upperBound.micros])
+                    while let row = try rows.next() {
+                        guard let event = StoredEvent.decode(row[0], timeMicros: row[1]), meter.matches(event),
+                            case .success = meter.sample(event)
+                        else { continue }
+                        found.insert(Identifier(event.subject))
+                    }
+                }
+                return found
+            }
+            subjects.formUnion(counted)
+        }
+        return subjects.sorted().map(\.text)
     }
 }

@@ -33,9 +33,10 @@ extension ShardStore {
 
     /// What a committed ingest transaction changes in memory.
     struct IngestEffects: Sendable {
-        var buffer: AggregateBuffer
+        var buffers: [AggregateBuffer]
         var newSubjects: Set<Identifier>
         var lastSeq: Int64?
+        var stored: Int64
     }
 
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws -> IngestEffects {
@@ -48,44 +49,65 @@ extension ShardStore {
         let insertEvent = FastStatement(
             statement: try db.cachedStatement(
                 sql: """
-                    INSERT INTO events(subject, source, event_id, type, time_us, ingested_us, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events(seq, subject, source, event_id, type, time_us, ingested_us, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """))
         let insertSubject = try db.cachedStatement(
             sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
-        var buffer = AggregateBuffer()
+        var buffers: [AggregateBuffer] = []
         var subjects = Set<Identifier>()
         var lastSeq: Int64?
+        var position = lastPosition.withLock { $0 }
+        var storedCount: Int64 = 0
         for batch in batches where batch.admission.admits() {
-            let current = batch.meterGeneration == generation
+            var stored: [PreparedEvent] = []
+            stored.reserveCapacity(batch.events.count)
             for prepared in batch.events {
                 let event = prepared.event
                 try insertDedup.run(.text(event.source), .text(event.id), .text(event.subject), .integer(now.micros))
                 guard db.changesCount == 1 else { continue }
+                position += 1
                 try insertEvent.run(
-                    .text(event.subject), .text(event.source), .text(event.id), .text(event.type),
-                    .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
-                lastSeq = db.lastInsertedRowID
-                buffer.add(current ? prepared.samples : PreparedEvent.samples(of: event, meters: meters), of: event)
+                    .integer(position), .text(event.subject), .text(event.source), .text(event.id),
+                    .text(event.type), .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
+                lastSeq = position
+                storedCount += 1
+                stored.append(prepared)
                 subjects.insert(Identifier(event.subject))
             }
+            if batch.meterGeneration == generation, stored.count == batch.events.count {
+                buffers.append(batch.buffer)
+            } else {
+                var buffer = AggregateBuffer()
+                let current = batch.meterGeneration == generation
+                for prepared in stored {
+                    buffer.add(
+                        current ? prepared.samples : PreparedEvent.samples(of: prepared.event, meters: meters),
+                        of: prepared.event)
+                }
+                buffers.append(buffer)
+            }
+        }
+        if let lastSeq {
+            try db.execute(sql: "UPDATE positions SET last = ? WHERE id = 1", arguments: [lastSeq])
         }
         let newSubjects = knownSubjects.withLock { known in subjects.subtracting(known) }
         for subject in newSubjects {
             try insertSubject.execute(arguments: [subject.text, ULID.make(time: now), now.micros])
         }
-        return IngestEffects(buffer: buffer, newSubjects: newSubjects, lastSeq: lastSeq)
+        return IngestEffects(buffers: buffers, newSubjects: newSubjects, lastSeq: lastSeq, stored: storedCount)
     }
 
     /// Publishes a committed ingest transaction: partials, known subjects and the event count.
     private func publish(_ effects: IngestEffects) {
         guard let lastSeq = effects.lastSeq else { return }
-        pending.add(effects.buffer, throughSeq: lastSeq)
+        pending.add(effects.buffers, throughSeq: lastSeq)
         knownSubjects.withLock { known in
             if known.count + effects.newSubjects.count > configuration.maxCachedSubjects { known.removeAll() }
             known.formUnion(effects.newSubjects)
         }
-        lastSequence.withLock { $0 = max($0, lastSeq) }
+        lastPosition.withLock { $0 = max($0, lastSeq) }
+        storedEvents.withLock { $0 += effects.stored }
     }
 
     /// Forgets de-dup entries older than the window; returns how many were removed. Walks the de-dup

@@ -64,7 +64,7 @@ extension ShardStore {
     }
 
     static func dropAggregates(of meterID: String, db: Database) throws {
-        for table in ["minute_agg", "minute_unique", "rollup_agg", "rollup_unique", "total_agg", "total_unique"] {
+        for table in ["rollup_agg", "rollup_unique", "total_agg", "total_unique"] {
             try db.execute(
                 sql: "DELETE FROM \(table) WHERE meter = (SELECT number FROM meters WHERE id = ?)", arguments: [meterID]
             )
@@ -96,7 +96,7 @@ extension ShardStore {
             logger: logger)
     }
 
-    /// Recomputes every aggregate of `meter` (minutes and rollups) from the raw events in `events`, flushing every
+    /// Recomputes every aggregate of `meter` (every resolution) from the raw events in `events`, flushing every
     /// `chunkEvents` events, and records the last event it covers so a replay after a crash does not count those
     /// events again. The caller drops the meter's pending partials once the transaction committed
     /// (`applyMeterChanges`).
@@ -106,11 +106,11 @@ extension ShardStore {
         try ShardStore.dropAggregates(of: meter.id, db: db)
         try db.execute(
             sql: "UPDATE meters SET rebuilt_through_seq = ? WHERE id = ?",
-            arguments: [try Int64.fetchOne(events, sql: "SELECT coalesce(max(seq), 0) FROM events"), meter.id])
+            arguments: [try ShardStore.position(events), meter.id])
         var buffer = AggregateBuffer()
         var scanned = 0
         let cursor = try Row.fetchCursor(
-            events, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ?",
+            events, sql: "SELECT body, time_us FROM events NOT INDEXED WHERE type = ? AND time_us >= ?",
             arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
         while let row = try cursor.next() {
             guard let event = StoredEvent.decode(row[0], timeMicros: row[1]) else { continue }

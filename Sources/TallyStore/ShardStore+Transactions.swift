@@ -41,6 +41,56 @@ extension ShardStore {
         }
     }
 
+    /// Changes raw events and rebuilds every live meter's aggregates from them, crash-safe across the two files:
+    /// with the events writer held, it marks the aggregates for a rebuild (`StoreSchema.rebuildRequiredKey`), runs
+    /// `change` in a transaction of the events file, then rebuilds and clears the mark in one transaction of the
+    /// aggregates file. A crash between the steps leaves the mark, and the next open rebuilds. `effects` run after
+    /// the last COMMIT, before any other write of either file; the pending partials of every rebuilt meter are
+    /// dropped then (the rebuild covers them).
+    func changeEventsAndRebuild<T: Sendable>(
+        _ change: @escaping @Sendable (_ events: Database) throws -> T,
+        then effects: @escaping @Sendable (T) -> Void
+    ) async throws -> T {
+        let chunkEvents = configuration.backfillChunkEvents
+        return try await reportingFailures {
+            try await pool.writeWithoutTransaction { [aggregates, logger] events -> T in
+                try aggregates.writeWithoutTransaction { db in
+                    try ShardStore.synchronous(true, db) {
+                        try ShardStore.transaction(
+                            db,
+                            { db in
+                                try db.execute(
+                                    sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, '1')",
+                                    arguments: [StoreSchema.rebuildRequiredKey])
+                            }, then: { _ in }, orElse: {})
+                    }
+                }
+                let outcome = try ShardStore.transaction(events, change, then: { _ in }, orElse: {})
+                _ = try aggregates.writeWithoutTransaction { db in
+                    try ShardStore.synchronous(true, db) {
+                        try ShardStore.transaction(
+                            db,
+                            { db -> [String] in
+                                let meters = try ShardStore.loadMeters(db, includeDeleted: false)
+                                for meter in meters {
+                                    try ShardStore.rebuildAggregates(
+                                        of: meter, events: events, aggregates: db, chunkEvents: chunkEvents,
+                                        logger: logger)
+                                }
+                                try db.execute(
+                                    sql: "DELETE FROM node_state WHERE key = ?",
+                                    arguments: [StoreSchema.rebuildRequiredKey])
+                                return meters.map(\.id)
+                            }, then: { [pending] rebuilt in for id in rebuilt { pending.removeMeter(id) } },
+                            orElse: {})
+                    }
+                }
+                effects(outcome)
+                return outcome
+            }
+        }
+    }
+
     /// Runs `body` with `PRAGMA synchronous` FULL (durable) or NORMAL, then restores the connection's own setting
     /// (FULL on the events file, NORMAL on the aggregates file).
     private static func synchronous<T>(_ durable: Bool, _ db: Database, _ body: () throws -> T) throws -> T {

@@ -6,7 +6,7 @@ import TallyCore
 
 /// One shard of Tally's data in two embedded SQLite databases (WAL): the events file (raw events, the de-dup index,
 /// subjects; `synchronous=FULL`, so an acknowledged event is on disk) and the aggregates file beside it (meter
-/// definitions, node state, the aggregation checkpoint, per-minute pre-aggregates and hourly and daily rollups).
+/// definitions, node state, the aggregation checkpoint, and pre-aggregates by minute, hour and day).
 /// Each file has its own writer, so merging aggregates runs beside ingestion instead of between its commits.
 /// Aggregate flushes commit with `synchronous=NORMAL`: a power loss can undo the last flushes, but never a part of
 /// one, and the checkpoint moves back with them, so the store replays those events from the events file; meter and
@@ -25,8 +25,10 @@ public final class ShardStore: Sendable {
     /// `StoreConfiguration.maxCachedSubjects`, emptied when full, never loaded in bulk (a subject it misses costs one
     /// `INSERT OR IGNORE` that keeps the stored row).
     let knownSubjects: Mutex<Set<Identifier>>
-    /// The sequence number of the last committed raw event: the number of events stored.
-    let lastSequence: Mutex<Int64>
+    /// The shard's position: the `seq` of the last committed raw event, never lowered (`positions`).
+    let lastPosition: Mutex<Int64>
+    /// Raw events stored.
+    let storedEvents: Mutex<Int64>
     /// Why writes are failing, while they are (see `writeFailure`).
     let writeHealth = Mutex<StoreError?>(nil)
     let logger: Logger
@@ -63,15 +65,16 @@ public final class ShardStore: Sendable {
         }
         committer = GroupCommitter(
             maxBatchesPerCommit: configuration.maxGroupCommitBatches, maxQueuedBatches: configuration.maxQueuedBatches)
-        try LegacyLayout.move(events: pool, aggregates: aggregates) { meter, events, db in
-            try ShardStore.rebuildAggregates(
-                of: meter, events: events, aggregates: db, chunkEvents: configuration.backfillChunkEvents,
-                logger: logger)
-        }
+        try LegacyLayout.move(events: pool, aggregates: aggregates)
+        try ShardStore.rebuildIfRequired(
+            events: pool, aggregates: aggregates, chunkEvents: configuration.backfillChunkEvents, logger: logger)
         let stored = try aggregates.read { db in try ShardStore.loadMeters(db, includeDeleted: false) }
         knownSubjects = Mutex([])
-        lastSequence = Mutex(
-            try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0 })
+        let (position, eventRows) = try pool.read { db in
+            (try ShardStore.position(db), try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0)
+        }
+        lastPosition = Mutex(position)
+        storedEvents = Mutex(eventRows)
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
         }
@@ -84,9 +87,33 @@ public final class ShardStore: Sendable {
         pending = PendingAggregates(
             throughSeq: throughSeq, maxPendingKeys: configuration.maxPendingAggregateKeys,
             flushInterval: configuration.aggregateFlushInterval)
-        pending.add(replayed, throughSeq: throughSeq)
+        pending.add([replayed], throughSeq: throughSeq)
         if events > 0 {
             logger.info("replayed events past the aggregation checkpoint", metadata: ["events": "\(events)"])
+        }
+    }
+
+    /// Rebuilds every live meter's aggregates from raw events when a schema change or a legacy move dropped them, in
+    /// one transaction that also clears the mark and moves the checkpoint to the last event.
+    private static func rebuildIfRequired(
+        events: DatabasePool, aggregates: DatabasePool, chunkEvents: Int, logger: Logger
+    ) throws {
+        let key = StoreSchema.rebuildRequiredKey
+        let required = try aggregates.read { db in
+            try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM node_state WHERE key = ?", arguments: [key]) ?? false
+        }
+        guard required else { return }
+        try events.read { eventsDB in
+            try aggregates.write { db in
+                for meter in try ShardStore.loadMeters(db, includeDeleted: false) {
+                    try ShardStore.rebuildAggregates(
+                        of: meter, events: eventsDB, aggregates: db, chunkEvents: chunkEvents, logger: logger)
+                }
+                try db.execute(
+                    sql: "UPDATE aggregation_state SET through_seq = ? WHERE id = 1",
+                    arguments: [try ShardStore.position(eventsDB)])
+                try db.execute(sql: "DELETE FROM node_state WHERE key = ?", arguments: [key])
+            }
         }
     }
 
@@ -119,14 +146,15 @@ public final class ShardStore: Sendable {
         return (buffer, throughSeq, events)
     }
 
-    /// Merges every pending partial into `minute_agg` and advances the checkpoint, in one transaction. When it
+    /// Merges every pending partial into the aggregate tables and advances the checkpoint, in one transaction. When it
     /// fails, the partials are pending again and the checkpoint has not moved.
     public func flushAggregates() async throws {
         _ = try await commit(
             in: aggregates, durable: false,
             { [pending] db in
-                guard var part = pending.beginFlush() else { return }
-                // Partials the checkpoint already covers are in minute_agg (only a second opener of the same file,
+                guard let pile = pending.beginFlush() else { return }
+                var part = pile.merged
+                // Partials the checkpoint already covers are stored (only a second opener of the same file,
                 // as a test does, could have flushed them): counting them again would double them.
                 guard part.throughSeq > (try ShardStore.aggregationCheckpoint(db)) else { return }
                 try part.buffer.flush(db)
@@ -135,9 +163,19 @@ public final class ShardStore: Sendable {
             }, then: { [pending] in pending.endFlush() }, orElse: { [pending] in pending.abortFlush() })
     }
 
-    /// Starts a flush in the background when one is due.
+    /// Starts a flush in the background when one is due; otherwise, while partials are pending, checks again once
+    /// `aggregateFlushInterval` has passed, so they are flushed even when ingestion stops.
     func flushIfDue() {
-        guard pending.claimFlush() else { return }
+        guard pending.claimFlush() else {
+            if let delay = pending.armTimer() {
+                Task { [self] in
+                    try? await Task.sleep(for: delay)
+                    pending.disarmTimer()
+                    flushIfDue()
+                }
+            }
+            return
+        }
         Task { [self] in
             do { try await flushAggregates() } catch {
                 logger.error("aggregate flush failed; partials stay pending", metadata: ["error": "\(error)"])
@@ -155,10 +193,19 @@ public final class ShardStore: Sendable {
         liveMeters.withLock { set in set.byID[idOrSlug] ?? set.byID.values.first { $0.slug == idOrSlug } }
     }
 
-    /// Number of raw events stored: the last committed sequence number, kept in memory so health checks and
-    /// probes never wait for a database reader (raw events are never deleted, and `seq` is an INTEGER PRIMARY
-    /// KEY given as max + 1, so a rolled-back insert leaves no gap).
-    public var eventCount: Int64 { lastSequence.withLock { $0 } }
+    /// Number of raw events stored, kept in memory so health checks and probes never wait for a database reader.
+    public var eventCount: Int64 { storedEvents.withLock { $0 } }
+
+    /// The shard's position: every committed event has a `seq` at or below it, and no later event will.
+    public var position: Int64 { lastPosition.withLock { $0 } }
+
+    /// The stored position (the events file's `positions` row): at least every `seq` ever given.
+    static func position(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(
+            db, sql: "SELECT max((SELECT last FROM positions WHERE id = 1), (SELECT coalesce(max(seq), 0) FROM events))"
+        )
+            ?? 0
+    }
 
     /// The live meters and the generation of the meter set they belong to.
     func meterSnapshot() -> (generation: Int, meters: [MeterDefinition]) {

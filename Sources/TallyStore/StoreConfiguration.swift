@@ -8,7 +8,7 @@ public struct StoreConfiguration: Sendable {
     public var maxGroupCommitBatches: Int = 64
     /// Most ingest batches waiting for a commit; more are refused (HTTP 503) instead of queueing without bound.
     public var maxQueuedBatches: Int = 4096
-    /// Pending aggregate keys (meter, minute, subject, group) that trigger a flush into `minute_agg` at once.
+    /// Pending aggregate keys (meter, minute, subject, group; counted per batch) that trigger a flush at once.
     public var maxPendingAggregateKeys: Int = 50_000
     /// Pending aggregate keys (the current part and the one being flushed) from which ingest batches are refused
     /// (HTTP 503, nothing stored) until a flush catches up: the back-pressure that keeps pending partials (memory,
@@ -22,6 +22,9 @@ public struct StoreConfiguration: Sendable {
     public var aggregateFlushInterval: Duration = .seconds(1)
     /// Events scanned per step when a meter is back-filled from raw events.
     public var backfillChunkEvents: Int = 50_000
+    /// Most raw events one slot export or install carries (`SlotDataError.tooLarge` beyond): the data is held in
+    /// memory, about 1 KB per event.
+    public var maxSlotExportEvents: Int = 1_000_000
     /// De-dup keys examined per prune transaction.
     public var dedupPruneBatchRows: Int = 50_000
     /// Most distinct-value entries one UNIQUE_COUNT query reads from this shard (`QueryTooLarge` beyond).

@@ -76,6 +76,24 @@ enum StoreSchema {
             try db.execute(
                 sql: "CREATE TABLE node_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID")
         }
+        // One customer's events by time (the edges of per-customer queries, which have no per-minute aggregates);
+        // back-fill scans the table and edges over all customers read `events_time`, so (type, time) goes.
+        migrator.registerMigration("v3-subject-time") { db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX events_subject_time ON events(subject, time_us);
+                    DROP INDEX IF EXISTS events_type_time;
+                    """)
+        }
+        // A position that never goes back, even when the newest events are deleted (a slot moved away): events get
+        // their `seq` from it, so "slot s up to position p" always names the same events.
+        migrator.registerMigration("v4-positions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE positions(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
+                    INSERT INTO positions(id, last) SELECT 1, coalesce(max(seq), 0) FROM events;
+                    """)
+        }
         return migrator
     }
 
@@ -175,6 +193,26 @@ enum StoreSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        // Per-customer rows only by hour and day (minutes by customer come from raw events), minutes over all
+        // customers in `total_agg`. The aggregates are rebuilt from raw events at the next open
+        // (`rebuildRequiredKey`).
+        migrator.registerMigration("v3-no-customer-minutes") { db in
+            try db.execute(
+                sql: """
+                    DROP TABLE minute_agg;
+                    DROP TABLE minute_unique;
+                    DELETE FROM rollup_agg;
+                    DELETE FROM rollup_unique;
+                    DELETE FROM total_agg;
+                    DELETE FROM total_unique;
+                    """)
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, '1')", arguments: [rebuildRequiredKey])
+        }
         return migrator
     }
+
+    /// The `node_state` key present while every live meter's aggregates must be rebuilt from raw events (a schema
+    /// change dropped them); `ShardStore` rebuilds them at open and removes it in the same transaction.
+    static let rebuildRequiredKey = "store.rebuild-aggregates"
 }

@@ -107,8 +107,8 @@ import Testing
                 let minute: Int64 = 1_704_067_200_000_000
                 try db.execute(
                     sql: """
-                        INSERT INTO minute_agg(meter, minute_us, subject, group_key, count, sum)
-                        VALUES ((SELECT number FROM meters WHERE id = ?), ?, 'c1', '{}', 2, X'')
+                        INSERT INTO total_agg(meter, resolution, bucket_us, group_key, count, sum)
+                        VALUES ((SELECT number FROM meters WHERE id = ?), 60000000, ?, '{}', 2, X'')
                         """, arguments: [meterID, minute])
                 for resolution: Int64 in [3_600_000_000, 86_400_000_000] {
                     try db.execute(

@@ -133,7 +133,7 @@ import Testing
         let fixture = try StoreFixture()
         let received =
             #"{"id":"e1","source":"app","specversion":"1.0","type":"prompt","subject":"c1","data":{"v":2},"#
-                + #""traceparent":"00-abc"}"#
+            + #""traceparent":"00-abc"}"#
         let now = t("2024-06-01T12:00:30Z")
         let events = try EventBatch.validate(
             JSONParser.parse(received), texts: [received], now: now,

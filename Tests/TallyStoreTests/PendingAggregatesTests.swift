@@ -3,7 +3,7 @@ import Testing
 
 @testable import TallyStore
 
-/// Partials pending in memory, flushed into `minute_agg`, or replayed from raw events after a crash
+/// Partials pending in memory, flushed into the aggregate tables, or replayed from raw events after a crash
 /// must all give the same answers.
 @Suite struct PendingAggregatesTests {
     func batch(_ prefix: String, count: Int, value: String = "1.5") -> [CloudEvent] {
@@ -28,6 +28,24 @@ import Testing
         #expect(try await store.total("tokens") == "90")
         let subjects = try await store.meterSubjects(meter: store.meter(idOrSlug: "tokens")!, from: nil, to: nil)
         #expect(subjects == ["c0", "c1", "c2"])
+    }
+
+    /// The last batch before ingestion goes quiet is flushed too: no later batch is needed to trigger it.
+    @Test func partialsAreFlushedWhenIngestionStops() async throws {
+        var configuration = StoreConfiguration()
+        configuration.maxPendingAggregateKeys = 1_000_000
+        configuration.aggregateFlushInterval = .milliseconds(200)
+        let store = try StoreFixture().open(configuration)
+        _ = try await store.createMeter(spec("tokens", .sum))
+        try await store.ingest(batch("a", count: 40))
+        var checkpoint: Int64 = 0
+        for _ in 0..<100 where checkpoint < 40 {
+            try await Task.sleep(for: .milliseconds(100))
+            checkpoint = try await store.aggregates.read { try ShardStore.aggregationCheckpoint($0) }
+        }
+        #expect(checkpoint == 40)
+        #expect(store.pending.keyCount == 0)
+        #expect(try await store.total("tokens") == "60")
     }
 
     @Test func replayAfterACrashCountsEveryEventOnce() async throws {

@@ -117,10 +117,11 @@ import Testing
         try await store.flushAggregates()
         let counts = try await store.aggregates.read { db in
             try [
-                "minute_agg", "total_agg WHERE resolution = 3600000000", "total_agg WHERE resolution = 86400000000",
+                "total_agg WHERE resolution = 60000000", "total_agg WHERE resolution = 3600000000",
+                "total_agg WHERE resolution = 86400000000", "rollup_agg WHERE resolution = 3600000000",
                 "rollup_agg WHERE resolution = 86400000000",
             ].map { try Int.fetchOne(db, sql: "SELECT sum(count) FROM \($0)") }
         }
-        #expect(counts == [1_500, 1_500, 1_500, 1_500])
+        #expect(counts == [1_500, 1_500, 1_500, 1_500, 1_500])
     }
 }

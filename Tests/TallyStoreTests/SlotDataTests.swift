@@ -1,0 +1,120 @@
+import TallyCore
+import TallyTestSupport
+import Testing
+
+@testable import TallyStore
+
+/// Moving slots between shards: one slot set exported from a shard, installed on another and deleted from the first
+/// leaves every answer where it was (the moved customers' on the new shard, everyone else's on the old), keeps
+/// customers' ids and ingestion times, and never reuses a position.
+@Suite struct SlotDataTests {
+    static let slotCount = 16
+    static let customers = (0..<12).map { "c\($0)" }
+
+    static func events() -> [CloudEvent] {
+        var random = SplitMix64(seed: 7)
+        return (0..<600).map { index in
+            let micros = t("2024-05-01T00:00:00Z").micros + Int64.random(in: 0..<(3 * 86_400_000_000), using: &random)
+            return CloudEvent(
+                id: "e\(index)", source: "s", type: "prompt",
+                subject: customers[Int.random(in: 0..<customers.count, using: &random)],
+                time: Timestamp(micros: micros),
+                data: .object([
+                    "v": .string("\(Int.random(in: 0...900, using: &random)).5"),
+                    "m": .string(["a", "b"][Int.random(in: 0..<2, using: &random)]),
+                    "user": .string("u\(Int.random(in: 0..<30, using: &random))"),
+                ]))
+        }
+    }
+
+    static func makeStore() async throws -> ShardStore {
+        let store = try StoreFixture().open()
+        _ = try await store.createMeter(spec("tokens", .sum, groupBy: ["m": "$.m"]))
+        _ = try await store.createMeter(spec("users", .uniqueCount, value: "$.user"))
+        _ = try await store.createMeter(spec("calls", .count, value: nil))
+        return store
+    }
+
+    /// Every answer the test compares: each meter by customer and day, over the three days.
+    static func answers(_ store: ShardStore) async throws -> [String: [MeterQueryRow]] {
+        var answers: [String: [MeterQueryRow]] = [:]
+        for slug in ["tokens", "users", "calls"] {
+            answers[slug] = try await store.rows(
+                slug,
+                MeterQuery(
+                    from: t("2024-05-01T00:00:00Z"), to: t("2024-05-04T00:00:00Z"), windowSize: .day,
+                    groupBy: slug == "tokens" ? ["subject", "m"] : ["subject"]))
+        }
+        return answers
+    }
+
+    @Test func aSlotSetMovesWithEveryAnswerAndNoPositionReused() async throws {
+        let source = try await Self.makeStore()
+        let all = Self.events()
+        try await source.ingest(Array(all[..<400]))
+        try await source.flushAggregates()
+        try await source.ingest(Array(all[400...]) + [all[3]])
+        let before = try await Self.answers(source)
+        let positionBefore = source.position
+        #expect(positionBefore == 600)
+        let subjectsBefore = try await source.subjects()
+
+        let moving: Set<Int> = Set(["c1", "c4", "c9"].map { SlotTable.slot(of: $0, slotCount: Self.slotCount) })
+        let movedCustomers = Set(Self.customers.filter { moving.contains(SlotTable.slot(of: $0, slotCount: 16)) })
+        let movedEvents = all.filter { movedCustomers.contains($0.subject) }.count
+        let data = try await source.exportSlots(moving, slotCount: Self.slotCount)
+        #expect(data.position == 600)
+        #expect(Set(data.subjects.map(\.key)) == movedCustomers)
+        #expect(data.events.count == movedEvents)
+        #expect(data.events.map(\.position) == data.events.map(\.position).sorted())
+
+        let target = try await Self.makeStore()
+        try await target.ingest([all[0]].filter { !movedCustomers.contains($0.subject) })
+        #expect(try await target.installSlots(data) == movedEvents)
+        #expect(try await target.installSlots(data) == 0)
+        #expect(try await source.deleteSlots(moving, slotCount: Self.slotCount) == movedEvents)
+
+        let afterSource = try await Self.answers(source)
+        let afterTarget = try await Self.answers(target)
+        for slug in ["tokens", "users", "calls"] {
+            let moved = before[slug]!.filter { movedCustomers.contains($0.subject!) }
+            let stayed = before[slug]!.filter { !movedCustomers.contains($0.subject!) }
+            #expect(afterSource[slug] == stayed, "\(slug) on the source")
+            #expect(afterTarget[slug]!.filter { movedCustomers.contains($0.subject!) } == moved, "\(slug) moved")
+        }
+        let totalBefore = try #require(try await source.total("calls"))
+        #expect(Int(totalBefore) == 600 - movedEvents)
+        #expect(source.eventCount == Int64(600 - movedEvents))
+        #expect(
+            try await target.subjects().filter { movedCustomers.contains($0.key) }
+                == subjectsBefore.filter { movedCustomers.contains($0.key) })
+        #expect(
+            try await source.subjects().map(\.key) == Self.customers.filter { !movedCustomers.contains($0) }.sorted())
+        // The moved customers' events are gone from the source, de-dup entries included: sending one again counts it.
+        let again = try #require(all.first { movedCustomers.contains($0.subject) })
+        try await source.ingest([again])
+        #expect(source.position == positionBefore + 1)
+        #expect(try await source.total("calls") == "\(600 - movedEvents + 1)")
+    }
+
+    @Test func slotsOutsideTheSlotCountAreRefused() async throws {
+        let store = try await Self.makeStore()
+        await #expect(throws: SlotDataError.invalidSlot(16, slotCount: 16)) {
+            try await store.exportSlots([3, 16], slotCount: 16)
+        }
+        await #expect(throws: SlotDataError.invalidSlot(0, slotCount: 0)) {
+            try await store.deleteSlots([], slotCount: 0)
+        }
+        let foreign = SlotData(
+            slots: [SlotTable.slot(of: "c1", slotCount: 16)], slotCount: 16, position: 1, subjects: [],
+            events: [
+                SlotEvent(
+                    position: 1, ingested: t("2024-05-01T00:00:00Z"), time: t("2024-05-01T00:00:00Z"),
+                    body: #"{"specversion":"1.0","id":"x","source":"s","type":"prompt","subject":"c4","data":{}}"#)
+            ])
+        if SlotTable.slot(of: "c4", slotCount: 16) != SlotTable.slot(of: "c1", slotCount: 16) {
+            await #expect(throws: SlotDataError.invalidEvent(position: 1)) { try await store.installSlots(foreign) }
+        }
+        #expect(store.eventCount == 0)
+    }
+}
