@@ -25,6 +25,19 @@ struct FastStatement {
 
     /// Resets the statement, binds `values` in order, and steps it to completion.
     func run(_ values: [Value]) throws {
+        let code = try step(values)
+        guard code == SQLITE_DONE else { throw error(code) }
+    }
+
+    /// Whether the query, with `values` bound in order, returns a row.
+    func exists(_ values: [Value]) throws -> Bool {
+        let code = try step(values)
+        guard code == SQLITE_ROW || code == SQLITE_DONE else { throw error(code) }
+        return code == SQLITE_ROW
+    }
+
+    /// Resets the statement, binds `values` (text by its byte count, so a NUL inside is kept) and steps once.
+    private func step(_ values: [Value]) throws -> Int32 {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         for (offset, value) in values.enumerated() {
@@ -50,11 +63,12 @@ struct FastStatement {
                 sqlite3_bind_null(handle, index)
             }
         }
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(
-                resultCode: ResultCode(rawValue: code),
-                message: String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))))
-        }
+        return sqlite3_step(handle)
+    }
+
+    private func error(_ code: Int32) -> DatabaseError {
+        DatabaseError(
+            resultCode: ResultCode(rawValue: code),
+            message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement.sqliteStatement))))
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import TallyCore
 
@@ -37,15 +38,13 @@ extension ShardStore {
         var newSubjects: Set<Identifier>
         var lastSeq: Int64?
         var stored: Int64
+        var hasCollisions: Bool
     }
 
     private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws -> IngestEffects {
         let (generation, meters) = meterSnapshot()
-        let insertDedup = FastStatement(
-            statement: try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
-                    """))
+        var deduplicator = try Deduplicator(
+            db, hash: configuration.dedupHash, hasCollisions: hasDedupCollisions.withLock { $0 })
         let insertEvent = FastStatement(
             statement: try db.cachedStatement(
                 sql: """
@@ -64,8 +63,11 @@ extension ShardStore {
             stored.reserveCapacity(batch.events.count)
             for prepared in batch.events {
                 let event = prepared.event
-                try insertDedup.run(.text(event.source), .text(event.id), .text(event.subject), .integer(now.micros))
-                guard db.changesCount == 1 else { continue }
+                guard
+                    try deduplicator.admit(
+                        source: event.source, id: event.id, subject: event.subject, seq: position + 1,
+                        ingestedMicros: now.micros, db: db)
+                else { continue }
                 position += 1
                 try insertEvent.run(
                     .integer(position), .text(event.subject), .text(event.source), .text(event.id),
@@ -95,12 +97,15 @@ extension ShardStore {
         for subject in newSubjects {
             try insertSubject.execute(arguments: [subject.text, ULID.make(time: now), now.micros])
         }
-        return IngestEffects(buffers: buffers, newSubjects: newSubjects, lastSeq: lastSeq, stored: storedCount)
+        return IngestEffects(
+            buffers: buffers, newSubjects: newSubjects, lastSeq: lastSeq, stored: storedCount,
+            hasCollisions: deduplicator.hasCollisions)
     }
 
     /// Publishes a committed ingest transaction: partials, known subjects and the event count.
     private func publish(_ effects: IngestEffects) {
         guard let lastSeq = effects.lastSeq else { return }
+        if effects.hasCollisions { hasDedupCollisions.withLock { $0 = true } }
         pending.add(effects.buffers, throughSeq: lastSeq)
         knownSubjects.withLock { known in
             if known.count + effects.newSubjects.count > configuration.maxCachedSubjects { known.removeAll() }
@@ -110,33 +115,34 @@ extension ShardStore {
         storedEvents.withLock { $0 += effects.stored }
     }
 
-    /// Forgets de-dup entries older than the window; returns how many were removed. Walks the de-dup
-    /// table in key order, `dedupPruneBatchRows` keys per transaction, so ingestion interleaves with it
-    /// and no per-event index on the ingestion time is needed.
+    /// Forgets de-dup entries older than the window; returns how many were removed. Walks the de-dup keys in key
+    /// order, `dedupPruneBatchRows` keys per transaction, so ingestion interleaves with it and no index on the
+    /// ingestion time is needed; collision rows (rare) go in the last transaction.
     @discardableResult
     public func pruneDedup(now: Timestamp = .now) async throws -> Int {
         let cutoff = now.micros - configuration.dedupWindowSeconds * Timestamp.microsPerSecond
         let chunk = configuration.dedupPruneBatchRows
-        var after: [String] = ["", "", ""]
+        var after = Data()
         var removed = 0
         while true {
             let start = after
-            let (last, deleted) = try await commit { db -> ([String]?, Int) in
-                let last = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT source, event_id, subject FROM dedup WHERE (source, event_id, subject) > (?, ?, ?)
-                        ORDER BY source, event_id, subject LIMIT 1 OFFSET ?
-                        """, arguments: [start[0], start[1], start[2], chunk - 1]
-                ).map { [$0[0], $0[1], $0[2]] as [String] }
-                var sql = "DELETE FROM dedup WHERE (source, event_id, subject) > (?, ?, ?) AND ingested_us < ?"
-                var arguments: StatementArguments = [start[0], start[1], start[2], cutoff]
+            let (last, deleted) = try await commit { db -> (Data?, Int) in
+                let last = try Data.fetchOne(
+                    db, sql: "SELECT key FROM dedup_keys WHERE key > ? ORDER BY key LIMIT 1 OFFSET ?",
+                    arguments: [start, chunk - 1])
+                var sql = "DELETE FROM dedup_keys WHERE key > ? AND ingested_us < ?"
+                var arguments: StatementArguments = [start, cutoff]
                 if let last {
-                    sql += " AND (source, event_id, subject) <= (?, ?, ?)"
-                    arguments += [last[0], last[1], last[2]]
+                    sql += " AND key <= ?"
+                    arguments += [last]
                 }
                 try db.execute(sql: sql, arguments: arguments)
-                return (last, db.changesCount)
+                var deleted = db.changesCount
+                if last == nil {
+                    try db.execute(sql: "DELETE FROM dedup_collisions WHERE ingested_us < ?", arguments: [cutoff])
+                    deleted += db.changesCount
+                }
+                return (last, deleted)
             }
             removed += deleted
             guard let last else { return removed }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import TallyCore
 
@@ -62,8 +63,8 @@ extension ShardStore {
                     db,
                     sql: """
                         SELECT seq, ingested_us, time_us, body FROM events INDEXED BY events_subject_time
-                        WHERE subject = ? AND seq <= ?
-                        """, arguments: [subject.key, position])
+                        WHERE subject = CAST(? AS TEXT) AND seq <= ?
+                        """, arguments: [Data(subject.key.utf8), position])
                 while let row = try rows.next() {
                     guard events.count < limit else {
                         throw SlotDataError.tooLarge(events: events.count + 1, limit: limit)
@@ -100,21 +101,25 @@ extension ShardStore {
         }
         let subjects = data.subjects.filter { slots.contains(SlotTable.slot(of: $0.key, slotCount: data.slotCount)) }
         let events = decoded
+        let hash = configuration.dedupHash
+        let hasCollisions = hasDedupCollisions.withLock { $0 }
         return try await changeEventsAndRebuild(
-            { db -> (added: Int64, last: Int64?, subjects: Set<Identifier>) in
+            { db -> (added: Int64, last: Int64?, subjects: Set<Identifier>, collisions: Bool) in
                 for subject in subjects {
                     try db.execute(
-                        sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)",
-                        arguments: [subject.key, subject.id, subject.firstSeen.micros])
+                        sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (CAST(? AS TEXT), ?, ?)",
+                        arguments: [Data(subject.key.utf8), subject.id, subject.firstSeen.micros])
                 }
                 var position = try ShardStore.position(db)
                 var added: Int64 = 0
                 var seen = Set<Identifier>()
+                var deduplicator = try Deduplicator(db, hash: hash, hasCollisions: hasCollisions)
                 for (stored, event) in events {
-                    try db.execute(
-                        sql: "INSERT OR IGNORE INTO dedup(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)",
-                        arguments: [event.source, event.id, event.subject, stored.ingested.micros])
-                    guard db.changesCount == 1 else { continue }
+                    guard
+                        try deduplicator.admit(
+                            source: event.source, id: event.id, subject: event.subject, seq: position + 1,
+                            ingestedMicros: stored.ingested.micros, db: db)
+                    else { continue }
                     position += 1
                     try db.execute(
                         sql: """
@@ -128,14 +133,19 @@ extension ShardStore {
                     added += 1
                     if seen.insert(Identifier(event.subject)).inserted {
                         try db.execute(
-                            sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)",
-                            arguments: [event.subject, ULID.make(time: stored.ingested), stored.ingested.micros])
+                            sql: """
+                                INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (CAST(? AS TEXT), ?, ?)
+                                """,
+                            arguments: [
+                                Data(event.subject.utf8), ULID.make(time: stored.ingested), stored.ingested.micros,
+                            ])
                     }
                 }
                 try db.execute(sql: "UPDATE positions SET last = ? WHERE id = 1", arguments: [position])
-                return (added, added > 0 ? position : nil, seen)
+                return (added, added > 0 ? position : nil, seen, deduplicator.hasCollisions)
             },
             then: { outcome in
+                if outcome.collisions { self.hasDedupCollisions.withLock { $0 = true } }
                 if let last = outcome.last { self.lastPosition.withLock { $0 = max($0, last) } }
                 self.storedEvents.withLock { $0 += outcome.added }
                 self.knownSubjects.withLock { $0.formUnion(outcome.subjects) }
@@ -149,19 +159,18 @@ extension ShardStore {
     @discardableResult
     public func deleteSlots(_ slots: Set<Int>, slotCount: Int) async throws -> Int {
         try ShardStore.check(slots, slotCount: slotCount)
+        let hash = configuration.dedupHash
         return try await changeEventsAndRebuild(
             { db -> (deleted: Int64, subjects: Set<Identifier>) in
                 let subjects = try ShardStore.subjects(in: slots, slotCount: slotCount, db: db)
                 var deleted: Int64 = 0
                 for subject in subjects {
+                    try Deduplicator.forget(subject: subject.key, hash: hash, db: db)
                     try db.execute(
-                        sql: """
-                            DELETE FROM dedup WHERE subject = ?1 AND (source, event_id) IN (
-                                SELECT source, event_id FROM events INDEXED BY events_subject_time WHERE subject = ?1)
-                            """, arguments: [subject.key])
-                    try db.execute(sql: "DELETE FROM events WHERE subject = ?", arguments: [subject.key])
+                        sql: "DELETE FROM events WHERE subject = CAST(? AS TEXT)", arguments: [Data(subject.key.utf8)])
                     deleted += Int64(db.changesCount)
-                    try db.execute(sql: "DELETE FROM subjects WHERE key = ?", arguments: [subject.key])
+                    try db.execute(
+                        sql: "DELETE FROM subjects WHERE key = CAST(? AS TEXT)", arguments: [Data(subject.key.utf8)])
                 }
                 return (deleted, Set(subjects.map { Identifier($0.key) }))
             },
@@ -182,9 +191,11 @@ extension ShardStore {
     /// The stored customers whose slot is in `slots`, by key: one scan of the subjects table.
     private static func subjects(in slots: Set<Int>, slotCount: Int, db: Database) throws -> [SubjectRecord] {
         var found: [SubjectRecord] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT id, key, first_seen_us FROM subjects ORDER BY key")
+        // Keys are read as bytes (and bound as bytes above): GRDB's String stops at a NUL, which a key may hold.
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT id, CAST(key AS BLOB), first_seen_us FROM subjects ORDER BY key")
         while let row = try rows.next() {
-            let key: String = row[1]
+            let key = String(decoding: row[1] as Data, as: UTF8.self)
             guard slots.contains(SlotTable.slot(of: key, slotCount: slotCount)) else { continue }
             found.append(SubjectRecord(id: row[0], key: key, firstSeen: Timestamp(micros: row[2])))
         }

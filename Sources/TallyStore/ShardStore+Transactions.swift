@@ -77,6 +77,10 @@ extension ShardStore {
                                         of: meter, events: events, aggregates: db, chunkEvents: chunkEvents,
                                         logger: logger)
                                 }
+                                // Every event up to the position is aggregated now: no pending partial is needed.
+                                try db.execute(
+                                    sql: "UPDATE aggregation_state SET through_seq = max(through_seq, ?) WHERE id = 1",
+                                    arguments: [try ShardStore.position(events)])
                                 try db.execute(
                                     sql: "DELETE FROM node_state WHERE key = ?",
                                     arguments: [StoreSchema.rebuildRequiredKey])

@@ -29,6 +29,8 @@ public final class ShardStore: Sendable {
     let lastPosition: Mutex<Int64>
     /// Raw events stored.
     let storedEvents: Mutex<Int64>
+    /// Whether `dedup_collisions` holds rows (`Deduplicator`); changed only by committed transactions.
+    let hasDedupCollisions: Mutex<Bool>
     /// Why writes are failing, while they are (see `writeFailure`).
     let writeHealth = Mutex<StoreError?>(nil)
     let logger: Logger
@@ -56,7 +58,7 @@ public final class ShardStore: Sendable {
         var aggregatesConfig = config
         aggregatesConfig.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         aggregates = try DatabasePool(path: ShardStore.aggregatesPath(for: path), configuration: aggregatesConfig)
-        try StoreSchema.eventsMigrator.migrate(pool)
+        try StoreSchema.eventsMigrator(dedupHash: configuration.dedupHash).migrate(pool)
         try StoreSchema.aggregatesMigrator.migrate(aggregates)
         for database in [pool, aggregates] {
             try database.writeWithoutTransaction { db in
@@ -74,6 +76,9 @@ public final class ShardStore: Sendable {
             (try ShardStore.position(db), try Int64.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0)
         }
         lastPosition = Mutex(position)
+        hasDedupCollisions = Mutex(
+            try pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM dedup_collisions)") ?? false }
+        )
         storedEvents = Mutex(eventRows)
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }

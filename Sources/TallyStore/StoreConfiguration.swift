@@ -25,6 +25,9 @@ public struct StoreConfiguration: Sendable {
     /// Most raw events one slot export or install carries (`SlotDataError.tooLarge` beyond): the data is held in
     /// memory, about 1 KB per event.
     public var maxSlotExportEvents: Int = 1_000_000
+    /// How de-dup keys are hashed (`xxh64Pair`, 128 bits; tests inject a weak hash to force collisions). A store's
+    /// keys are written with it: never change it for an existing store.
+    public var dedupHash: DedupHash = .xxh64Pair
     /// De-dup keys examined per prune transaction.
     public var dedupPruneBatchRows: Int = 50_000
     /// Most distinct-value entries one UNIQUE_COUNT query reads from this shard (`QueryTooLarge` beyond).

@@ -8,6 +8,11 @@ enum StoreSchema {
     /// The events file: `events`, `dedup`, `subjects` (v1 and v2 also created the tables that now live in the
     /// aggregates file; they are dropped once moved).
     static var eventsMigrator: DatabaseMigrator {
+        eventsMigrator(dedupHash: .xxh64Pair)
+    }
+
+    /// The events file's migrator; `dedupHash` keys the de-dup entries moved by v5.
+    static func eventsMigrator(dedupHash: DedupHash) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -93,6 +98,38 @@ enum StoreSchema {
                     CREATE TABLE positions(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
                     INSERT INTO positions(id, last) SELECT 1, coalesce(max(seq), 0) FROM events;
                     """)
+        }
+        // De-dup entries keyed by a 16-byte hash of (source, id, customer) with the position of the event they
+        // stand for (`Deduplicator`), instead of the three strings.
+        migrator.registerMigration("v5-dedup-keys") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE dedup_keys(
+                        key BLOB PRIMARY KEY NOT NULL,
+                        seq INTEGER NOT NULL,
+                        ingested_us INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE dedup_collisions(
+                        source TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        ingested_us INTEGER NOT NULL,
+                        PRIMARY KEY(source, event_id, subject)
+                    ) WITHOUT ROWID;
+                    """)
+            var deduplicator = try Deduplicator(db, hash: dedupHash, hasCollisions: false)
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT e.seq, e.source, e.event_id, e.subject, d.ingested_us FROM events e
+                    JOIN dedup d ON d.source = e.source AND d.event_id = e.event_id AND d.subject = e.subject
+                    ORDER BY e.seq
+                    """)
+            while let row = try rows.next() {
+                _ = try deduplicator.admit(
+                    source: row[1], id: row[2], subject: row[3], seq: row[0], ingestedMicros: row[4], db: db)
+            }
+            try db.execute(sql: "DROP TABLE dedup")
         }
         return migrator
     }

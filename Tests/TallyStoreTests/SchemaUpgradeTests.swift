@@ -5,7 +5,8 @@ import Testing
 @testable import TallyStore
 
 /// A store written by the previous version (per-minute rows by customer) opens with those tables gone, its aggregates
-/// rebuilt from raw events at every resolution, its counts intact and its position where its events end.
+/// rebuilt from raw events at every resolution, its counts intact, its position where its events end, and its de-dup
+/// entries moved to 16-byte keys.
 @Suite struct SchemaUpgradeTests {
     @Test func aStoreWithCustomerMinutesIsRebuiltWithoutThem() async throws {
         let fixture = try StoreFixture()
@@ -26,6 +27,9 @@ import Testing
                         VALUES (?, 'app', ?, 'prompt', ?, 0, ?)
                         """,
                     arguments: ["c\(index)", "e\(index)", t("2024-03-01T10:0\(index):30Z").micros, body])
+                try db.execute(
+                    sql: "INSERT INTO dedup(source, event_id, subject, ingested_us) VALUES ('app', ?, ?, 0)",
+                    arguments: ["e\(index)", "c\(index)"])
             }
         }
         try events.close()
@@ -75,5 +79,11 @@ import Testing
         #expect(eventIndexes == ["events_subject_time", "events_time"])
         #expect(store.position == 3)
         #expect(store.eventCount == 3)
+        // The old de-dup entries became 16-byte keys: the same event again is still a duplicate.
+        try await store.ingest([
+            event("e1", subject: "c1", time: "2024-03-01T10:01:30Z", data: #"{"v":2.25,"m":"a"}"#)
+        ])
+        #expect(try await store.total("tokens", from: "2024-01-01T00:00:00Z") == "43.75")
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM dedup_keys") } == 3)
     }
 }

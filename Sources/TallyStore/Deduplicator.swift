@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// Decides inside a write transaction of the events file whether an event is new, and records it if so: its
+/// `DedupKey` goes into `dedup_keys` with the position the event will be stored at. A key already there is checked
+/// against the event stored at its position; only a different event (a hash collision) is new, and its full
+/// (source, id, customer) goes into `dedup_collisions`, which every later event is checked against while it holds
+/// rows. So a collision costs a lookup, never an event.
+struct Deduplicator {
+    let hash: DedupHash
+    /// Whether `dedup_collisions` holds rows (then a new key must still be checked against them).
+    private(set) var hasCollisions: Bool
+    private let insertKey: FastStatement
+    private let insertCollision: FastStatement
+    private let findCollision: FastStatement
+    private let matchStored: FastStatement
+
+    init(_ db: Database, hash: DedupHash, hasCollisions: Bool) throws {
+        self.hash = hash
+        self.hasCollisions = hasCollisions
+        insertKey = FastStatement(
+            statement: try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO dedup_keys(key, seq, ingested_us) VALUES (?, ?, ?)"))
+        insertCollision = FastStatement(
+            statement: try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO dedup_collisions(source, event_id, subject, ingested_us) VALUES (?, ?, ?, ?)
+                    """))
+        // Text is compared through FastStatement, which binds it by byte count: GRDB binds a String up to its
+        // first NUL, and identifiers may hold one.
+        findCollision = FastStatement(
+            statement: try db.cachedStatement(
+                sql: "SELECT 1 FROM dedup_collisions WHERE source = ? AND event_id = ? AND subject = ?"))
+        matchStored = FastStatement(
+            statement: try db.cachedStatement(
+                sql: """
+                    SELECT 1 FROM events WHERE seq = (SELECT seq FROM dedup_keys WHERE key = ?)
+                        AND source = ? AND event_id = ? AND subject = ?
+                    """))
+    }
+
+    /// Whether the event (source, id, customer) is new; when it is, it is recorded as stored at `seq`, received at
+    /// `ingestedMicros`.
+    mutating func admit(
+        source: String, id: String, subject: String, seq: Int64, ingestedMicros: Int64, db: Database
+    ) throws -> Bool {
+        let triple: [FastStatement.Value] = [.text(source), .text(id), .text(subject)]
+        if hasCollisions, try findCollision.exists(triple) { return false }
+        let key = DedupKey(source: source, id: id, subject: subject, hash: hash)
+        try insertKey.run(.blob(key.bytes), .integer(seq), .integer(ingestedMicros))
+        if db.changesCount == 1 { return true }
+        if try matchStored.exists([.blob(key.bytes)] + triple) { return false }
+        try insertCollision.run(.text(source), .text(id), .text(subject), .integer(ingestedMicros))
+        guard db.changesCount == 1 else { return false }
+        hasCollisions = true
+        return true
+    }
+
+    /// Forgets the events of `subject` (their slot moves away): their keys and any collision rows.
+    static func forget(subject: String, hash: DedupHash, db: Database) throws {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT seq, CAST(source AS BLOB), CAST(event_id AS BLOB) FROM events INDEXED BY events_subject_time
+                WHERE subject = CAST(? AS TEXT)
+                """, arguments: [Data(subject.utf8)])
+        for row in rows {
+            let key = DedupKey(
+                source: String(decoding: row[1] as Data, as: UTF8.self),
+                id: String(decoding: row[2] as Data, as: UTF8.self), subject: subject, hash: hash)
+            try db.execute(
+                sql: "DELETE FROM dedup_keys WHERE key = ? AND seq = ?", arguments: [Data(key.bytes), row[0] as Int64])
+        }
+        try db.execute(
+            sql: "DELETE FROM dedup_collisions WHERE subject = CAST(? AS TEXT)", arguments: [Data(subject.utf8)])
+    }
+}
