@@ -5,13 +5,9 @@ import GRDB
 /// ingestion. Stores written before the split keep meters and minutes in the events file; `ShardStore` moves them
 /// once (`LegacyLayout`).
 enum StoreSchema {
-    /// The events file: `events`, `dedup`, `subjects` (v1 and v2 also created the tables that now live in the
-    /// aggregates file; they are dropped once moved).
-    static var eventsMigrator: DatabaseMigrator {
-        eventsMigrator(dedupHash: .xxh64Pair)
-    }
-
-    /// The events file's migrator; `dedupHash` keys the de-dup entries moved by v5.
+    /// The events file: `events`, `positions`, `dedup_keys`, `dedup_collisions`, `subjects` (v1 and v2 also created
+    /// the tables that now live in the aggregates file; they are dropped once moved). `dedupHash` keys the de-dup
+    /// entries v5 moves.
     static func eventsMigrator(dedupHash: DedupHash) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

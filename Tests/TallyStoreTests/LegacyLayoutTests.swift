@@ -13,7 +13,7 @@ import Testing
             id: "01JLEGACYMETER0000000000000", spec: spec("tokens", .sum, groupBy: ["m": "$.m"]),
             createdAt: t("2024-01-01T00:00:00Z"))
         let legacy = try DatabaseQueue(path: fixture.path)
-        try StoreSchema.eventsMigrator.migrate(legacy)
+        try StoreSchema.eventsMigrator(dedupHash: .xxh64Pair).migrate(legacy)
         try await legacy.write { db in
             try db.execute(
                 sql: "INSERT INTO meters(id, slug, definition) VALUES (?, ?, ?)",

@@ -14,7 +14,7 @@ import Testing
             id: "01JUPGRADEMETER000000000000", spec: spec("tokens", .sum, groupBy: ["m": "$.m"]),
             createdAt: t("2024-01-01T00:00:00Z"))
         let events = try DatabaseQueue(path: fixture.path)
-        try StoreSchema.eventsMigrator.migrate(events, upTo: "v2-node-state")
+        try StoreSchema.eventsMigrator(dedupHash: .xxh64Pair).migrate(events, upTo: "v2-node-state")
         try await events.write { db in
             for table in LegacyLayout.movedTables { try db.execute(sql: "DROP TABLE \(table)") }
             for (index, value) in ["1.5", "2.25", "40"].enumerated() {
