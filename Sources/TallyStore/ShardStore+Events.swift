@@ -150,9 +150,9 @@ extension ShardStore {
                         db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ? AND time_us < ?",
                         arguments: [meter.eventType, range.lowerBound.micros, range.upperBound.micros])
                     while let row = try rows.next() {
-                        guard let event = StoredEvent.decode(row[0], timeMicros: row[1]), meter.matches(event),
-                            case .success = meter.sample(event)
-                        else { continue }
+                        guard let (event, _) = StoredEvent.sampled(row[0], timeMicros: row[1], by: meter) else {
+                            continue
+                        }
                         found.insert(Identifier(event.subject))
                     }
                 }

@@ -175,9 +175,7 @@ extension ShardStore {
         of rows: RowCursor, meter: MeterDefinition, atMinute: Bool, into accumulator: inout QueryAccumulator
     ) throws {
         while let row = try rows.next() {
-            guard let event = StoredEvent.decode(row[0], timeMicros: row[1]), meter.matches(event),
-                case .success(let sample) = meter.sample(event)
-            else { continue }
+            guard let (event, sample) = StoredEvent.sampled(row[0], timeMicros: row[1], by: meter) else { continue }
             var partial = PartialAggregate()
             partial.add(sample, at: event.time)
             accumulator.add(

@@ -13,4 +13,12 @@ enum StoredEvent {
         event.receivedJSON = body
         return event
     }
+
+    /// The stored event and its sample when `meter` counts it (matches it and can read its value); nil otherwise.
+    static func sampled(_ body: String, timeMicros: Int64, by meter: MeterDefinition) -> (CloudEvent, MeterSample)? {
+        guard let event = decode(body, timeMicros: timeMicros), meter.matches(event),
+            case .success(let sample) = meter.sample(event)
+        else { return nil }
+        return (event, sample)
+    }
 }
