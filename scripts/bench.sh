@@ -17,6 +17,11 @@
 #   --profile P    a workload: friendly (growing ids, 1,000 customers in turn, time = now: the defaults),
 #                  realtime (random UUIDv4 ids, 100,000 random customers, time = now) or backfill (random ids,
 #                  10,000 random customers, times spread over the last 30 days). Later options override it.
+#   --meter-build  instead of a timed load: fills a node with --events back-fill events, waits until the node is
+#                  idle (pending aggregates merged), then runs a steady load (8 connections, 30 s) and 5 s into it
+#                  creates a new meter; prints how long the create request
+#                  took, how long until the meter answered (503 meter-building before), and the load's p99 and
+#                  longest request (how long ingestion was held). With --baseline, the older binary first.
 #   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
 #                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
 #                  and prints bytes on disk per event and peak RSS.
@@ -34,6 +39,7 @@ spread_days=0
 baseline=""
 rounds=1
 queries=0
+meter_build=0
 events=10000000
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,6 +61,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --queries) queries=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"; spread_days=30
       shift ;;
+    --meter-build) meter_build=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
+      spread_days=30; shift ;;
     --events) events="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -183,6 +191,67 @@ fill_and_query() {
   echo "bytes_on_disk=$bytes bytes_per_event=$(awk -v b="$bytes" -v n="$acknowledged" 'BEGIN {printf "%.0f", b / n}')"
   for entry in "$@"; do echo "${entry%%=*}_peak_rss_mb=$(peak_rss_mb "${entry#*=}")"; done
 }
+
+# wait_idle PID: waits (at most 10 minutes) until PID used under 0.1 s of CPU in 2 s: the aggregates writer has
+# merged what the fill left pending, so the load that follows measures the meter change, not that backlog.
+wait_idle() {
+  local before after
+  for _ in $(seq 1 300); do
+    before="$(cpu_seconds "$1")"
+    sleep 2
+    after="$(cpu_seconds "$1")"
+    awk -v b="$before" -v a="$after" 'BEGIN {exit !(a - b < 0.1)}' && return 0
+  done
+}
+
+# build_during_load NAME URL: a steady load, and 5 s into it a new meter back-filled over the stored events.
+build_during_load() {
+  local name="$1" url="$2"
+  "$bin/tally-loadgen" --url "$url" --duration-seconds 30 --connections 8 --batch-events "$batch" \
+    --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects > "$work/$name-steady.txt" &
+  local load_pid=$!
+  sleep 5
+  local created started status
+  started="$(date +%s.%N)"
+  created="$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST "$url/api/v1/meters" \
+    -H 'Content-Type: application/json' \
+    -d '{"slug":"tokens_by_user","aggregation":"SUM","eventType":"request","valueProperty":"$.tokens","groupBy":{"user":"$.user"}}')"
+  echo "create_meter_status=${created% *} create_meter_ms=$(awk -v s="${created#* }" 'BEGIN {printf "%.0f", s * 1000}')"
+  for _ in $(seq 1 6000); do
+    status="$(curl -s -o /dev/null -w '%{http_code}' \
+      "$url/api/v1/meters/tokens_by_user/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z")"
+    [ "$status" = 200 ] && break
+    sleep 0.1
+  done
+  echo "meter_answering_after_ms=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.0f", (e - s) * 1000}')" \
+    "(last status $status)"
+  if wait "$load_pid"; then
+    echo "steady_load: $(grep events_per_second "$work/$name-steady.txt")"
+  else
+    echo "steady_load: FAILED ($(tail -n 1 "$work/$name-steady.txt"); a request outlived the load generator's deadline)"
+  fi
+}
+
+if [ "$meter_build" = 1 ]; then
+  for candidate in ${baseline:+baseline=$baseline} "single=$bin/tally"; do
+    name="${candidate%%=*}"
+    "${candidate#*=}" serve --port 0 --data "$work/$name" > "$work/$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    url="$(wait_for "$work/$name.log")"
+    create_meters "$url"
+    echo "== $name: $events back-fill events, then a meter created under a steady load"
+    "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
+      --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
+      | grep events_per_second
+    idle_from="$(date +%s)"
+    wait_idle "$pid"
+    echo "pending_merged_after_s=$(( $(date +%s) - idle_from ))"
+    build_during_load "$name" "$url"
+    kill -TERM "$pid"; wait "$pid" || true
+  done
+  rounds=0
+fi
 
 if [ "$queries" = 1 ]; then
   for candidate in ${baseline:+baseline=$baseline} "single=$bin/tally"; do

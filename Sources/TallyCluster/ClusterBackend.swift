@@ -71,10 +71,13 @@ public struct ClusterBackend: MeteringBackend {
             \.text)
     }
 
-    /// Every worker's subjects; a key seen on several workers (never, unless slots moved) keeps its earliest record.
-    public func subjects() async throws -> [SubjectRecord] {
+    /// The first `limit` subjects after `after` over every worker: each worker's first `limit` hold them all. A key
+    /// seen on several workers (never, unless slots moved) keeps its earliest record.
+    public func subjects(after: String?, limit: Int) async throws -> [SubjectRecord] {
         var earliest: [Identifier: SubjectRecord] = [:]
-        for item in try await coordinator.gather("/internal/v1/subjects").flatMap({ $0.arrayValue ?? [] }) {
+        let path =
+            "/internal/v1/subjects?limit=\(limit)" + (after.map { "&after=" + EventListing.percentEncoded($0) } ?? "")
+        for item in try await coordinator.gather(path).flatMap({ $0.arrayValue ?? [] }) {
             guard let id = item["id"]?.stringValue, let key = item["key"]?.stringValue,
                 let created = item["createdAt"]?.stringValue.flatMap({ Timestamp(rfc3339: $0) })
             else { continue }
@@ -82,7 +85,7 @@ public struct ClusterBackend: MeteringBackend {
             if let known = earliest[Identifier(key)], known.firstSeen <= created { continue }
             earliest[Identifier(key)] = record
         }
-        return earliest.keys.sorted().compactMap { earliest[$0] }
+        return earliest.keys.sorted().prefix(limit).compactMap { earliest[$0] }
     }
 
     /// Ready when every worker answered its last probe.

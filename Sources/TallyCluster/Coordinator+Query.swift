@@ -6,8 +6,8 @@ extension Coordinator {
     /// partial aggregates and
     /// merges them: the rows equal those of one node holding every event. `query.to` must be set, so all
     /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`; a query a worker
-    /// refuses as such (4xx), or whose partials carry more than `maxDistinctValueEntries` distinct values, fails
-    /// as it would on one node.
+    /// refuses as such (4xx, or 503 `meter-building` while the meter back-fills there), or whose partials carry more
+    /// than `maxDistinctValueEntries` distinct values, fails as it would on one node.
     public func query(
         meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool
     ) async throws -> MeterQueryAnswer {
@@ -16,9 +16,12 @@ extension Coordinator {
         var (replies, failures) = await fanOut(workers, .POST, "/internal/v1/query") { worker in
             var part = query
             part.subjects = query.subjects.filter { table.owner(of: $0) == worker }
-            return JSONWriter.string(.object(["meter": .string(meter.id), "query": part.requestJSON]))
+            return JSONWriter.string(
+                .object(["meter": .string(meter.id), "query": part.requestJSON, "allowPartial": .bool(allowPartial)]))
         }
-        if let refusal = failures.first(where: \.refusesTheRequest) { throw ClusterError.requestRefused(refusal) }
+        if let refusal = failures.first(where: { $0.refusesTheRequest || $0.isMeterBuilding }) {
+            throw ClusterError.requestRefused(refusal)
+        }
         let answers = replies.map { ($0.0, $0.1, $0.1.json) }
         let distinct = answers.reduce(0) { total, answer in
             total

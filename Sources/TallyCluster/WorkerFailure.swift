@@ -1,4 +1,5 @@
 import TallyCore
+import TallyHTTP
 
 /// A worker that could not serve its part of a request, and why.
 public struct WorkerFailure: Error, Sendable, Hashable {
@@ -31,6 +32,9 @@ public struct WorkerFailure: Error, Sendable, Hashable {
         if case .refused(let status) = kind { return (400..<500).contains(status) && status != 409 }
         return false
     }
+
+    /// Whether the worker answered that the meter is still back-filling there (`Problem.meterBuilding`).
+    public var isMeterBuilding: Bool { problem?["type"]?.stringValue == Problem.meterBuildingType }
 
     /// Whether the request may have been applied although it failed.
     public var outcomeUnknown: Bool { kind == .timedOut }

@@ -50,12 +50,17 @@ struct WorkerRoutes<Context: RequestContext> {
                 throw Problem.invalidField("query", "is invalid for meter \(meter.slug)")
             }
             var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
-            try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
+            let allowPartial = body["allowPartial"] == .bool(true)
+            try await store.accumulate(
+                meter: meter, query: query, calendar: calendar, allowPartial: allowPartial, into: &accumulator)
             return Response.json(accumulator.partialsJSON)
         }
         router.get("/internal/v1/subjects") { request, _ -> Response in
+            let page = try SubjectListing.page(request.uri.queryParameters)
             try admit(request, subjects: [String]())
-            return Response.json(SubjectListing.json(try await store.subjects()))
+            return Response.json(
+                SubjectListing.json(
+                    try await store.subjects(after: page.after, limit: page.limit ?? SubjectListing.maxPageSize)))
         }
         router.get("/internal/v1/meters/:meter/subjects") { request, context -> Response in
             try admit(request, subjects: [String]())
@@ -113,7 +118,7 @@ extension MembershipError {
                 .conflict, type: "urn:tally:problem:not-owner",
                 detail:
                     "worker \(node) does not own slot(s) \(slots.map(String.init).joined(separator: ", ")) "
-                        + "at epoch \(epoch)",
+                    + "at epoch \(epoch)",
                 extensions: ["node": .string(node), "slots": .array(slots.map { .number(String($0)) })])
         case .catalogBehind(let local, let needed):
             Problem(

@@ -16,13 +16,17 @@ public struct NodeConfiguration: Sendable {
     public var store = StoreConfiguration()
     /// Meters declared as code, created at start when no live meter has their slug.
     public var meters: [MeterSpec] = []
+    /// Largest `limits.backfillChunkEvents`: a chunk's partials are held in memory (about 1 KB per event).
+    public static let maxBackfillChunkEvents = 1_000_000
+    /// Largest `limits.backfillInlinePositions`: a meter change waits for a back-fill this large.
+    public static let maxBackfillInlinePositions = 10_000_000
     /// The cluster a coordinator runs (`cluster:` section); nil for a single node or a worker.
     public var cluster: ClusterSettings?
 
     public init() {}
 
     /// Why a configuration file was rejected.
-    public struct Invalid: Error, CustomStringConvertible {
+    public struct Invalid: Error, Equatable, CustomStringConvertible {
         public var errors: [FieldError]
         public init(errors: [FieldError]) { self.errors = errors }
         public var description: String { errors.map { "\($0.field): \($0.reason)" }.joined(separator: "\n") }
@@ -39,7 +43,7 @@ public struct NodeConfiguration: Sendable {
         let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters", "cluster"]
         let knownLimits = [
             "maxBodyBytes", "maxBatchEvents", "maxConnections", "idleTimeoutSeconds", "maxGroupCommitBatches",
-            "maxQueuedBatches",
+            "maxQueuedBatches", "backfillChunkEvents", "backfillInlinePositions",
         ]
         for key in members.keys where !known.contains(key) {
             errors.append(FieldError(field: key, reason: "unknown setting; known: \(known.joined(separator: ", "))"))
@@ -49,10 +53,11 @@ public struct NodeConfiguration: Sendable {
                 FieldError(
                     field: "limits.\(key)", reason: "unknown limit; known: \(knownLimits.joined(separator: ", "))"))
         }
-        func integer(_ value: JSONValue?, _ field: String, minimum: Int = 0) -> Int? {
+        func integer(_ value: JSONValue?, _ field: String, minimum: Int = 0, maximum: Int = .max) -> Int? {
             guard let value else { return nil }
-            guard case .number(let text) = value, let parsed = Int(text), parsed >= minimum else {
-                errors.append(FieldError(field: field, reason: "must be an integer ≥ \(minimum)"))
+            guard case .number(let text) = value, let parsed = Int(text), (minimum...maximum).contains(parsed) else {
+                let range = maximum == .max ? "≥ \(minimum)" : "from \(minimum) to \(maximum)"
+                errors.append(FieldError(field: field, reason: "must be an integer \(range)"))
                 return nil
             }
             return parsed
@@ -100,6 +105,18 @@ public struct NodeConfiguration: Sendable {
             }
             if let value = integer(limits["maxQueuedBatches"], "limits.maxQueuedBatches", minimum: 1) {
                 config.store.maxQueuedBatches = value
+            }
+            if let value = integer(
+                limits["backfillChunkEvents"], "limits.backfillChunkEvents", minimum: 1,
+                maximum: NodeConfiguration.maxBackfillChunkEvents)
+            {
+                config.store.backfillChunkEvents = value
+            }
+            if let value = integer(
+                limits["backfillInlinePositions"], "limits.backfillInlinePositions",
+                maximum: NodeConfiguration.maxBackfillInlinePositions)
+            {
+                config.store.backfillInlinePositions = Int64(value)
             }
         }
         for (index, meter) in (members["meters"]?.arrayValue ?? []).enumerated() {

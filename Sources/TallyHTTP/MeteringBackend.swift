@@ -16,15 +16,16 @@ public protocol MeteringBackend: Sendable {
     func createMeter(_ spec: MeterSpec) async throws -> MeterDefinition
     func updateMeter(_ meter: MeterDefinition, with update: MeterUpdate) async throws -> MeterDefinition
     func deleteMeter(_ meter: MeterDefinition) async throws
-    /// The rows of a prepared query (`to` set); `allowPartial` lets a cluster answer without unreachable workers.
+    /// The rows of a prepared query (`to` set); `allowPartial` lets a cluster answer without unreachable workers,
+    /// and a meter still back-filling answer from the events counted so far.
     func query(
         _ query: MeterQuery, of meter: MeterDefinition, calendar: WindowCalendar,
         allowPartial: Bool
     ) async throws -> MeterQueryAnswer
     /// Subjects with usage on `meter` in the minutes overlapping [from, to), in byte order.
     func meterSubjects(_ meter: MeterDefinition, from: Timestamp?, to: Timestamp?) async throws -> [String]
-    /// Every subject seen, in byte order of their keys.
-    func subjects() async throws -> [SubjectRecord]
+    /// Up to `limit` subjects seen, in byte order of their keys, after the key `after` (from the first when nil).
+    func subjects(after: String?, limit: Int) async throws -> [SubjectRecord]
     /// The body of a ready `/readyz`; throws the problem to answer when not ready.
     func readiness() async throws -> JSONValue
 }
@@ -72,7 +73,8 @@ public struct LocalBackend: MeteringBackend {
         allowPartial: Bool
     ) async throws -> MeterQueryAnswer {
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
-        try await store.accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
+        try await store.accumulate(
+            meter: meter, query: query, calendar: calendar, allowPartial: allowPartial, into: &accumulator)
         return MeterQueryAnswer(rows: try accumulator.result(now: query.to ?? .now))
     }
 
@@ -80,7 +82,9 @@ public struct LocalBackend: MeteringBackend {
         try await store.meterSubjects(meter: meter, from: from, to: to)
     }
 
-    public func subjects() async throws -> [SubjectRecord] { try await store.subjects() }
+    public func subjects(after: String?, limit: Int) async throws -> [SubjectRecord] {
+        try await store.subjects(after: after, limit: limit)
+    }
 
     /// Ready while the store can write (a failing store is probed with a small write, so readiness returns by
     /// itself); never waits for a database reader.

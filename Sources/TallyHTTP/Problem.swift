@@ -42,6 +42,24 @@ public struct Problem: HTTPResponseError, Sendable {
             errors: [FieldError(field: "meterIdOrSlug", reason: "no live meter has this id or slug")])
     }
 
+    /// 503 while a meter is back-filled from stored events: its answer would miss events. Carries the share done
+    /// (`progress`, 0 to 1) and `Retry-After`; `allowPartial=true` answers from the events counted so far instead.
+    public static func meterBuilding(slug: String, progress: Double) -> Problem {
+        let percent = Int(progress * 100)
+        var problem = Problem(
+            .serviceUnavailable, type: meterBuildingType,
+            detail: "meter \(slug) is being back-filled from stored events (\(percent)% done); retry shortly, or pass "
+                + "allowPartial=true for the events counted so far",
+            extensions: [
+                "meter": .string(slug), "progress": .number(String(Double((progress * 10_000).rounded()) / 10_000)),
+            ])
+        problem.headers[.retryAfter] = "1"
+        return problem
+    }
+
+    /// The `type` of `meterBuilding` problems.
+    public static let meterBuildingType = "urn:tally:problem:meter-building"
+
     /// The problem another Tally node answered with (its `type`, `detail`, `errors` and extension members),
     /// answered again as it is; `fallback` is the detail when the answer was not a problem.
     public init(relaying json: JSONValue?, status: Int, fallback: String) {

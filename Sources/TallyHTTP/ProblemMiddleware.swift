@@ -43,6 +43,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Problem(
                 .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "urn:tally:problem:disk-full",
                 detail: "the disk is full; nothing of this request was applied. Retry once space is freed")
+        } catch StoreError.meterBuilding(let slug, let progress) {
+            throw Problem.meterBuilding(slug: slug, progress: progress)
         } catch StoreError.writeFailed(let reason) {
             context.logger.error("write failed", metadata: ["error": "\(reason)", "path": "\(request.uri.path)"])
             throw Problem(

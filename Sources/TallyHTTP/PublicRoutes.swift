@@ -26,8 +26,8 @@ public struct PublicRoutes<Backend: MeteringBackend>: Sendable {
         }
         registerMeters(on: router)
         registerQueries(on: router)
-        router.get("/api/v1/subjects") { _, _ -> Response in
-            Response.json(SubjectListing.json(try await backend.subjects()))
+        router.get("/api/v1/subjects") { request, _ -> Response in
+            try await SubjectListing.response(request.uri.queryParameters, backend: backend)
         }
     }
 

@@ -94,12 +94,19 @@ extension ShardStore {
         }
     }
 
-    /// Every subject seen, by key.
-    public func subjects() async throws -> [SubjectRecord] {
+    /// Up to `limit` subjects seen, in byte order of their keys, after the key `after` (from the first when nil).
+    public func subjects(after: String? = nil, limit: Int) async throws -> [SubjectRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, key, first_seen_us FROM subjects ORDER BY key").map {
-                SubjectRecord(id: $0[0], key: $0[1], firstSeen: Timestamp(micros: $0[2]))
-            }
+            let rows =
+                if let after {
+                    try Row.fetchAll(
+                        db, sql: "SELECT id, key, first_seen_us FROM subjects WHERE key > ? ORDER BY key LIMIT ?",
+                        arguments: [after, limit])
+                } else {
+                    try Row.fetchAll(
+                        db, sql: "SELECT id, key, first_seen_us FROM subjects ORDER BY key LIMIT ?", arguments: [limit])
+                }
+            return rows.map { SubjectRecord(id: $0[0], key: $0[1], firstSeen: Timestamp(micros: $0[2])) }
         }
     }
 

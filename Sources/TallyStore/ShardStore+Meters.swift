@@ -9,12 +9,13 @@ extension ShardStore {
         return try await aggregates.read { db in try ShardStore.loadMeters(db, includeDeleted: true) }
     }
 
-    /// Creates a meter and back-fills it from the raw events already stored, in one transaction of the aggregates
-    /// file taken while no event commits.
+    /// Creates a meter and starts its back-fill from the raw events already stored (`MeterBuild`). Only the
+    /// registration holds the events writer, for one short transaction; a back-fill of at most
+    /// `backfillInlinePositions` positions finishes before this returns, a larger one runs in the background.
     public func createMeter(_ spec: MeterSpec, id: String? = nil, now: Timestamp = .now) async throws -> MeterDefinition
     {
         let meter = MeterDefinition(id: id ?? ULID.make(time: now), spec: spec, createdAt: now)
-        try await commitWithEventsHeld(
+        _ = try await commitWithEventsHeld(
             { events, db in
                 guard
                     try Int.fetchOne(
@@ -24,23 +25,26 @@ extension ShardStore {
                     throw StoreError.slugTaken(spec.slug)
                 }
                 try self.save(meter, db: db)
-                try self.rebuildAggregates(of: meter, events: events, aggregates: db)
-            }, then: { self.applyMeterChanges([(meter.id, meter)], rebuilt: [meter.id]) })
+                return try ShardStore.startBuild(of: meter, events: events, aggregates: db)
+            }, then: { build in self.applyMeterChanges([(meter.id, meter)], rebuilt: [(meter.id, build)]) })
+        try await finishSmallBuilds([meter.id])
         return meter
     }
 
-    /// Applies an update; a changed `groupBy` rebuilds the meter's aggregates from raw events.
+    /// Applies an update; a changed `groupBy` back-fills the meter's aggregates again, as `createMeter` does.
     public func updateMeter(
         idOrSlug: String, _ update: MeterUpdate, now: Timestamp = .now
     ) async throws -> MeterDefinition {
         guard let current = meter(idOrSlug: idOrSlug) else { throw StoreError.meterNotFound(idOrSlug) }
         let updated = update.applied(to: current, now: now)
         let rebuild = updated.groupBy != current.groupBy
-        try await commitWithEventsHeld(
-            { events, db in
+        _ = try await commitWithEventsHeld(
+            { events, db -> [(id: String, build: MeterBuild?)] in
                 try self.save(updated, db: db)
-                if rebuild { try self.rebuildAggregates(of: updated, events: events, aggregates: db) }
-            }, then: { self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuild ? [updated.id] : []) })
+                guard rebuild else { return [] }
+                return [(updated.id, try ShardStore.startBuild(of: updated, events: events, aggregates: db))]
+            }, then: { rebuilt in self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuilt) })
+        if rebuild { try await finishSmallBuilds([updated.id]) }
         return updated
     }
 
@@ -53,13 +57,20 @@ extension ShardStore {
             { [meter] db in
                 try self.save(meter, db: db)
                 try ShardStore.dropAggregates(of: meter.id, db: db)
-            }, then: { [meter] in self.applyMeterChanges([(meter.id, nil)], rebuilt: [meter.id]) })
+                try ShardStore.endBuild(of: meter.id, db: db)
+            }, then: { [meter] in self.applyMeterChanges([(meter.id, nil)], rebuilt: [(meter.id, nil)]) })
     }
 
-    /// Publishes committed meter changes: the live meter set, and no pending partials for meters whose
-    /// aggregates were rebuilt or dropped. Call only from a `commit`'s effects.
-    func applyMeterChanges(_ changes: [(id: String, meter: MeterDefinition?)], rebuilt: [String]) {
-        for id in rebuilt { pending.removeMeter(id) }
+    /// Publishes committed meter changes: the live meter set, and for each meter whose aggregates were dropped
+    /// (to be back-filled, or deleted) no pending partials and its build, if one started. Call only from a
+    /// `commit`'s effects.
+    func applyMeterChanges(
+        _ changes: [(id: String, meter: MeterDefinition?)], rebuilt: [(id: String, build: MeterBuild?)]
+    ) {
+        for meter in rebuilt { pending.removeMeter(meter.id) }
+        builds.withLock { builds in
+            for meter in rebuilt { builds[meter.id] = meter.build }
+        }
         setLiveMeters(changes)
     }
 
@@ -89,21 +100,16 @@ extension ShardStore {
                 """, arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), meter.deletedAt?.micros])
     }
 
-    /// Recomputes every aggregate of `meter` from raw events; see the static form.
-    func rebuildAggregates(of meter: MeterDefinition, events: Database, aggregates: Database) throws {
-        try ShardStore.rebuildAggregates(
-            of: meter, events: events, aggregates: aggregates, chunkEvents: configuration.backfillChunkEvents,
-            logger: logger)
-    }
-
-    /// Recomputes every aggregate of `meter` (every resolution) from the raw events in `events`, flushing every
-    /// `chunkEvents` events, and records the last event it covers so a replay after a crash does not count those
-    /// events again. The caller drops the meter's pending partials once the transaction committed
-    /// (`applyMeterChanges`).
+    /// Recomputes every aggregate of `meter` (every resolution) from the raw events in `events` in the caller's
+    /// transaction, flushing every `chunkEvents` events, ends a running build of it, and records the last event it
+    /// covers so a replay after a crash does not count those events again (opening a store whose schema changed,
+    /// and slot data changes). The caller drops the meter's pending partials and build once the transaction
+    /// committed.
     static func rebuildAggregates(
         of meter: MeterDefinition, events: Database, aggregates db: Database, chunkEvents: Int, logger: Logger
     ) throws {
         try ShardStore.dropAggregates(of: meter.id, db: db)
+        try ShardStore.endBuild(of: meter.id, db: db)
         try db.execute(
             sql: "UPDATE meters SET rebuilt_through_seq = ? WHERE id = ?",
             arguments: [try ShardStore.position(events), meter.id])

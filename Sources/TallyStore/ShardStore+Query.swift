@@ -7,10 +7,15 @@ extension ShardStore {
     /// from the pre-aggregates where a window holds them (`QueryPlan`), the pending partials of events not flushed
     /// yet, and raw events for the partial minutes at a `from` or `to` that is not on a minute. A query that filters
     /// or groups by customer reads its whole minutes from raw events too (customers have no per-minute rows).
-    /// `query.to` defaults to now.
+    /// `query.to` defaults to now. While the meter is back-filling (`MeterBuild`) it throws
+    /// `StoreError.meterBuilding`, unless `allowPartial`: then it answers from the events counted so far.
     public func accumulate(
-        meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, into accumulator: inout QueryAccumulator
+        meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool = false,
+        into accumulator: inout QueryAccumulator
     ) async throws {
+        if !allowPartial, let build = build(of: meter.id) {
+            throw StoreError.meterBuilding(slug: meter.slug, progress: build.progress)
+        }
         let to = query.to ?? .now
         let byCustomer = query.groupsBySubject
         let pendingParts = pending.parts(

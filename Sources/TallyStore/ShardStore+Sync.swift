@@ -11,7 +11,8 @@ extension ShardStore {
 
     /// Makes the stored meters equal `definitions` (live and deleted, as a coordinator holds them) and records
     /// `state` in the node's state, in one transaction. New meters and meters whose counting rules changed are
-    /// rebuilt from raw events; deleted meters lose their aggregates. `check` runs first inside the transaction
+    /// back-filled from raw events (`MeterBuild`; small back-fills finish before this returns, larger ones in the
+    /// background); deleted meters lose their aggregates. `check` runs first inside the transaction
     /// (a throw changes nothing); `published` runs once the transaction committed, before any other write, so
     /// the caller can publish state tied to it.
     public func syncMeters(
@@ -28,18 +29,19 @@ extension ShardStore {
                 let deletedFirst =
                     definitions.filter { $0.deletedAt != nil } + definitions.filter { $0.deletedAt == nil }
                 var changes: [(id: String, meter: MeterDefinition?)] = []
-                var rebuilt: [String] = []
+                var rebuilt: [(id: String, build: MeterBuild?)] = []
                 for definition in deletedFirst where stored[definition.id] != definition {
                     try self.save(definition, db: db)
                     if definition.deletedAt != nil {
                         try ShardStore.dropAggregates(of: definition.id, db: db)
+                        try ShardStore.endBuild(of: definition.id, db: db)
                         changes.append((definition.id, nil))
-                        rebuilt.append(definition.id)
+                        rebuilt.append((definition.id, nil))
                         continue
                     }
                     if stored[definition.id].map({ !ShardStore.countsAlike($0, definition) }) ?? true {
-                        try self.rebuildAggregates(of: definition, events: events, aggregates: db)
-                        rebuilt.append(definition.id)
+                        rebuilt.append(
+                            (definition.id, try ShardStore.startBuild(of: definition, events: events, aggregates: db)))
                     }
                     changes.append((definition.id, definition))
                 }
@@ -56,6 +58,7 @@ extension ShardStore {
                 self.applyMeterChanges(changes, rebuilt: rebuilt)
                 published()
             })
+        try await finishSmallBuilds(runningBuilds.keys.sorted())
     }
 
     /// Whether two versions of a meter count events the same way (so their aggregates can be kept).

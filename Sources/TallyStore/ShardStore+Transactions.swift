@@ -24,15 +24,17 @@ extension ShardStore {
     }
 
     /// Runs `work` in a transaction of the aggregates file while holding the events file's writer, so no event
-    /// commits meanwhile: `work` can read raw events up to one position (a meter's back-fill) and `effects` run
-    /// on the aggregates writer right after its COMMIT, before any ingest or aggregate flush commits.
+    /// commits meanwhile: `work` can read raw events up to one position (a meter's back-fill starts there) and
+    /// `effects` run on the aggregates writer right after its COMMIT, before any ingest or aggregate flush commits.
+    /// The aggregates writer is taken first (the one order in which any code holds both writers, so they never
+    /// deadlock): waiting for a running flush does not hold ingestion, only the short `work` does.
     func commitWithEventsHeld<T: Sendable>(
         _ work: @escaping @Sendable (_ events: Database, _ aggregates: Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void = { _ in }
     ) async throws -> T {
         try await reportingFailures {
-            try await pool.writeWithoutTransaction { [aggregates] events -> T in
-                try aggregates.writeWithoutTransaction { db -> T in
+            try await aggregates.writeWithoutTransaction { [pool] db -> T in
+                try pool.writeWithoutTransaction { events -> T in
                     try ShardStore.synchronous(true, db) {
                         try ShardStore.transaction(db, { db in try work(events, db) }, then: effects, orElse: {})
                     }
@@ -42,19 +44,19 @@ extension ShardStore {
     }
 
     /// Changes raw events and rebuilds every live meter's aggregates from them, crash-safe across the two files:
-    /// with the events writer held, it marks the aggregates for a rebuild (`StoreSchema.rebuildRequiredKey`), runs
-    /// `change` in a transaction of the events file, then rebuilds and clears the mark in one transaction of the
-    /// aggregates file. A crash between the steps leaves the mark, and the next open rebuilds. `effects` run after
+    /// with both writers held (the aggregates writer first, as in `commitWithEventsHeld`), it marks the aggregates
+    /// for a rebuild (`StoreSchema.rebuildRequiredKey`), runs `change` in a transaction of the events file, then
+    /// rebuilds and clears the mark in one transaction of the aggregates file. A crash between the steps leaves the mark, and the next open rebuilds. `effects` run after
     /// the last COMMIT, before any other write of either file; the pending partials of every rebuilt meter are
-    /// dropped then (the rebuild covers them).
+    /// dropped then (the rebuild covers them), and so are their running builds.
     func changeEventsAndRebuild<T: Sendable>(
         _ change: @escaping @Sendable (_ events: Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void
     ) async throws -> T {
         let chunkEvents = configuration.backfillChunkEvents
         return try await reportingFailures {
-            try await pool.writeWithoutTransaction { [aggregates, logger] events -> T in
-                try aggregates.writeWithoutTransaction { db in
+            try await aggregates.writeWithoutTransaction { [pool, logger] db -> T in
+                try pool.writeWithoutTransaction { events -> T in
                     try ShardStore.synchronous(true, db) {
                         try ShardStore.transaction(
                             db,
@@ -64,10 +66,8 @@ extension ShardStore {
                                     arguments: [StoreSchema.rebuildRequiredKey])
                             }, then: { _ in }, orElse: {})
                     }
-                }
-                let outcome = try ShardStore.transaction(events, change, then: { _ in }, orElse: {})
-                _ = try aggregates.writeWithoutTransaction { db in
-                    try ShardStore.synchronous(true, db) {
+                    let outcome = try ShardStore.transaction(events, change, then: { _ in }, orElse: {})
+                    _ = try ShardStore.synchronous(true, db) {
                         try ShardStore.transaction(
                             db,
                             { db -> [String] in
@@ -85,12 +85,16 @@ extension ShardStore {
                                     sql: "DELETE FROM node_state WHERE key = ?",
                                     arguments: [StoreSchema.rebuildRequiredKey])
                                 return meters.map(\.id)
-                            }, then: { [pending] rebuilt in for id in rebuilt { pending.removeMeter(id) } },
+                            },
+                            then: { rebuilt in
+                                for id in rebuilt { self.pending.removeMeter(id) }
+                                self.builds.withLock { builds in for id in rebuilt { builds[id] = nil } }
+                            },
                             orElse: {})
                     }
+                    effects(outcome)
+                    return outcome
                 }
-                effects(outcome)
-                return outcome
             }
         }
     }

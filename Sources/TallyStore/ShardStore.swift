@@ -31,6 +31,10 @@ public final class ShardStore: Sendable {
     let storedEvents: Mutex<Int64>
     /// Whether `dedup_collisions` holds rows (`Deduplicator`); changed only by committed transactions.
     let hasDedupCollisions: Mutex<Bool>
+    /// Meters still back-filling from raw events (`MeterBuild`), by id; changed only by committed transactions.
+    let builds: Mutex<[String: MeterBuild]>
+    /// Wakes the background builder (`MeterBuildService`); holds at most one undelivered signal.
+    let buildRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     /// Why writes are failing, while they are (see `writeFailure`).
     let writeHealth = Mutex<StoreError?>(nil)
     let logger: Logger
@@ -83,9 +87,11 @@ public final class ShardStore: Sendable {
         liveMeters.withLock { set in
             for meter in stored { set.byID[meter.id] = meter }
         }
-        let (checkpoint, rebuilt) = try aggregates.read { db in
-            (try ShardStore.aggregationCheckpoint(db), try ShardStore.rebuiltThrough(db))
+        let (checkpoint, rebuilt, running) = try aggregates.read { db in
+            (try ShardStore.aggregationCheckpoint(db), try ShardStore.rebuiltThrough(db), try ShardStore.loadBuilds(db))
         }
+        builds = Mutex(running)
+        if !running.isEmpty { buildRequests.continuation.yield() }
         let (replayed, throughSeq, events) = try pool.read { db in
             try ShardStore.replayPending(db, meters: stored, checkpoint: checkpoint, rebuilt: rebuilt)
         }

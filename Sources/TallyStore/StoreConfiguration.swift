@@ -20,8 +20,12 @@ public struct StoreConfiguration: Sendable {
     public var maxCachedSubjects: Int = 1_000_000
     /// Longest time committed events' partials stay pending (in memory, covered by raw events) while ingestion runs.
     public var aggregateFlushInterval: Duration = .seconds(1)
-    /// Events scanned per step when a meter is back-filled from raw events.
+    /// Positions (events) scanned per step when a meter is back-filled from raw events: each step is one
+    /// transaction of the aggregates file, beside ingestion (`MeterBuild`).
     public var backfillChunkEvents: Int = 50_000
+    /// Back-fills of at most this many positions finish before the meter change answers; larger ones run in the
+    /// background (`MeterBuildService`) and the meter answers queries with `meter-building` until they are done.
+    public var backfillInlinePositions: Int64 = 50_000
     /// Most raw events one slot export or install carries (`SlotDataError.tooLarge` beyond): the data is held in
     /// memory, about 1 KB per event.
     public var maxSlotExportEvents: Int = 1_000_000

@@ -10,6 +10,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case aggregatesBehind
     /// The disk is full (`SQLITE_FULL`): the transaction was rolled back and nothing of it was applied.
     case diskFull
+    /// The meter is still being back-filled from raw events (`MeterBuild.progress` done): its answer would miss
+    /// events, so it is refused unless partial data is allowed.
+    case meterBuilding(slug: String, progress: Double)
     /// Another write failure: the transaction was rolled back and nothing of it was applied.
     case writeFailed(String)
 }
@@ -23,6 +26,7 @@ extension StoreError {
         case .overloaded: "the ingest queue is full"
         case .aggregatesBehind: "aggregates are behind ingestion"
         case .diskFull: "the disk is full"
+        case .meterBuilding(let slug, let progress): "meter \(slug) is back-filling (\(Int(progress * 100))% done)"
         case .writeFailed(let reason): reason
         }
     }

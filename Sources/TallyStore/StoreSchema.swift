@@ -242,6 +242,17 @@ enum StoreSchema {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, '1')", arguments: [rebuildRequiredKey])
         }
+        // A meter's back-fill runs in chunks beside ingestion (`MeterBuild`); while it runs, the meter row holds
+        // how far it got, so a restart resumes it.
+        migrator.registerMigration("v4-meter-builds") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE meters ADD COLUMN build_number INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE meters ADD COLUMN build_from_seq INTEGER;
+                    ALTER TABLE meters ADD COLUMN build_target_seq INTEGER;
+                    ALTER TABLE meters ADD COLUMN build_done_seq INTEGER;
+                    """)
+        }
         return migrator
     }
 

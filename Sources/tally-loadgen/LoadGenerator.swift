@@ -76,8 +76,9 @@ struct LoadGenerator: AsyncParsableCommand {
         print("refused_then_retried=\(refusals)")
         print(
             String(
-                format: "events_per_second=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.1f", Double(events) / seconds,
-                percentile(0.5), percentile(0.99), seconds))
+                format: "events_per_second=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f seconds=%.1f",
+                Double(events) / seconds, percentile(0.5), percentile(0.99), Double(latencies.last ?? 0) / 1000,
+                seconds))
     }
 
     private func drive(

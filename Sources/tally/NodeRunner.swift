@@ -28,7 +28,9 @@ enum NodeRunner {
             }
         )
         let group = ServiceGroup(
-            services: [app, DedupPruneService(store: store, logger: logger)],
+            services: [
+                app, DedupPruneService(store: store, logger: logger), MeterBuildService(store: store, logger: logger),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -36,6 +36,7 @@ enum WorkerRunner {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: app),
             .init(service: DedupPruneService(store: store, logger: logger)),
+            .init(service: MeterBuildService(store: store, logger: logger)),
         ]
         if let parent {
             services.append(

@@ -31,7 +31,7 @@ import Testing
                 items.append(
                     #"{"specversion":"1.0","id":"e\#(number)","source":"test","type":"usage","#
                         + #""subject":"customer-\#(customer)","time":"\#(time)","data":{"tokens":\#(tokens),"#
-                            + #""model":"\#(model)","user":"u\#(number % 97)"}}"#
+                        + #""model":"\#(model)","user":"u\#(number % 97)"}}"#
                 )
             }
             if batch % 10 == 9 { items += batches[batch - 1].prefix(100) }
@@ -48,7 +48,7 @@ import Testing
             ? "" : aggregation == "UNIQUE_COUNT" ? #","valueProperty":"$.user""# : #","valueProperty":"$.tokens""#
         return
             #"{"slug":"m_\#(aggregation.lowercased())","aggregation":"\#(aggregation)","#
-                + #""eventType":"usage"\#(value),"groupBy":{"model":"$.model"}}"#
+            + #""eventType":"usage"\#(value),"groupBy":{"model":"$.model"}}"#
     }
 
     static let queries = [
@@ -88,6 +88,15 @@ import Testing
         #expect(
             keys(try await cluster.api(.GET, "/api/v1/subjects"))
                 == keys(try await TestHTTP.send(.GET, single.baseURL + "/api/v1/subjects")))
+        for after in ["", "customer-5", "customer-997"] {
+            let page = "/api/v1/subjects?limit=300&after=" + after
+            let (fromCluster, fromSingle) = (
+                try await cluster.api(.GET, page), try await TestHTTP.send(.GET, single.baseURL + page)
+            )
+            #expect(keys(fromCluster).count == (after == "customer-997" ? 2 : 300))
+            #expect(keys(fromCluster) == keys(fromSingle))
+            #expect(fromCluster.headers["Link"] == fromSingle.headers["Link"])
+        }
     }
 
     @Test func clusterEqualsSingleNodeAndFailsClosed() async throws {
@@ -150,7 +159,7 @@ import Testing
             let late = (0..<300).map {
                 #"{"specversion":"1.0","id":"late-\#($0)","source":"test","type":"usage","#
                     + #""subject":"customer-\#($0 * 3)","time":"2026-03-02T12:00:00Z","data":{"tokens":1,"#
-                        + #""model":"gpt","user":"late"}}"#
+                    + #""model":"gpt","user":"late"}}"#
             }
             let lateBatch = "[" + late.joined(separator: ",") + "]"
             let failed = try await send(cluster.coordinator.baseURL, lateBatch)
@@ -170,7 +179,7 @@ import Testing
             #expect(try await cluster.api(.GET, "/api/v1/subjects").status == 503)
             let lateMeter =
                 #"{"slug":"m_late","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens","#
-                    + #""groupBy":{"model":"$.model"}}"#
+                + #""groupBy":{"model":"$.model"}}"#
             #expect(try await cluster.api(.POST, "/api/v1/meters", lateMeter).status == 201)
             #expect(try await TestHTTP.send(.POST, single.baseURL + "/api/v1/meters", body: lateMeter).status == 201)
 
@@ -181,11 +190,16 @@ import Testing
             #expect(try await send(cluster.coordinator.baseURL, lateBatch).status == 204)
             #expect(try await send(single.baseURL, lateBatch).status == 204)
             try await expectSameAnswers(cluster, single, perMeter: 1)
-            // The meter created while w2 was down reached it when it came back, back-filled from its events.
+            // The meter created while w2 was down reached it when it came back, back-filled from its events (the
+            // single node holds more events than it back-fills inline: it answers meter-building until done).
             let latePath = "/api/v1/meters/m_late/query?" + Self.queries[1]
-            let (lateCluster, lateSingle) = (
-                try await cluster.api(.GET, latePath), try await TestHTTP.send(.GET, single.baseURL + latePath)
-            )
+            var lateSingle = try await TestHTTP.send(.GET, single.baseURL + latePath)
+            for _ in 0..<1200 where lateSingle.status == 503 {
+                #expect(lateSingle.json?["type"] == .string("urn:tally:problem:meter-building"))
+                try await Task.sleep(for: .milliseconds(50))
+                lateSingle = try await TestHTTP.send(.GET, single.baseURL + latePath)
+            }
+            let lateCluster = try await cluster.api(.GET, latePath)
             #expect(lateCluster.status == 200)
             #expect(lateCluster.body == lateSingle.body)
         } catch {

@@ -11,6 +11,9 @@ import TallyTestSupport
 final class ClusterProcesses {
     /// Longest wait for the coordinator to see every worker up, in seconds.
     static let readyTimeoutSeconds = 60.0
+    /// The coordinator's `forwardTimeoutMs`: debug binaries on two cores shared with the rest of the suite can take
+    /// seconds for a large query, and these tests assert answers, not speed (a dead worker is refused at once).
+    static let forwardTimeoutMs = 20_000
 
     let folder: String
     let authority: CertificateAuthority
@@ -21,11 +24,22 @@ final class ClusterProcesses {
     /// An mTLS client holding the coordinator's certificate, to inspect workers directly.
     let peerClient: HTTPClient
 
-    init(workers count: Int = 3, probeIntervalMs: Int = 200) throws {
+    /// The workers' `--config` file, when given.
+    let workerConfigPath: String?
+
+    /// Starts `count` workers (each with `workerConfig` as its YAML file, when given) and a coordinator.
+    init(workers count: Int = 3, probeIntervalMs: Int = 200, workerConfig: String? = nil) throws {
         folder = NSTemporaryDirectory() + "tally-cluster-\(UUID().uuidString)"
         authority = CertificateAuthority(directory: folder + "/certs")
         try authority.initialize()
         workerNames = (1...count).map { "w\($0)" }
+        if let workerConfig {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try workerConfig.write(toFile: folder + "/worker.yaml", atomically: true, encoding: .utf8)
+            workerConfigPath = folder + "/worker.yaml"
+        } else {
+            workerConfigPath = nil
+        }
         for node in ["coordinator"] + workerNames { try authority.issue(node: node) }
         let names = workerNames
         let ports = Dictionary(uniqueKeysWithValues: try names.map { ($0, try TestHTTP.freePort()) })
@@ -35,7 +49,7 @@ final class ClusterProcesses {
             cluster:
               certsDir: \(folder)/certs
               workerProbeIntervalMs: \(probeIntervalMs)
-              forwardTimeoutMs: 5000
+              forwardTimeoutMs: \(Self.forwardTimeoutMs)
               workers:
             \(names.map { "    - name: \($0)\n      url: https://127.0.0.1:\(ports[$0]!)" }.joined(separator: "\n"))
             """
@@ -52,7 +66,7 @@ final class ClusterProcesses {
             arguments: [
                 "worker", "--name", name, "--port", String(workerPorts[name]!),
                 "--data", "\(folder)/\(name)", "--certs", authority.directory,
-            ],
+            ] + (workerConfigPath.map { ["--config", $0] } ?? []),
             announcement: "Tally worker ")
     }
 

@@ -107,8 +107,8 @@ import Testing
                     field: "cluster.colour",
                     reason:
                         "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs,"
-                            + " maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
-                                + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"
+                        + " maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
+                        + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"
                 ),
                 FieldError(field: "cluster.slots", reason: "must be an integer ≥ 1"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),

@@ -53,7 +53,7 @@ import Testing
                 return
                     #"{"specversion":"1.0","id":"u\#(index)","source":"seed","type":"usage","subject":"\#(subject)","#
                     + #""time":"2024-01-01T00:0\#(index % 10):\#(10 + index % 40)Z","data":{"tokens":\#(index).5,"#
-                        + #""model":"m\#(index % 3)","#
+                    + #""model":"m\#(index % 3)","#
                     + #""user":"\#(["\u{e9}", "e\u{301}", "x"][index % 3])"}}"#
             }
             for target in targets {

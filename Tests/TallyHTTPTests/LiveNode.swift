@@ -17,14 +17,15 @@ struct LiveNode {
     let baseURL: String
     let store: ShardStore
 
-    /// Starts a node, runs `body` against it, then shuts it down gracefully.
+    /// Starts a node, runs `body` against it, then shuts it down gracefully. It runs no background meter builder:
+    /// a back-fill larger than `backfillInlinePositions` waits for the test (`ShardStore.finishBuilds`).
     static func run(
         limits: APILimits = APILimits(), apiKeys: Set<String> = [], directory: String? = nil,
-        _ body: (LiveNode) async throws -> Void
+        store configuration: StoreConfiguration = StoreConfiguration(), _ body: (LiveNode) async throws -> Void
     ) async throws {
         let folder = directory ?? NSTemporaryDirectory() + "tally-http-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let store = try ShardStore(path: folder + "/shard.sqlite")
+        let store = try ShardStore(path: folder + "/shard.sqlite", configuration: configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .error
         let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -87,5 +88,5 @@ func eventJSON(
 
 let tokensMeter =
     #"{"slug":"tokens_total","aggregation":"SUM","eventType":"prompt","valueProperty":"$.tokens","#
-        + #""groupBy":{"model":"$.model"}}"#
+    + #""groupBy":{"model":"$.model"}}"#
 let allTime = "from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z"

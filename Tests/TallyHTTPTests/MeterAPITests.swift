@@ -1,4 +1,5 @@
 import TallyCore
+import TallyStore
 import Testing
 
 @testable import TallyHTTP
@@ -32,6 +33,39 @@ import Testing
             let deleted = try await node.get("/api/v1/meters?includeDeleted=true").json?.arrayValue
             #expect(deleted?.count == 1)
             #expect(deleted?.first?["deletedAt"]?.stringValue != nil)
+        }
+    }
+
+    @Test func aMeterBackFillingAnswersMeterBuildingUntilDone() async throws {
+        var store = StoreConfiguration()
+        store.backfillInlinePositions = 0
+        try await LiveNode.run(store: store) { node in
+            let early = (0..<30).map { eventJSON("e\($0)", data: #"{"tokens": 2, "model": "m"}"#) }
+            #expect(try await node.post("/api/v1/events", "[" + early.joined(separator: ",") + "]").status == 204)
+            try await node.createMeter(tokensMeter)
+            #expect(
+                try await node.post("/api/v1/events", "[" + eventJSON("late", data: #"{"tokens": 5}"#) + "]").status
+                    == 204)
+
+            let building = try await node.get("/api/v1/meters/tokens_total/query?\(allTime)")
+            #expect(building.status == 503)
+            #expect(building.headers["Retry-After"] == ["1"])
+            #expect(building.headers["Content-Type"] == ["application/problem+json"])
+            #expect(
+                building.json
+                    == .object([
+                        "type": .string("urn:tally:problem:meter-building"), "title": .string("Service Unavailable"),
+                        "status": .number("503"),
+                        "detail": .string(
+                            "meter tokens_total is being back-filled from stored events (0% done); retry shortly, "
+                                + "or pass allowPartial=true for the events counted so far"),
+                        "instance": .string("/api/v1/meters/tokens_total/query"), "meter": .string("tokens_total"),
+                        "progress": .number("0.0"),
+                    ]))
+            #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)&allowPartial=true") == ["5"])
+
+            try await node.store.finishBuilds()
+            #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)") == ["65"])
         }
     }
 

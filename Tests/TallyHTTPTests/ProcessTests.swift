@@ -44,6 +44,63 @@ import Testing
         #expect(second.stop() == 0)
     }
 
+    @Test func aBackFillRunsBesideTheAPIAndResumesAfterAHardKill() async throws {
+        let folder = NSTemporaryDirectory() + "tally-backfill-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = """
+            host: 127.0.0.1
+            port: 0
+            dataDir: \(folder)/data
+            limits:
+              backfillChunkEvents: 5
+              backfillInlinePositions: 0
+            """
+        try config.write(toFile: folder + "/tally.yaml", atomically: true, encoding: .utf8)
+        let first = try NodeProcess(arguments: ["serve", "--config", folder + "/tally.yaml"])
+        for batch in 0..<20 {
+            let events = (0..<100).map {
+                eventJSON("b\(batch)-\($0)", subject: "s\($0 % 7)", data: #"{"tokens": 3, "model": "m\#($0 % 3)"}"#)
+            }
+            let reply = try await client(first.baseURL).send(
+                .POST, "/api/v1/events", "[" + events.joined(separator: ",") + "]")
+            #expect(reply.status == 204)
+        }
+        #expect(try await client(first.baseURL).send(.POST, "/api/v1/meters", tokensMeter).status == 201)
+        first.kill()
+
+        // Wherever the kill stopped the back-fill, the restarted node finishes it: until then every answer is a
+        // 503 meter-building, then the exact total.
+        let second = try NodeProcess(arguments: ["serve", "--config", folder + "/tally.yaml"])
+        let late = "[" + eventJSON("late", subject: "s1", data: #"{"tokens": 4}"#) + "]"
+        #expect(try await client(second.baseURL).send(.POST, "/api/v1/events", late).status == 204)
+        var answer = try await client(second.baseURL).send(.GET, "/api/v1/meters/tokens_total/query?\(allTime)")
+        for _ in 0..<600 where answer.status == 503 {
+            #expect(answer.json?["type"] == .string("urn:tally:problem:meter-building"))
+            try await Task.sleep(for: .milliseconds(50))
+            answer = try await client(second.baseURL).send(.GET, "/api/v1/meters/tokens_total/query?\(allTime)")
+        }
+        #expect(answer.status == 200)
+        #expect(answer.json?["data"]?.arrayValue?.first?["value"] == .number("6004"))
+        #expect(second.stop() == 0)
+    }
+
+    @Test func backFillLimitsAreBounded() throws {
+        let valid = try NodeConfiguration.parse(
+            yaml: "limits:\n  backfillChunkEvents: 1000\n  backfillInlinePositions: 0\n")
+        #expect(valid.store.backfillChunkEvents == 1000)
+        #expect(valid.store.backfillInlinePositions == 0)
+        #expect(
+            throws: NodeConfiguration.Invalid(errors: [
+                FieldError(field: "limits.backfillChunkEvents", reason: "must be an integer from 1 to 1000000"),
+                FieldError(
+                    field: "limits.backfillInlinePositions", reason: "must be an integer from 0 to 10000000"),
+            ])
+        ) {
+            try NodeConfiguration.parse(
+                yaml: "limits:\n  backfillChunkEvents: 0\n  backfillInlinePositions: 10000001\n")
+        }
+    }
+
     @Test func configFileDeclaresMetersAndKeys() async throws {
         let folder = NSTemporaryDirectory() + "tally-config-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import TallyCore
+import TallyTestSupport
 import Testing
 
 @testable import TallyHTTP
@@ -26,13 +27,13 @@ import Testing
             #expect(
                 reply.body == #"{"data":["#
                     + #"{"groupBy":{"model":"gpt-4"},"subject":"acme","value":1.5,"#
-                        + #""windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
+                    + #""windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
                     + #"{"groupBy":{"model":"gpt-4o"},"subject":"acme","value":2,"#
-                        + #""windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
+                    + #""windowEnd":"2024-01-02T00:00:00Z","windowStart":"2024-01-01T00:00:00Z"},"#
                     + #"{"groupBy":{"model":null},"subject":"globex","value":8,"windowEnd":"2024-01-03T00:00:00Z","#
-                        + #""windowStart":"2024-01-02T00:00:00Z"},"#
+                    + #""windowStart":"2024-01-02T00:00:00Z"},"#
                     + #"{"groupBy":{"model":"gpt-4"},"subject":"globex","value":4,"#
-                        + #""windowEnd":"2024-01-03T00:00:00Z","windowStart":"2024-01-02T00:00:00Z"}"#
+                    + #""windowEnd":"2024-01-03T00:00:00Z","windowStart":"2024-01-02T00:00:00Z"}"#
                     + #"],"from":"2024-01-01T00:00:00Z","to":"2024-01-03T00:00:00Z","windowSize":"DAY"}"#)
             #expect(try await node.values("/api/v1/meters/tokens_total/query?\(allTime)&subject=globex") == ["12"])
             #expect(
@@ -134,6 +135,47 @@ import Testing
             let subjects = try await node.get("/api/v1/subjects").json?.arrayValue
             #expect(subjects?.compactMap { $0["key"]?.stringValue } == ["acme", "globex", "initech"])
             #expect(subjects?.allSatisfy { $0["id"]?.stringValue.map(ULID.isValid) == true } == true)
+        }
+    }
+
+    @Test func subjectsAreListedInPages() async throws {
+        try await LiveNode.run { node in
+            let keys = (0..<2345).map { "customer-\($0)" }
+            let events = keys.map { eventJSON("e-\($0)", subject: $0) }
+            #expect(try await node.post("/api/v1/events", "[" + events.joined(separator: ",") + "]").status == 204)
+            let expected = keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            let keysOf = { (reply: HTTPReply) in reply.json?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? [] }
+
+            // The whole list, written 1,000 subjects at a time.
+            let whole = try await node.get("/api/v1/subjects")
+            #expect(whole.status == 200)
+            #expect(keysOf(whole) == expected)
+
+            // Pages of 1,000 linked by `after`.
+            var pages: [[String]] = []
+            var path: String? = "/api/v1/subjects?limit=1000"
+            while let next = path {
+                let page = try await node.get(next)
+                #expect(page.status == 200)
+                pages.append(keysOf(page))
+                path = page.headers["Link"].first.map { String($0.dropFirst().prefix { $0 != ">" }) }
+            }
+            #expect(pages.map(\.count) == [1000, 1000, 345])
+            #expect(pages.flatMap { $0 } == expected)
+            let after = try await node.get("/api/v1/subjects?limit=2&after=customer-1999")
+            #expect(keysOf(after) == ["customer-2", "customer-20"])
+            #expect(
+                after.headers["Link"] == ["</api/v1/subjects?limit=2&after=customer-20>; rel=\"next\""])
+            #expect(keysOf(try await node.get("/api/v1/subjects?after=customer-999")) == [])
+
+            let invalid = try await node.get("/api/v1/subjects?limit=0&after=" + String(repeating: "a", count: 1025))
+            #expect(invalid.status == 400)
+            #expect(
+                invalid.json?["errors"]
+                    == .array([
+                        .object(["field": .string("limit"), "reason": .string("must be an integer from 1 to 1000")]),
+                        .object(["field": .string("after"), "reason": .string("must be at most 1024 bytes")]),
+                    ]))
         }
     }
 }

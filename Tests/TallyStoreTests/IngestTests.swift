@@ -124,7 +124,7 @@ import Testing
                 "order-1"
             ])
         #expect(try await store.listEvents(EventFilter(from: from, limit: 1)).map(\.event.id) == ["refund-3"])
-        #expect(try await store.subjects().map(\.key) == ["acme-1", "acme-2", "globex"])
+        #expect(try await store.subjects(limit: 100).map(\.key) == ["acme-1", "acme-2", "globex"])
     }
 }
 
