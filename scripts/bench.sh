@@ -22,6 +22,8 @@
 #                  creates a new meter; prints how long the create request
 #                  took, how long until the meter answered (503 meter-building before), and the load's p99 and
 #                  longest request (how long ingestion was held). With --baseline, the older binary first.
+#   --sqlite-floor instead of a timed load: what SQLite alone takes for the events file's inserts on real-time traffic
+#                  with and without its random-keyed indexes (scripts/sqlite_floor.py, no Tally involved).
 #   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
 #                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
 #                  and prints bytes on disk per event and peak RSS.
@@ -63,6 +65,7 @@ while [ $# -gt 0 ]; do
       shift ;;
     --meter-build) meter_build=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
       spread_days=30; shift ;;
+    --sqlite-floor) exec python3 scripts/sqlite_floor.py ;;
     --events) events="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac

@@ -47,11 +47,10 @@ struct BucketTable: Sendable {
         }
         // Named customers are read through the customer-first index.
         let named = Set(subjects.map { Identifier($0) }).map(\.text)
-        arguments += StatementArguments(named)
-        let placeholders = Array(repeating: "?", count: named.count).joined(separator: ",")
+        arguments += StatementArguments(named.map(StoredText.argument))
         try scan(
             meter: meter, index: "_by_subject",
-            filter: "bucket_us >= ? AND bucket_us < ? AND subject IN (\(placeholders))",
+            filter: "bucket_us >= ? AND bucket_us < ? AND subject IN (\(StoredText.parameters(named.count)))",
             arguments: arguments, db: db, distinct: &distinct, body)
     }
 
@@ -61,32 +60,36 @@ struct BucketTable: Sendable {
         meter: MeterDefinition, index: String?, filter: String, arguments: StatementArguments, db: Database,
         distinct: inout DistinctBudget, _ body: (Row) throws -> Void
     ) throws {
-        let subjectColumn = hasSubject ? "subject" : "''"
+        let subjectColumn = hasSubject ? StoredText.column("subject") : "''"
+        let groupColumn = StoredText.column("group_key")
         let condition = "meter = ? AND resolution = ? AND \(filter)"
         var uniques: [UniqueKey: Set<Identifier>] = [:]
         if meter.aggregation == .uniqueCount {
             let rows = try GRDB.Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT bucket_us, \(subjectColumn), group_key, value FROM \(self.uniques)\(
+                    SELECT bucket_us, \(subjectColumn), \(groupColumn), \(StoredText.column("value"))
+                    FROM \(self.uniques)\(
                         index.map { " INDEXED BY \(self.uniques)\($0)" } ?? "") WHERE \(condition)
                     """, arguments: arguments)
             while let row = try rows.next() {
                 try distinct.take()
-                let key = UniqueKey(start: row[0], subject: Identifier(row[1] as String), groupKey: Identifier(row[2]))
-                uniques[key, default: []].insert(Identifier(row[3] as String))
+                let key = UniqueKey(
+                    start: row[0], subject: Identifier(StoredText.string(row[1])),
+                    groupKey: Identifier(StoredText.string(row[2])))
+                uniques[key, default: []].insert(Identifier(StoredText.string(row[3])))
             }
         }
         let rows = try GRDB.Row.fetchCursor(
             db,
             sql: """
-                SELECT bucket_us, \(subjectColumn), group_key, count, sum, min, max, latest_us, latest_value
+                SELECT bucket_us, \(subjectColumn), \(groupColumn), count, sum, min, max, latest_us, latest_value
                 FROM \(aggregates)\(index.map { " INDEXED BY \(aggregates)\($0)" } ?? "") WHERE \(condition)
                 """, arguments: arguments)
         while let row = try rows.next() {
             let start: Int64 = row[0]
-            let subject: String = row[1]
-            let groupKey: String = row[2]
+            let subject = StoredText.string(row[1])
+            let groupKey = StoredText.string(row[2])
             var latest: LatestValue?
             if let latestMicros: Int64 = row[7], let value = AggregateBuffer.amount(row[8]) {
                 latest = LatestValue(time: Timestamp(micros: latestMicros), value: value)

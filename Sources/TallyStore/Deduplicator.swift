@@ -62,17 +62,17 @@ struct Deduplicator {
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT seq, CAST(source AS BLOB), CAST(event_id AS BLOB) FROM events INDEXED BY events_subject_time
-                WHERE subject = CAST(? AS TEXT)
-                """, arguments: [Data(subject.utf8)])
+                SELECT seq, \(StoredText.column("source")), \(StoredText.column("event_id"))
+                FROM events INDEXED BY events_subject_time WHERE subject = \(StoredText.parameter)
+                """, arguments: [StoredText.argument(subject)])
         for row in rows {
             let key = DedupKey(
-                source: String(decoding: row[1] as Data, as: UTF8.self),
-                id: String(decoding: row[2] as Data, as: UTF8.self), subject: subject, hash: hash)
+                source: StoredText.string(row[1]), id: StoredText.string(row[2]), subject: subject, hash: hash)
             try db.execute(
                 sql: "DELETE FROM dedup_keys WHERE key = ? AND seq = ?", arguments: [Data(key.bytes), row[0] as Int64])
         }
         try db.execute(
-            sql: "DELETE FROM dedup_collisions WHERE subject = CAST(? AS TEXT)", arguments: [Data(subject.utf8)])
+            sql: "DELETE FROM dedup_collisions WHERE subject = \(StoredText.parameter)",
+            arguments: [StoredText.argument(subject)])
     }
 }

@@ -100,8 +100,14 @@ extension ShardStore {
             var buffer = AggregateBuffer()
             let cursor = try Row.fetchCursor(
                 db,
-                sql: "SELECT body, time_us FROM events WHERE seq BETWEEN ? AND ? AND type = ? AND time_us >= ?",
-                arguments: [chunk.lowerBound, chunk.upperBound, meter.eventType, meter.eventFrom?.micros ?? Int64.min])
+                sql: """
+                    SELECT body, time_us FROM events
+                    WHERE seq BETWEEN ? AND ? AND type = \(StoredText.parameter) AND time_us >= ?
+                    """,
+                arguments: [
+                    chunk.lowerBound, chunk.upperBound, StoredText.argument(meter.eventType),
+                    meter.eventFrom?.micros ?? Int64.min,
+                ])
             while let row = try cursor.next() {
                 guard let event = StoredEvent.decode(row[0], timeMicros: row[1]) else { continue }
                 buffer.add(PreparedEvent.samples(of: event, meters: [meter]), of: event)

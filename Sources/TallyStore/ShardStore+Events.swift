@@ -69,12 +69,12 @@ extension ShardStore {
             arguments += [to.micros]
         }
         if let id = filter.id {
-            sql += " AND instr(event_id, ?) > 0"
-            arguments += [id]
+            sql += " AND instr(event_id, \(StoredText.parameter)) > 0"
+            arguments += [StoredText.argument(id)]
         }
         if let subject = filter.subject {
-            sql += " AND instr(subject, ?) > 0"
-            arguments += [subject]
+            sql += " AND instr(subject, \(StoredText.parameter)) > 0"
+            arguments += [StoredText.argument(subject)]
         }
         sql += " ORDER BY time_us DESC, seq DESC LIMIT ?"
         arguments += [filter.limit]
@@ -97,16 +97,18 @@ extension ShardStore {
     /// Up to `limit` subjects seen, in byte order of their keys, after the key `after` (from the first when nil).
     public func subjects(after: String? = nil, limit: Int) async throws -> [SubjectRecord] {
         try await pool.read { db in
+            let select = "SELECT id, \(StoredText.column("key")), first_seen_us FROM subjects"
             let rows =
                 if let after {
                     try Row.fetchAll(
-                        db, sql: "SELECT id, key, first_seen_us FROM subjects WHERE key > ? ORDER BY key LIMIT ?",
-                        arguments: [after, limit])
+                        db, sql: select + " WHERE key > \(StoredText.parameter) ORDER BY key LIMIT ?",
+                        arguments: [StoredText.argument(after), limit])
                 } else {
-                    try Row.fetchAll(
-                        db, sql: "SELECT id, key, first_seen_us FROM subjects ORDER BY key LIMIT ?", arguments: [limit])
+                    try Row.fetchAll(db, sql: select + " ORDER BY key LIMIT ?", arguments: [limit])
                 }
-            return rows.map { SubjectRecord(id: $0[0], key: $0[1], firstSeen: Timestamp(micros: $0[2])) }
+            return rows.map {
+                SubjectRecord(id: $0[0], key: StoredText.string($0[1]), firstSeen: Timestamp(micros: $0[2]))
+            }
         }
     }
 
@@ -135,10 +137,10 @@ extension ShardStore {
         }
         if wholeHours {
             let stored = try await aggregates.read { db in
-                try String.fetchAll(
+                try DatabaseValue.fetchAll(
                     db,
                     sql: """
-                        SELECT DISTINCT subject FROM rollup_agg
+                        SELECT DISTINCT \(StoredText.column("subject")) FROM rollup_agg
                         WHERE meter = (SELECT number FROM meters WHERE id = ?) AND resolution = ?
                             AND bucket_us >= ? AND bucket_us < ?
                         """,
@@ -146,7 +148,7 @@ extension ShardStore {
                         meter.id, Resolution.hour.micros, firstHour?.micros ?? Int64.min, endHour?.micros ?? Int64.max,
                     ])
             }
-            subjects.formUnion(stored.map { Identifier($0) })
+            subjects.formUnion(stored.map { Identifier(StoredText.string($0)) })
         }
         let edgeRanges = edges.filter { !$0.isEmpty }
         if !edgeRanges.isEmpty {
@@ -154,8 +156,14 @@ extension ShardStore {
                 var found = Set<Identifier>()
                 for range in edgeRanges {
                     let rows = try Row.fetchCursor(
-                        db, sql: "SELECT body, time_us FROM events WHERE type = ? AND time_us >= ? AND time_us < ?",
-                        arguments: [meter.eventType, range.lowerBound.micros, range.upperBound.micros])
+                        db,
+                        sql: """
+                            SELECT body, time_us FROM events
+                            WHERE type = \(StoredText.parameter) AND time_us >= ? AND time_us < ?
+                            """,
+                        arguments: [
+                            StoredText.argument(meter.eventType), range.lowerBound.micros, range.upperBound.micros,
+                        ])
                     while let row = try rows.next() {
                         guard let (event, _) = StoredEvent.sampled(row[0], timeMicros: row[1], by: meter) else {
                             continue

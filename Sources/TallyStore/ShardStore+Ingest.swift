@@ -51,8 +51,9 @@ extension ShardStore {
                     INSERT INTO events(seq, subject, source, event_id, type, time_us, ingested_us, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """))
-        let insertSubject = try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)")
+        let insertSubject = FastStatement(
+            statement: try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (?, ?, ?)"))
         var buffers: [AggregateBuffer] = []
         var subjects = Set<Identifier>()
         var lastSeq: Int64?
@@ -95,7 +96,7 @@ extension ShardStore {
         }
         let newSubjects = knownSubjects.withLock { known in subjects.subtracting(known) }
         for subject in newSubjects {
-            try insertSubject.execute(arguments: [subject.text, ULID.make(time: now), now.micros])
+            try insertSubject.run(.text(subject.text), .text(ULID.make(time: now)), .integer(now.micros))
         }
         return IngestEffects(
             buffers: buffers, newSubjects: newSubjects, lastSeq: lastSeq, stored: storedCount,

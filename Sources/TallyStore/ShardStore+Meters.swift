@@ -116,8 +116,9 @@ extension ShardStore {
         var buffer = AggregateBuffer()
         var scanned = 0
         let cursor = try Row.fetchCursor(
-            events, sql: "SELECT body, time_us FROM events NOT INDEXED WHERE type = ? AND time_us >= ?",
-            arguments: [meter.eventType, meter.eventFrom?.micros ?? Int64.min])
+            events,
+            sql: "SELECT body, time_us FROM events NOT INDEXED WHERE type = \(StoredText.parameter) AND time_us >= ?",
+            arguments: [StoredText.argument(meter.eventType), meter.eventFrom?.micros ?? Int64.min])
         while let row = try cursor.next() {
             guard let event = StoredEvent.decode(row[0], timeMicros: row[1]) else { continue }
             buffer.add(PreparedEvent.samples(of: event, meters: [meter]), of: event)

@@ -164,13 +164,14 @@ extension ShardStore {
         let subjects =
             query.subjects.isEmpty ? [nil] : Set(query.subjects.map { Identifier($0) }).map { Optional($0.text) }
         for subject in subjects {
-            var arguments: StatementArguments = [meter.eventType, lower, range.upperBound.micros]
-            if let subject { arguments += [subject] }
+            var arguments: StatementArguments = [StoredText.argument(meter.eventType), lower, range.upperBound.micros]
+            if let subject { arguments += [StoredText.argument(subject)] }
+            let bySubject = subject == nil ? "" : " AND subject = \(StoredText.parameter)"
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT body, time_us FROM events\(subject == nil ? "" : " INDEXED BY events_subject_time")
-                    WHERE type = ? AND time_us >= ? AND time_us < ?\(subject == nil ? "" : " AND subject = ?")
+                    WHERE type = \(StoredText.parameter) AND time_us >= ? AND time_us < ?\(bySubject)
                     """, arguments: arguments)
             try addSamples(of: rows, meter: meter, atMinute: atMinute, into: &accumulator)
         }

@@ -63,8 +63,8 @@ extension ShardStore {
                     db,
                     sql: """
                         SELECT seq, ingested_us, time_us, body FROM events INDEXED BY events_subject_time
-                        WHERE subject = CAST(? AS TEXT) AND seq <= ?
-                        """, arguments: [Data(subject.key.utf8), position])
+                        WHERE subject = \(StoredText.parameter) AND seq <= ?
+                        """, arguments: [StoredText.argument(subject.key), position])
                 while let row = try rows.next() {
                     guard events.count < limit else {
                         throw SlotDataError.tooLarge(events: events.count + 1, limit: limit)
@@ -107,8 +107,8 @@ extension ShardStore {
             { db -> (added: Int64, last: Int64?, subjects: Set<Identifier>, collisions: Bool) in
                 for subject in subjects {
                     try db.execute(
-                        sql: "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (CAST(? AS TEXT), ?, ?)",
-                        arguments: [Data(subject.key.utf8), subject.id, subject.firstSeen.micros])
+                        sql: ShardStore.insertSubjectSQL,
+                        arguments: [StoredText.argument(subject.key), subject.id, subject.firstSeen.micros])
                 }
                 var position = try ShardStore.position(db)
                 var added: Int64 = 0
@@ -133,11 +133,10 @@ extension ShardStore {
                     added += 1
                     if seen.insert(Identifier(event.subject)).inserted {
                         try db.execute(
-                            sql: """
-                                INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (CAST(? AS TEXT), ?, ?)
-                                """,
+                            sql: ShardStore.insertSubjectSQL,
                             arguments: [
-                                Data(event.subject.utf8), ULID.make(time: stored.ingested), stored.ingested.micros,
+                                StoredText.argument(event.subject), ULID.make(time: stored.ingested),
+                                stored.ingested.micros,
                             ])
                     }
                 }
@@ -167,10 +166,12 @@ extension ShardStore {
                 for subject in subjects {
                     try Deduplicator.forget(subject: subject.key, hash: hash, db: db)
                     try db.execute(
-                        sql: "DELETE FROM events WHERE subject = CAST(? AS TEXT)", arguments: [Data(subject.key.utf8)])
+                        sql: "DELETE FROM events WHERE subject = \(StoredText.parameter)",
+                        arguments: [StoredText.argument(subject.key)])
                     deleted += Int64(db.changesCount)
                     try db.execute(
-                        sql: "DELETE FROM subjects WHERE key = CAST(? AS TEXT)", arguments: [Data(subject.key.utf8)])
+                        sql: "DELETE FROM subjects WHERE key = \(StoredText.parameter)",
+                        arguments: [StoredText.argument(subject.key)])
                 }
                 return (deleted, Set(subjects.map { Identifier($0.key) }))
             },
@@ -188,14 +189,17 @@ extension ShardStore {
         }
     }
 
+    /// Stores a customer (key, id, first seen) unless it is stored, its key bound with every byte.
+    private static let insertSubjectSQL =
+        "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (\(StoredText.parameter), ?, ?)"
+
     /// The stored customers whose slot is in `slots`, by key: one scan of the subjects table.
     private static func subjects(in slots: Set<Int>, slotCount: Int, db: Database) throws -> [SubjectRecord] {
         var found: [SubjectRecord] = []
-        // Keys are read as bytes (and bound as bytes above): GRDB's String stops at a NUL, which a key may hold.
         let rows = try Row.fetchCursor(
-            db, sql: "SELECT id, CAST(key AS BLOB), first_seen_us FROM subjects ORDER BY key")
+            db, sql: "SELECT id, \(StoredText.column("key")), first_seen_us FROM subjects ORDER BY key")
         while let row = try rows.next() {
-            let key = String(decoding: row[1] as Data, as: UTF8.self)
+            let key = StoredText.string(row[1])
             guard slots.contains(SlotTable.slot(of: key, slotCount: slotCount)) else { continue }
             found.append(SubjectRecord(id: row[0], key: key, firstSeen: Timestamp(micros: row[2])))
         }

@@ -46,9 +46,10 @@ extension ShardStore {
     /// Changes raw events and rebuilds every live meter's aggregates from them, crash-safe across the two files:
     /// with both writers held (the aggregates writer first, as in `commitWithEventsHeld`), it marks the aggregates
     /// for a rebuild (`StoreSchema.rebuildRequiredKey`), runs `change` in a transaction of the events file, then
-    /// rebuilds and clears the mark in one transaction of the aggregates file. A crash between the steps leaves the mark, and the next open rebuilds. `effects` run after
-    /// the last COMMIT, before any other write of either file; the pending partials of every rebuilt meter are
-    /// dropped then (the rebuild covers them), and so are their running builds.
+    /// rebuilds and clears the mark in one transaction of the aggregates file. A crash between the steps leaves the
+    /// mark, and the next open rebuilds. `effects` run after the last COMMIT, before any other write of either file;
+    /// the pending partials of every rebuilt meter are dropped then (the rebuild covers them), and so are their
+    /// running builds.
     func changeEventsAndRebuild<T: Sendable>(
         _ change: @escaping @Sendable (_ events: Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void
