@@ -44,7 +44,9 @@ extension ClusterError: ProblemRepresentable {
         case .requestRefused(let failure):
             var status = 400
             if case .refused(let code) = failure.kind { status = code }
-            return Problem(relaying: failure.problem, status: status, fallback: failure.reason)
+            var problem = Problem(relaying: failure.problem, status: status, fallback: failure.reason)
+            if failure.isMeterBuilding { problem.headers[.retryAfter] = "1" }
+            return problem
         }
     }
 }

@@ -51,7 +51,7 @@ public struct Problem: HTTPResponseError, Sendable {
             detail: "meter \(slug) is being back-filled from stored events (\(percent)% done); retry shortly, or pass "
                 + "allowPartial=true for the events counted so far",
             extensions: [
-                "meter": .string(slug), "progress": .number(String(Double((progress * 10_000).rounded()) / 10_000)),
+                "meter": .string(slug), "progress": .number(String((progress * 10_000).rounded() / 10_000)),
             ])
         problem.headers[.retryAfter] = "1"
         return problem

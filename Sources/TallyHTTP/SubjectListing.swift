@@ -81,6 +81,7 @@ public enum SubjectListing {
             })
     }
 
+    /// Subjects as upstream's `Subject` objects.
     public static func json(_ subjects: [SubjectRecord]) -> JSONValue { .array(subjects.map(json)) }
 
     static func json(_ subject: SubjectRecord) -> JSONValue {

@@ -13,6 +13,7 @@ public struct MeterBuild: Sendable, Hashable {
     /// The last position already aggregated.
     public var doneSeq: Int64
 
+    /// A build of the positions `(doneSeq, targetSeq]`, started after `fromSeq`.
     public init(number: Int64, fromSeq: Int64, targetSeq: Int64, doneSeq: Int64) {
         self.number = number
         self.fromSeq = fromSeq

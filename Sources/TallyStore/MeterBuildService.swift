@@ -11,6 +11,7 @@ public struct MeterBuildService: Service {
     public let retryInterval: Duration
     let logger: Logger
 
+    /// A builder for `store`'s back-fills.
     public init(
         store: ShardStore, retryInterval: Duration = .seconds(5), logger: Logger = Logger(label: "tally.build")
     ) {
@@ -19,6 +20,8 @@ public struct MeterBuildService: Service {
         self.logger = logger
     }
 
+    /// Runs every pending build chunk by chunk whenever the store signals, until graceful shutdown; a failed chunk
+    /// is retried after `retryInterval`.
     public func run() async throws {
         for await _ in store.buildSignals.cancelOnGracefulShutdown() {
             do {

@@ -10,15 +10,14 @@ extension ShardStore {
     /// Every back-fill still running, by meter id.
     public var runningBuilds: [String: MeterBuild] { builds.withLock { $0 } }
 
-    /// Starts back-filling the saved `meter` from raw events, inside the caller's transaction of the aggregates
-    /// file taken with the events writer held (`commitWithEventsHeld`), so the position it reads is the last event
-    /// the build covers and every later event is counted by ingestion: drops the meter's aggregates and records
-    /// the build in its row. Returns nil when there is no event to scan. Once the transaction committed, the caller
-    /// drops the meter's pending partials and publishes the build (`applyMeterChanges`).
+    /// Starts back-filling the saved `meter`, whose aggregates are dropped, from raw events, inside the caller's
+    /// transaction of the aggregates file with the events writer held (`commitWithEventsHeld`'s `work`), so the
+    /// position it reads is the last event the build covers and every later event is counted by ingestion: records
+    /// the build in the meter's row. Returns nil when there is no event to scan. Once the transaction committed, the
+    /// caller drops the meter's pending partials and publishes the build (`applyMeterChanges`).
     static func startBuild(
         of meter: MeterDefinition, events: Database, aggregates db: Database
     ) throws -> MeterBuild? {
-        try dropAggregates(of: meter.id, db: db)
         let target = try position(events)
         let number =
             (try Int64.fetchOne(db, sql: "SELECT build_number FROM meters WHERE id = ?", arguments: [meter.id]) ?? 0)
@@ -77,12 +76,17 @@ extension ShardStore {
     }
 
     /// Finishes at once the builds of `meterIDs` that have at most `backfillInlinePositions` positions left, so a
-    /// meter created on a small store answers right away, and wakes the background builder for the others.
-    func finishSmallBuilds(_ meterIDs: [String]) async throws {
-        for id in meterIDs {
-            while let build = build(of: id), build.remainingPositions <= configuration.backfillInlinePositions {
-                try await buildChunk(of: id)
+    /// meter created on a small store answers right away, and wakes the background builder for the others. The
+    /// meter change is committed already: a chunk that fails here is logged and left to the background builder.
+    func finishSmallBuilds(_ meterIDs: [String]) async {
+        do {
+            for id in meterIDs {
+                while let build = build(of: id), build.remainingPositions <= configuration.backfillInlinePositions {
+                    try await buildChunk(of: id)
+                }
             }
+        } catch {
+            logger.error("meter back-fill step failed; the background builder retries", metadata: ["error": "\(error)"])
         }
         if !runningBuilds.isEmpty { requestBuilds() }
     }
@@ -94,7 +98,9 @@ extension ShardStore {
     public var buildSignals: AsyncStream<Void> { buildRequests.stream }
 
     private func buildChunk(of meterID: String) async throws {
-        guard let build = build(of: meterID), let meter = meter(idOrSlug: meterID) else { return }
+        guard let build = build(of: meterID) else { return }
+        // A build exists only for a live meter (both change in the same commit effects).
+        guard let meter = meter(idOrSlug: meterID) else { throw StoreError.meterNotFound(meterID) }
         let chunk = build.nextChunk(chunkPositions: Int64(configuration.backfillChunkEvents))
         let partials = try await pool.read { db in
             var buffer = AggregateBuffer()

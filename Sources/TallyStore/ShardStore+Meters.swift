@@ -16,7 +16,8 @@ extension ShardStore {
     {
         let meter = MeterDefinition(id: id ?? ULID.make(time: now), spec: spec, createdAt: now)
         _ = try await commitWithEventsHeld(
-            { events, db in
+            prepare: { _ in },
+            { _, events, db in
                 guard
                     try Int.fetchOne(
                         db, sql: "SELECT 1 FROM meters WHERE slug = ? AND deleted_at IS NULL",
@@ -27,7 +28,7 @@ extension ShardStore {
                 try self.save(meter, db: db)
                 return try ShardStore.startBuild(of: meter, events: events, aggregates: db)
             }, then: { build in self.applyMeterChanges([(meter.id, meter)], rebuilt: [(meter.id, build)]) })
-        try await finishSmallBuilds([meter.id])
+        await finishSmallBuilds([meter.id])
         return meter
     }
 
@@ -39,12 +40,13 @@ extension ShardStore {
         let updated = update.applied(to: current, now: now)
         let rebuild = updated.groupBy != current.groupBy
         _ = try await commitWithEventsHeld(
-            { events, db -> [(id: String, build: MeterBuild?)] in
+            prepare: { db in if rebuild { try ShardStore.dropAggregates(of: updated.id, db: db) } },
+            { _, events, db -> [(id: String, build: MeterBuild?)] in
                 try self.save(updated, db: db)
                 guard rebuild else { return [] }
                 return [(updated.id, try ShardStore.startBuild(of: updated, events: events, aggregates: db))]
             }, then: { rebuilt in self.applyMeterChanges([(updated.id, updated)], rebuilt: rebuilt) })
-        if rebuild { try await finishSmallBuilds([updated.id]) }
+        if rebuild { await finishSmallBuilds([updated.id]) }
         return updated
     }
 

@@ -21,7 +21,7 @@ extension ShardStore {
         then published: @escaping @Sendable () -> Void = {}
     ) async throws {
         _ = try await commitWithEventsHeld(
-            { events, db in
+            prepare: { db -> (changes: [(id: String, meter: MeterDefinition?)], build: [MeterDefinition]) in
                 try check()
                 let stored = Dictionary(try ShardStore.loadMeters(db, includeDeleted: true).map { ($0.id, $0) }) {
                     first, _ in first
@@ -29,19 +29,18 @@ extension ShardStore {
                 let deletedFirst =
                     definitions.filter { $0.deletedAt != nil } + definitions.filter { $0.deletedAt == nil }
                 var changes: [(id: String, meter: MeterDefinition?)] = []
-                var rebuilt: [(id: String, build: MeterBuild?)] = []
+                var build: [MeterDefinition] = []
                 for definition in deletedFirst where stored[definition.id] != definition {
                     try self.save(definition, db: db)
                     if definition.deletedAt != nil {
                         try ShardStore.dropAggregates(of: definition.id, db: db)
                         try ShardStore.endBuild(of: definition.id, db: db)
                         changes.append((definition.id, nil))
-                        rebuilt.append((definition.id, nil))
                         continue
                     }
                     if stored[definition.id].map({ !ShardStore.countsAlike($0, definition) }) ?? true {
-                        rebuilt.append(
-                            (definition.id, try ShardStore.startBuild(of: definition, events: events, aggregates: db)))
+                        try ShardStore.dropAggregates(of: definition.id, db: db)
+                        build.append(definition)
                     }
                     changes.append((definition.id, definition))
                 }
@@ -52,13 +51,23 @@ extension ShardStore {
                             ON CONFLICT(key) DO UPDATE SET value = excluded.value
                             """, arguments: [key, value])
                 }
-                return (changes, rebuilt)
+                return (changes, build)
+            },
+            { prepared, events, db in
+                var rebuilt: [(id: String, build: MeterBuild?)] = prepared.changes.filter { $0.meter == nil }.map {
+                    ($0.id, nil)
+                }
+                for definition in prepared.build {
+                    rebuilt.append(
+                        (definition.id, try ShardStore.startBuild(of: definition, events: events, aggregates: db)))
+                }
+                return (prepared.changes, rebuilt)
             },
             then: { changes, rebuilt in
                 self.applyMeterChanges(changes, rebuilt: rebuilt)
                 published()
             })
-        try await finishSmallBuilds(runningBuilds.keys.sorted())
+        await finishSmallBuilds(runningBuilds.keys.sorted())
     }
 
     /// Whether two versions of a meter count events the same way (so their aggregates can be kept).

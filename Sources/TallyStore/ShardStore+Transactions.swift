@@ -23,20 +23,33 @@ extension ShardStore {
         }
     }
 
-    /// Runs `work` in a transaction of the aggregates file while holding the events file's writer, so no event
-    /// commits meanwhile: `work` can read raw events up to one position (a meter's back-fill starts there) and
-    /// `effects` run on the aggregates writer right after its COMMIT, before any ingest or aggregate flush commits.
-    /// The aggregates writer is taken first (the one order in which any code holds both writers, so they never
-    /// deadlock): waiting for a running flush does not hold ingestion, only the short `work` does.
-    func commitWithEventsHeld<T: Sendable>(
-        _ work: @escaping @Sendable (_ events: Database, _ aggregates: Database) throws -> T,
+    /// Runs one transaction of the aggregates file whose end holds the events file's writer, so no event commits
+    /// between `work` and the COMMIT: `work` can read the position of the last event (a meter's back-fill ends there)
+    /// and `effects` run right after the COMMIT, before any ingest or aggregate flush commits. `prepare` runs first in
+    /// the same transaction without the events writer (the aggregates writer keeps flushes out already): the heavy
+    /// part that needs no fixed position, such as dropping a meter's aggregates, goes there, so ingestion waits only
+    /// for `work`. The aggregates writer is taken before the events writer, the order every path that holds both
+    /// takes them in once the store is open, so they never deadlock.
+    func commitWithEventsHeld<P: Sendable, T: Sendable>(
+        prepare: @escaping @Sendable (_ aggregates: Database) throws -> P,
+        _ work: @escaping @Sendable (_ prepared: P, _ events: Database, _ aggregates: Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void = { _ in }
     ) async throws -> T {
         try await reportingFailures {
             try await aggregates.writeWithoutTransaction { [pool] db -> T in
-                try pool.writeWithoutTransaction { events -> T in
-                    try ShardStore.synchronous(true, db) {
-                        try ShardStore.transaction(db, { db in try work(events, db) }, then: effects, orElse: {})
+                try ShardStore.synchronous(true, db) {
+                    try db.beginTransaction(.immediate)
+                    do {
+                        let prepared = try prepare(db)
+                        return try pool.writeWithoutTransaction { events -> T in
+                            let outcome = try work(prepared, events, db)
+                            try db.commit()
+                            effects(outcome)
+                            return outcome
+                        }
+                    } catch {
+                        if db.isInsideTransaction { try? db.rollback() }
+                        throw error
                     }
                 }
             }

@@ -90,7 +90,9 @@ public final class ShardStore: Sendable {
         let (checkpoint, rebuilt, running) = try aggregates.read { db in
             (try ShardStore.aggregationCheckpoint(db), try ShardStore.rebuiltThrough(db), try ShardStore.loadBuilds(db))
         }
-        builds = Mutex(running)
+        // Only live meters that were read build (a definition this version cannot read is not live).
+        let live = Set(stored.map(\.id))
+        builds = Mutex(running.filter { live.contains($0.key) })
         if !running.isEmpty { buildRequests.continuation.yield() }
         let (replayed, throughSeq, events) = try pool.read { db in
             try ShardStore.replayPending(db, meters: stored, checkpoint: checkpoint, rebuilt: rebuilt)

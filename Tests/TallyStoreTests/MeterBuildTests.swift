@@ -149,6 +149,27 @@ import Testing
     }
 }
 
+extension MeterBuildTests {
+    @Test func slotDataChangedUnderABuildRebuildsAtOnceAndEndsIt() async throws {
+        let store = try StoreFixture().open(Self.configuration)
+        let early = Self.events(0..<600)
+        try await Self.ingest(early, into: store, batch: 100)
+        for spec in Self.specs { _ = try await store.createMeter(spec) }
+        for _ in 0..<3 { try await store.buildNextChunk() }
+        #expect(store.runningBuilds.count == 3)
+
+        // Customers c0…c8 over 4 slots: delete the slot of c3 while every meter is mid-build.
+        let slot = SlotTable.slot(of: "c3", slotCount: 4)
+        let deleted = try await store.deleteSlots([slot], slotCount: 4)
+        let kept = early.filter { SlotTable.slot(of: $0.subject, slotCount: 4) != slot }
+        #expect(deleted == early.count - kept.count)
+        #expect(store.runningBuilds.isEmpty)
+        // A chunk read before the delete is dropped, never counted.
+        try await store.finishBuilds()
+        #expect(try await Self.answers(store) == Self.reference(kept))
+    }
+}
+
 extension ShardStore {
     /// `rows` for a meter that may still be back-filling.
     func rows(_ slug: String, _ query: MeterQuery, allowPartial: Bool) async throws -> [MeterQueryRow] {
