@@ -140,14 +140,18 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 echo "cpu per event of the pure ingestion stages (tally-microbench):"
 "$bin/tally-microbench"
 
-# single NAME BINARY: the single-node load against a fresh node of BINARY.
-single() {
+# start_node NAME BINARY: a fresh node of BINARY on $work/NAME with the 4 meters; sets pid and url.
+start_node() {
   "$2" serve --port 0 --data "$work/$1" > "$work/$1.log" 2>&1 &
-  local pid=$!
+  pid=$!
   pids+=("$pid")
-  local url
   url="$(wait_for "$work/$1.log")"
   create_meters "$url"
+}
+
+# single NAME BINARY: the single-node load against a fresh node of BINARY.
+single() {
+  start_node "$1" "$2"
   load "$1" "$url" "node=$pid"
   kill -TERM "$pid"; wait "$pid" || true
 }
@@ -238,11 +242,7 @@ build_during_load() {
 if [ "$meter_build" = 1 ]; then
   for candidate in ${baseline:+baseline=$baseline} "single=$bin/tally"; do
     name="${candidate%%=*}"
-    "${candidate#*=}" serve --port 0 --data "$work/$name" > "$work/$name.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    url="$(wait_for "$work/$name.log")"
-    create_meters "$url"
+    start_node "$name" "${candidate#*=}"
     echo "== $name: $events back-fill events, then a meter created under a steady load"
     "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
       --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
@@ -259,11 +259,7 @@ fi
 if [ "$queries" = 1 ]; then
   for candidate in ${baseline:+baseline=$baseline} "single=$bin/tally"; do
     name="${candidate%%=*}"
-    "${candidate#*=}" serve --port 0 --data "$work/$name" > "$work/$name.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    url="$(wait_for "$work/$name.log")"
-    create_meters "$url"
+    start_node "$name" "${candidate#*=}"
     fill_and_query "$name" "$url" "$work/$name" "node=$pid"
     kill -TERM "$pid"; wait "$pid" || true
   done

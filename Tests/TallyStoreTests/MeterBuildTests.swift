@@ -43,19 +43,6 @@ import Testing
         }
     }
 
-    /// Each meter by customer and day (tokens also by model), over the three days.
-    static func answers(_ store: ShardStore) async throws -> [String: [MeterQueryRow]] {
-        var answers: [String: [MeterQueryRow]] = [:]
-        for slug in ["tokens", "users", "calls"] where store.meter(idOrSlug: slug) != nil {
-            answers[slug] = try await store.rows(
-                slug,
-                MeterQuery(
-                    from: t("2024-05-01T00:00:00Z"), to: t("2024-05-04T00:00:00Z"), windowSize: .day,
-                    groupBy: slug == "tokens" ? ["subject", "m"] : ["subject"]))
-        }
-        return answers
-    }
-
     /// The answers of a store that had the meters before any event arrived.
     static func reference(
         _ events: [CloudEvent], specs: [MeterSpec] = specs
@@ -65,7 +52,7 @@ import Testing
         let store = try StoreFixture().open()
         for spec in specs { _ = try await store.createMeter(spec) }
         try await ingest(events, into: store, batch: 100)
-        return try await answers(store)
+        return try await store.dailyAnswers()
     }
 
     @Test func chunksBesideIngestionCountEveryEventOnce() async throws {
@@ -94,9 +81,9 @@ import Testing
         }
         #expect(store.runningBuilds.isEmpty)
         #expect(try await store.total("calls") == "1080")
-        #expect(try await Self.answers(store) == Self.reference(early + late))
+        #expect(try await store.dailyAnswers() == Self.reference(early + late))
         try await store.flushAggregates()
-        #expect(try await Self.answers(store) == Self.reference(early + late))
+        #expect(try await store.dailyAnswers() == Self.reference(early + late))
     }
 
     @Test(arguments: [0, 7, 19])
@@ -120,7 +107,7 @@ import Testing
         #expect(reopened.runningBuilds == before)
         try await reopened.finishBuilds()
         #expect(try await reopened.total("calls") == "630")
-        #expect(try await Self.answers(reopened) == Self.reference(early + late))
+        #expect(try await reopened.dailyAnswers() == Self.reference(early + late))
     }
 
     @Test func aMeterChangedOrDeletedUnderItsBuildStartsOverOrStops() async throws {
@@ -145,7 +132,7 @@ import Testing
 
         var changed = Self.specs[0]
         changed.groupBy = update.groupBy ?? [:]
-        #expect(try await Self.answers(store) == Self.reference(early + late, specs: [changed, Self.specs[2]]))
+        #expect(try await store.dailyAnswers() == Self.reference(early + late, specs: [changed, Self.specs[2]]))
     }
 }
 
@@ -166,7 +153,7 @@ extension MeterBuildTests {
         #expect(store.runningBuilds.isEmpty)
         // A chunk read before the delete is dropped, never counted.
         try await store.finishBuilds()
-        #expect(try await Self.answers(store) == Self.reference(kept))
+        #expect(try await store.dailyAnswers() == Self.reference(kept))
     }
 }
 

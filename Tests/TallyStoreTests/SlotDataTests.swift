@@ -35,26 +35,13 @@ import Testing
         return store
     }
 
-    /// Every answer the test compares: each meter by customer and day, over the three days.
-    static func answers(_ store: ShardStore) async throws -> [String: [MeterQueryRow]] {
-        var answers: [String: [MeterQueryRow]] = [:]
-        for slug in ["tokens", "users", "calls"] {
-            answers[slug] = try await store.rows(
-                slug,
-                MeterQuery(
-                    from: t("2024-05-01T00:00:00Z"), to: t("2024-05-04T00:00:00Z"), windowSize: .day,
-                    groupBy: slug == "tokens" ? ["subject", "m"] : ["subject"]))
-        }
-        return answers
-    }
-
     @Test func aSlotSetMovesWithEveryAnswerAndNoPositionReused() async throws {
         let source = try await Self.makeStore()
         let all = Self.events()
         try await source.ingest(Array(all[..<400]))
         try await source.flushAggregates()
         try await source.ingest(Array(all[400...]) + [all[3]])
-        let before = try await Self.answers(source)
+        let before = try await source.dailyAnswers()
         let positionBefore = source.position
         #expect(positionBefore == 600)
         let subjectsBefore = try await source.subjects(limit: 100)
@@ -74,8 +61,8 @@ import Testing
         #expect(try await target.installSlots(data) == 0)
         #expect(try await source.deleteSlots(moving, slotCount: Self.slotCount) == movedEvents)
 
-        let afterSource = try await Self.answers(source)
-        let afterTarget = try await Self.answers(target)
+        let afterSource = try await source.dailyAnswers()
+        let afterTarget = try await target.dailyAnswers()
         for slug in ["tokens", "users", "calls"] {
             let moved = before[slug]!.filter { movedCustomers.contains($0.subject!) }
             let stayed = before[slug]!.filter { !movedCustomers.contains($0.subject!) }

@@ -45,6 +45,20 @@ extension ShardStore {
         return try accumulator.result(now: query.to ?? .now)
     }
 
+    /// Each live meter of `tokens`, `users` and `calls` by customer and DAY over 2024-05-01 to 05-04 (`tokens` also by
+    /// its `m` group): the answers the slot and back-fill tests compare between stores.
+    func dailyAnswers() async throws -> [String: [MeterQueryRow]] {
+        var answers: [String: [MeterQueryRow]] = [:]
+        for slug in ["tokens", "users", "calls"] where meter(idOrSlug: slug) != nil {
+            answers[slug] = try await rows(
+                slug,
+                MeterQuery(
+                    from: t("2024-05-01T00:00:00Z"), to: t("2024-05-04T00:00:00Z"), windowSize: .day,
+                    groupBy: slug == "tokens" ? ["subject", "m"] : ["subject"]))
+        }
+        return answers
+    }
+
     /// The single total of a meter over [from, to).
     func total(_ slug: String, from: String? = nil, to: String = "2030-01-01T00:00:00Z") async throws -> String? {
         try await rows(slug, MeterQuery(from: from.map(t), to: t(to))).first?.value.description
