@@ -55,11 +55,17 @@ import Testing
         return try await store.dailyAnswers()
     }
 
+    /// A store holding 600 events whose three meters were just created: each has its whole back-fill to run.
+    static func storeBuildingThreeMeters() async throws -> (ShardStore, [CloudEvent]) {
+        let store = try StoreFixture().open(configuration)
+        let early = events(0..<600)
+        try await ingest(early, into: store, batch: 100)
+        for spec in specs { _ = try await store.createMeter(spec) }
+        return (store, early)
+    }
+
     @Test func chunksBesideIngestionCountEveryEventOnce() async throws {
-        let store = try StoreFixture().open(Self.configuration)
-        let early = Self.events(0..<600)
-        try await Self.ingest(early, into: store, batch: 100)
-        for spec in Self.specs { _ = try await store.createMeter(spec) }
+        let (store, early) = try await Self.storeBuildingThreeMeters()
         let calls = try #require(store.meter(idOrSlug: "calls"))
         #expect(store.build(of: calls.id) == MeterBuild(number: 1, fromSeq: 0, targetSeq: 600, doneSeq: 0))
         await #expect(throws: StoreError.meterBuilding(slug: "calls", progress: 0)) {
@@ -111,10 +117,7 @@ import Testing
     }
 
     @Test func aMeterChangedOrDeletedUnderItsBuildStartsOverOrStops() async throws {
-        let store = try StoreFixture().open(Self.configuration)
-        let early = Self.events(0..<600)
-        try await Self.ingest(early, into: store, batch: 100)
-        for spec in Self.specs { _ = try await store.createMeter(spec) }
+        let (store, early) = try await Self.storeBuildingThreeMeters()
         let tokens = try #require(store.meter(idOrSlug: "tokens"))
         let users = try #require(store.meter(idOrSlug: "users"))
         while store.build(of: tokens.id)?.doneSeq ?? 0 < 300 { try await store.buildNextChunk() }
@@ -138,10 +141,7 @@ import Testing
 
 extension MeterBuildTests {
     @Test func slotDataChangedUnderABuildRebuildsAtOnceAndEndsIt() async throws {
-        let store = try StoreFixture().open(Self.configuration)
-        let early = Self.events(0..<600)
-        try await Self.ingest(early, into: store, batch: 100)
-        for spec in Self.specs { _ = try await store.createMeter(spec) }
+        let (store, early) = try await Self.storeBuildingThreeMeters()
         for _ in 0..<3 { try await store.buildNextChunk() }
         #expect(store.runningBuilds.count == 3)
 
