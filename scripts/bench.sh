@@ -24,6 +24,11 @@
 #                  longest request (how long ingestion was held). With --baseline, the older binary first.
 #   --sqlite-floor instead of a timed load: what SQLite alone takes for the events file's inserts on real-time traffic
 #                  with and without its random-keyed indexes (scripts/sqlite_floor.py, no Tally involved).
+#   --add-worker   instead of a timed load: starts a local cluster of --cluster workers (default 3), fills it with
+#                  --events back-fill events (default 1,000,000), measures a steady load (8 connections, 15 s), then
+#                  runs the same load while a new worker is added (`tally cluster add-worker`); prints the move's
+#                  time, events and bytes moved, MB/s, the load's rate and p99 before and during the move, and checks
+#                  that every acknowledged event is counted once.
 #   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
 #                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
 #                  and prints bytes on disk per event and peak RSS.
@@ -42,6 +47,7 @@ baseline=""
 rounds=1
 queries=0
 meter_build=0
+add_worker=0
 events=10000000
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -66,6 +72,8 @@ while [ $# -gt 0 ]; do
     --meter-build) meter_build=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
       spread_days=30; shift ;;
     --sqlite-floor) exec python3 scripts/sqlite_floor.py ;;
+    --add-worker) add_worker=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
+      spread_days=30; events=1000000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     --events) events="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -254,6 +262,82 @@ if [ "$meter_build" = 1 ]; then
     kill -TERM "$pid"; wait "$pid" || true
   done
   rounds=0
+fi
+
+# steady NAME URL SECONDS: 8 connections of the workload for SECONDS (or until $work/NAME.stop exists), in the
+# background; sets load_pid.
+steady() {
+  "$bin/tally-loadgen" --url "$2" --duration-seconds "$3" --stop-file "$work/$1.stop" --connections 8 \
+    --batch-events "$batch" \
+    --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects > "$work/$1.txt" &
+  load_pid=$!
+}
+
+if [ "$add_worker" = 1 ]; then
+  port="$(python3 -c '
+import socket, sys
+n = int(sys.argv[1])
+for base in range(20000, 60000, 97):
+    try:
+        socks = [socket.socket() for _ in range(n + 1)]
+        for i, s in enumerate(socks): s.bind(("127.0.0.1", base + i))
+        for s in socks: s.close()
+        print(base); break
+    except OSError:
+        for s in socks: s.close()' "$((cluster + 1))")"
+  "$bin/tally" local --workers "$cluster" --port "$port" --dir "$work/cluster" > "$work/cluster.log" 2>&1 &
+  local_pid=$!
+  pids+=("$local_pid")
+  url="$(wait_for "$work/cluster.log")"
+  for _ in $(seq 1 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break
+    sleep 0.1
+  done
+  create_meters "$url"
+  new="w$((cluster + 1))"
+  new_port=$((port + cluster + 1))
+  "$bin/tally" certs issue "$new" --dir "$work/cluster/certs" --host 127.0.0.1 > /dev/null
+  "$bin/tally" worker --name "$new" --port "$new_port" --data "$work/cluster/$new" --certs "$work/cluster/certs" \
+    > "$work/$new.log" 2>&1 &
+  pids+=("$!")
+  echo "== add-worker: $cluster workers, $events back-fill events (${subjects} random customers), then $new joins"
+  "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
+    --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
+    > "$work/fill.txt"
+  echo "fill: $(grep events_per_second "$work/fill.txt")"
+  for i in $(seq 1 "$cluster"); do wait_idle "$(pgrep -f -- "worker --name w$i .*$work/cluster" | head -n 1)"; done
+  steady before "$url" 15
+  wait "$load_pid"
+  echo "before_move: $(grep events_per_second "$work/before.txt")"
+  steady during "$url" 600
+  sleep 3
+  started="$(date +%s.%N)"
+  "$bin/tally" cluster add-worker "$new" "https://127.0.0.1:$new_port" --coordinator "$url" --no-wait
+  last=""
+  for _ in $(seq 1 60000); do
+    status="$(curl -s "$url/api/v1/cluster")"
+    echo "$status" | grep -q '"move":null' && break
+    last="$status"
+    sleep 0.1
+  done
+  seconds="$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')"
+  moved_bytes="$(echo "$last" | python3 -c 'import json,sys; print(json.load(sys.stdin)["move"]["bytes"])')"
+  moved_events="$(echo "$last" | python3 -c 'import json,sys; print(json.load(sys.stdin)["move"]["events"])')"
+  echo "move_seconds=$seconds moved_events>=$moved_events moved_bytes>=$moved_bytes" \
+    "mb_per_s=$(awk -v b="$moved_bytes" -v s="$seconds" 'BEGIN {printf "%.1f", b / s / 1e6}')"
+  touch "$work/during.stop"
+  wait "$load_pid" || true
+  echo "during_move: $(grep events_per_second "$work/during.txt")"
+  acknowledged=0
+  for part in fill before during; do
+    acknowledged=$((acknowledged + $(grep -o 'acknowledged_events=[0-9]*' "$work/$part.txt" | cut -d= -f2)))
+  done
+  counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
+    | grep -o '"value":[0-9]*' | cut -d: -f2)"
+  echo "counted_events=${counted:-0} (acknowledged $acknowledged)"
+  [ "${counted:-0}" = "$acknowledged" ] || { echo "MISMATCH: acknowledged events were not all counted" >&2; exit 1; }
+  kill -INT "$local_pid"; wait "$local_pid" || true
+  exit 0
 fi
 
 if [ "$queries" = 1 ]; then

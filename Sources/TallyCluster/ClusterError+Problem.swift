@@ -41,6 +41,15 @@ extension ClusterError: ProblemRepresentable {
                     + "(its events are de-duplicated).",
                 extensions: ["parts": .array(report)]
             )
+        case .slotsMoving(let moveID, let waited):
+            var problem = Problem(
+                .serviceUnavailable, type: "urn:tally:problem:slots-moving",
+                detail: "slots are switching to a new worker (move \(moveID)) and the switch did not end within "
+                    + "\(waited); events for those slots were not applied. Retrying the whole request is safe "
+                    + "(its events are de-duplicated).",
+                extensions: ["move": .string(moveID)])
+            problem.headers[.retryAfter] = "1"
+            return problem
         case .requestRefused(let failure):
             var status = 400
             if case .refused(let code) = failure.kind { status = code }

@@ -9,6 +9,14 @@ public struct ClusterSnapshot: Sendable {
     public var catalogVersion: Int64
     /// Every meter, deleted ones included, so workers learn of deletions.
     public var meters: [MeterDefinition]
+    /// The unfinished move of slots onto a joining worker, if any.
+    public var move: SlotMove?
+
+    /// Slots whose writes wait: those moving while a move switches over.
+    public var fencedSlots: Set<Int> { move?.phase == .switching ? move?.plan.movingSlots ?? [] : [] }
+
+    /// Whether queries and listings wait: while a move switches over, the sources may still hold what they gave up.
+    public var queriesHeld: Bool { move?.phase == .switching }
 
     /// The live meter with this id or slug.
     public func liveMeter(_ idOrSlug: String) -> MeterDefinition? {

@@ -2,12 +2,30 @@ import Hummingbird
 import TallyCore
 import TallyHTTP
 
-/// `GET /api/v1/cluster`: workers, slots, epoch (Tally's addition, served by a coordinator only).
+/// `GET /api/v1/cluster`: workers, slots, epoch and the move in progress; `POST /api/v1/cluster/workers`: add a
+/// worker online (Tally's additions, served by a coordinator only).
 struct ClusterStatusRoutes {
     let coordinator: Coordinator
+    /// Largest body of `POST /api/v1/cluster/workers`, in bytes.
+    static let maxAddWorkerBodyBytes = 16 * 1024
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/cluster") { _, _ in Response.json(status) }
+        router.post("/api/v1/cluster/workers") { request, _ -> Response in
+            let body = try await request.jsonBody(maxBytes: ClusterStatusRoutes.maxAddWorkerBodyBytes)
+            var errors: [FieldError] = []
+            let name = body["name"]?.stringValue
+            let url = body["url"]?.stringValue
+            if name == nil { errors.append(FieldError(field: "name", reason: "must be the new worker's name")) }
+            if url == nil { errors.append(FieldError(field: "url", reason: "must be the new worker's https:// URL")) }
+            guard let name, let url else { throw Problem.invalid("the worker to add is incomplete", errors) }
+            do {
+                let move = try await coordinator.addWorker(name, url: url)
+                return Response.json(move.json, status: .accepted)
+            } catch let refusal as CoordinatorState.AdditionRefusal {
+                throw refusal.problem
+            }
+        }
     }
 
     var status: JSONValue {
@@ -28,6 +46,29 @@ struct ClusterStatusRoutes {
         return .object([
             "epoch": number(snapshot.table.epoch), "slotCount": number(snapshot.table.slotCount),
             "catalogVersion": number(snapshot.catalogVersion), "workers": .array(workers),
+            "move": snapshot.move?.json ?? .null,
         ])
+    }
+}
+
+extension CoordinatorState.AdditionRefusal {
+    /// 400 for an invalid name or URL, 409 when the worker exists or another move runs.
+    var problem: Problem {
+        switch self {
+        case .invalidName(let name):
+            Problem.invalidField(
+                "name", "must be 1-64 letters, digits, '.', '_' or '-' (not \"coordinator\"); got \"\(name.echoed)\"")
+        case .invalidURL:
+            Problem.invalidField("url", "must be an https:// URL of at most 2048 bytes (workers use mutual TLS)")
+        case .workerExists(let name):
+            Problem(
+                .conflict, type: "urn:tally:problem:worker-exists", detail: "the cluster already has a worker \(name)",
+                errors: [FieldError(field: "name", reason: "is taken")])
+        case .moveInProgress(let id):
+            Problem(
+                .conflict, type: "urn:tally:problem:move-in-progress",
+                detail: "move \(id) is still running; add the next worker when GET /api/v1/cluster shows it done",
+                extensions: ["move": .string(id)])
+        }
     }
 }

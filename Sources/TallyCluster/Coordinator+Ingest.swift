@@ -4,34 +4,50 @@ import TallyHTTP
 extension Coordinator {
     /// Splits validated events by owning worker and forwards the parts concurrently; returns once every
     /// owner has committed its part. Parts of concurrent batches bound for the same worker travel in one
-    /// request (group commit, up to `maxForwardBodyBytes`). Otherwise throws `ClusterError.partialIngest` with
+    /// request (group commit, up to `maxForwardBodyBytes`). Events of slots that are switching to a new worker wait
+    /// for the switch (at most `maxFenceWait`); a part a worker fenced because its slots moved meanwhile is routed
+    /// again by the current table (`maxReroutes` times). Otherwise throws `ClusterError.partialIngest` with
     /// each part's outcome (committed, failed, or unknown after a timeout): committed parts stay committed, and a
     /// retry of the whole batch is de-duplicated by the owners.
     public func ingest(_ events: [CloudEvent]) async throws(ClusterError) {
-        let table = state.snapshot.table
-        var parts: [String: [CloudEvent]] = [:]
-        for event in events { parts[table.owner(of: event.subject), default: []].append(event) }
-        var failures: [String: WorkerFailure] = [:]
-        await withTaskGroup(of: (String, WorkerFailure?).self) { group in
-            for (worker, part) in parts {
-                group.addTask { (worker, await self.forward(part, to: worker)) }
+        var pending = events
+        var reports: [IngestPart] = []
+        var attempt = 0
+        while !pending.isEmpty {
+            let waiting = pending
+            let table = try await snapshot(waitingWhile: { snapshot in
+                let fenced = snapshot.fencedSlots
+                return !fenced.isEmpty && waiting.contains { fenced.contains(snapshot.table.slot(of: $0.subject)) }
+            }).table
+            var parts: [String: [CloudEvent]] = [:]
+            for event in pending { parts[table.owner(of: event.subject), default: []].append(event) }
+            var failures: [String: WorkerFailure] = [:]
+            await withTaskGroup(of: (String, WorkerFailure?).self) { group in
+                for (worker, part) in parts {
+                    group.addTask { (worker, await self.forward(part, to: worker)) }
+                }
+                for await (worker, failure) in group { failures[worker] = failure }
             }
-            for await (worker, failure) in group { failures[worker] = failure }
+            pending = []
+            let reroute = attempt < Coordinator.maxReroutes
+            attempt += 1
+            for worker in parts.keys.sorted() {
+                let part = parts[worker] ?? []
+                if let failure = failures[worker], failure.isFenced, reroute {
+                    pending += part
+                } else {
+                    reports.append(IngestPart(worker: worker, events: part.count, failure: failures[worker]))
+                }
+            }
         }
-        guard !failures.isEmpty else { return }
-        throw .partialIngest(
-            parts.keys.sorted().map { worker in
-                IngestPart(worker: worker, events: parts[worker]?.count ?? 0, failure: failures[worker])
-            })
+        guard reports.contains(where: { $0.failure != nil }) else { return }
+        throw .partialIngest(reports)
     }
 
     /// Forwards one worker's part through its group committer; nil once the worker committed it.
     private func forward(_ part: [CloudEvent], to worker: String) async -> WorkerFailure? {
-        guard let forwarder = forwarders[worker] else {
-            return WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker")
-        }
         do {
-            try await forwarder.submit(IngestRequest.joinedTexts(part)) { texts in
+            try await forwarder(worker).submit(IngestRequest.joinedTexts(part)) { texts in
                 let body = "[" + texts.joined(separator: ",") + "]"
                 if case .failure(let failure) = await self.call(
                     worker, .POST, "/internal/v1/events", body: body,

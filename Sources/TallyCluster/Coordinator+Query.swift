@@ -7,18 +7,30 @@ extension Coordinator {
     /// merges them: the rows equal those of one node holding every event. `query.to` must be set, so all
     /// workers cut the range at the same instant. Fails closed (503) unless `allowPartial`; a query a worker
     /// refuses as such (4xx, or 503 `meter-building` while the meter back-fills there), or whose partials carry more
-    /// than `maxDistinctValueEntries` distinct values, fails as it would on one node.
+    /// than `maxDistinctValueEntries` distinct values, fails as it would on one node. Every worker is asked at one
+    /// epoch: while a move switches over the query waits, and when a worker moved on meanwhile it is asked again.
     public func query(
         meter: MeterDefinition, query: MeterQuery, calendar: WindowCalendar, allowPartial: Bool
     ) async throws -> MeterQueryAnswer {
-        let table = state.snapshot.table
-        let workers = query.subjects.isEmpty ? table.workers : Set(query.subjects.map(table.owner(of:))).sorted()
-        var (replies, failures) = await fanOut(workers, .POST, "/internal/v1/query") { worker in
-            var part = query
-            part.subjects = query.subjects.filter { table.owner(of: $0) == worker }
-            return JSONWriter.string(
-                .object(["meter": .string(meter.id), "query": part.requestJSON, "allowPartial": .bool(allowPartial)]))
-        }
+        var attempt = 0
+        var table: SlotTable
+        var replies: [(String, WorkerReply)]
+        var failures: [WorkerFailure]
+        repeat {
+            let planned = try await snapshot(waitingWhile: \.queriesHeld).table
+            let workers =
+                query.subjects.isEmpty ? planned.workers : Set(query.subjects.map(planned.owner(of:))).sorted()
+            (replies, failures) = await fanOut(workers, .POST, "/internal/v1/query", epoch: planned.epoch) { worker in
+                var part = query
+                part.subjects = query.subjects.filter { planned.owner(of: $0) == worker }
+                return JSONWriter.string(
+                    .object([
+                        "meter": .string(meter.id), "query": part.requestJSON, "allowPartial": .bool(allowPartial),
+                    ]))
+            }
+            table = planned
+            attempt += 1
+        } while failures.contains(where: \.isFenced) && attempt <= Coordinator.maxReroutes
         if let refusal = failures.first(where: { $0.refusesTheRequest || $0.isMeterBuilding }) {
             throw ClusterError.requestRefused(refusal)
         }

@@ -14,8 +14,19 @@ public final class Coordinator: Sendable {
     let client: WorkerClient
     let logger: Logger
     private let healthByWorker: Mutex<[String: WorkerHealth]>
-    /// Per worker: parts of concurrent batches waiting to be forwarded together.
-    let forwarders: [String: GroupCommitter<String>]
+    /// Per worker: parts of concurrent batches waiting to be forwarded together (made for a worker when first used).
+    private let forwarders: Mutex<[String: GroupCommitter<String>]>
+    /// Signals `SlotMover` that a move was planned.
+    let moveRequests: AsyncStream<Void>
+    private let moveRequested: AsyncStream<Void>.Continuation
+    private let settings: ClusterSettings
+    /// Longest wait of a request for a move's switch-over (writes to moving slots, queries) before it is refused
+    /// with 503 `slots-moving`.
+    static let maxFenceWait = Duration.seconds(60)
+    /// How often a waiting request looks whether the switch-over is over.
+    static let fencePollInterval = Duration.milliseconds(20)
+    /// Times a batch part a worker fenced because its slots moved is routed again by the current table.
+    static let maxReroutes = 3
     /// Retries of a request a worker fenced (409), each after pushing the worker its assignment.
     static let maxRetriesAfterRefresh = 1
     /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
@@ -28,32 +39,62 @@ public final class Coordinator: Sendable {
         self.state = state
         self.client = client
         self.logger = logger
+        self.settings = settings
         let workers = state.snapshot.workers
         probeTimeout = .milliseconds(min(max(settings.workerProbeIntervalMs, 1000), settings.forwardTimeoutMs))
         healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth.unknown()) }))
-        forwarders = Dictionary(
-            uniqueKeysWithValues: workers.map { worker in
-                (
-                    worker,
-                    GroupCommitter<String>(
-                        maxBatchesPerCommit: settings.maxQueuedPartsPerWorker,
-                        maxQueuedBatches: settings.maxQueuedPartsPerWorker,
-                        maxBytesPerCommit: settings.maxForwardBodyBytes,
-                        maxInFlight: settings.maxForwardsInFlightPerWorker,
-                        bytes: { $0.utf8.count })
-                )
-            })
+        forwarders = Mutex([:])
+        (moveRequests, moveRequested) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Plans adding `worker` (reached at `url`) and lets `SlotMover` run the move; the planned move.
+    public func addWorker(_ worker: String, url: String) async throws -> SlotMove {
+        let move = try await state.planAddition(worker: worker, url: url)
+        moveRequested.yield()
+        return move
+    }
+
+    /// The group committer forwarding parts to `worker`.
+    func forwarder(_ worker: String) -> GroupCommitter<String> {
+        forwarders.withLock { all in
+            if let forwarder = all[worker] { return forwarder }
+            let forwarder = GroupCommitter<String>(
+                maxBatchesPerCommit: settings.maxQueuedPartsPerWorker,
+                maxQueuedBatches: settings.maxQueuedPartsPerWorker,
+                maxBytesPerCommit: settings.maxForwardBodyBytes,
+                maxInFlight: settings.maxForwardsInFlightPerWorker,
+                bytes: { $0.utf8.count })
+            all[worker] = forwarder
+            return forwarder
+        }
+    }
+
+    /// The snapshot once `blocked` says nothing of it blocks the request (a move switching over), polled every
+    /// `fencePollInterval`; throws `ClusterError.slotsMoving` after `maxFenceWait`.
+    func snapshot(
+        waitingWhile blocked: (ClusterSnapshot) -> Bool
+    ) async throws(ClusterError) -> ClusterSnapshot {
+        let deadline = ContinuousClock.now + Coordinator.maxFenceWait
+        while true {
+            let snapshot = state.snapshot
+            guard blocked(snapshot) else { return snapshot }
+            guard ContinuousClock.now < deadline else {
+                throw .slotsMoving(moveID: snapshot.move?.id ?? "", waited: Coordinator.maxFenceWait)
+            }
+            try? await Task.sleep(for: Coordinator.fencePollInterval)
+        }
     }
 
     public var health: [String: WorkerHealth] { healthByWorker.withLock { $0 } }
 
     /// Sends a fenced request to `worker`; on a 409 (stale epoch, foreign slot, catalog behind) pushes the
     /// worker its assignment and retries (`maxRetriesAfterRefresh`, once). Any other non-2xx answer, a timeout or a
-    /// refused connection
-    /// fails; so does, at once, a request for a worker that could not be reached since the last probe.
+    /// refused connection fails; so does, at once, a request for a worker that could not be reached since the last
+    /// probe. A request planned on one table (`epoch`) is sent at that epoch and retried only while that is the
+    /// cluster's epoch: otherwise it fails fenced and its caller plans it again.
     func call(
         _ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
-        contentType: String = "application/json"
+        contentType: String = "application/json", epoch: Int64? = nil
     ) async -> Result<WorkerReply, WorkerFailure> {
         if let down = health[worker], let failedAt = down.failedAt {
             return .failure(
@@ -68,7 +109,7 @@ public final class Coordinator: Sendable {
                 return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
             }
             let headers = [
-                (WorkerHeaders.epoch.rawName, String(snapshot.table.epoch)),
+                (WorkerHeaders.epoch.rawName, String(epoch ?? snapshot.table.epoch)),
                 (WorkerHeaders.catalog.rawName, String(snapshot.catalogVersion)),
             ]
             let reply: WorkerReply
@@ -79,7 +120,9 @@ public final class Coordinator: Sendable {
                 return .failure(transportFailure(worker, error))
             }
             if (200..<300).contains(reply.status) { return .success(reply) }
-            guard reply.status == 409, attempt < Coordinator.maxRetriesAfterRefresh else {
+            guard reply.status == 409, attempt < Coordinator.maxRetriesAfterRefresh,
+                epoch == nil || epoch == snapshot.table.epoch
+            else {
                 return .failure(
                     WorkerFailure(
                         worker: worker, kind: .refused(status: reply.status),
@@ -207,14 +250,14 @@ public final class Coordinator: Sendable {
     /// Sends a request to each of `workers` concurrently (`body` gives each worker's body); the replies in
     /// worker order, and every failure.
     func fanOut(
-        _ workers: [String], _ method: HTTPMethod, _ path: String,
+        _ workers: [String], _ method: HTTPMethod, _ path: String, epoch: Int64? = nil,
         body: @escaping @Sendable (String) -> String? = { _ in nil }
     ) async -> (replies: [(String, WorkerReply)], failures: [WorkerFailure]) {
         var replies: [(String, WorkerReply)] = []
         var failures: [WorkerFailure] = []
         await withTaskGroup(of: (String, Result<WorkerReply, WorkerFailure>).self) { group in
             for worker in workers {
-                group.addTask { (worker, await self.call(worker, method, path, body: body(worker))) }
+                group.addTask { (worker, await self.call(worker, method, path, body: body(worker), epoch: epoch)) }
             }
             for await (worker, result) in group {
                 switch result {
@@ -226,10 +269,26 @@ public final class Coordinator: Sendable {
         return (replies.sorted { $0.0 < $1.0 }, failures.sorted { $0.worker < $1.worker })
     }
 
-    /// Fans out to every worker and fails closed (`ClusterError.shardsUnavailable`) when any cannot answer.
+    /// Fans out to every worker owning slots, all at one epoch, and fails closed (`ClusterError.shardsUnavailable`)
+    /// when any cannot answer. Waits while a move switches over; asks again when a worker has moved to a newer
+    /// epoch meanwhile (`maxReroutes` times).
     func gather(_ path: String) async throws(ClusterError) -> [JSONValue] {
-        let table = state.snapshot.table
-        let (replies, failures) = await fanOut(state.snapshot.workers, .GET, path)
+        var attempt = 0
+        while true {
+            let snapshot = try await snapshot(waitingWhile: \.queriesHeld)
+            let table = snapshot.table
+            let (replies, failures) = await fanOut(table.workers, .GET, path, epoch: table.epoch)
+            if failures.contains(where: \.isFenced), attempt < Coordinator.maxReroutes {
+                attempt += 1
+                continue
+            }
+            return try Coordinator.answers(replies, failures, table: table)
+        }
+    }
+
+    private static func answers(
+        _ replies: [(String, WorkerReply)], _ failures: [WorkerFailure], table: SlotTable
+    ) throws(ClusterError) -> [JSONValue] {
         guard failures.isEmpty else { throw .shardsUnavailable(failures, table: SlotTableSummary(table)) }
         var answers: [JSONValue] = []
         for (worker, reply) in replies {

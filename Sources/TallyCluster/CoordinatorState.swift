@@ -17,9 +17,9 @@ public final class CoordinatorState: Sendable {
     }
 
     /// Opens the state at `path`. A new cluster gets the initial slot table over the configured workers;
-    /// an existing one keeps its table, takes new URLs for its workers, and refuses a changed slot count or
-    /// worker set (moving slots between workers is the node-add operation). Meters declared in the
-    /// configuration are created when no live meter has their slug.
+    /// an existing one keeps its table, takes new URLs for its workers, and refuses a changed slot count or a
+    /// changed list of the workers it was created with (workers added online live in the state only). Meters
+    /// declared in the configuration are created when no live meter has their slug.
     public init(path: String, settings: ClusterSettings, meters specs: [MeterSpec] = []) throws {
         queue = try DatabaseQueue(path: path)
         var migrator = DatabaseMigrator()
@@ -34,6 +34,19 @@ public final class CoordinatorState: Sendable {
                     CREATE TABLE meters(id TEXT PRIMARY KEY NOT NULL, slug TEXT NOT NULL, definition TEXT NOT NULL,
                                         version INTEGER NOT NULL, deleted INTEGER NOT NULL);
                     CREATE UNIQUE INDEX meters_live_slug ON meters(slug) WHERE deleted = 0;
+                    """)
+        }
+        migrator.registerMigration("v2-moves") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE workers ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE moves(id TEXT PRIMARY KEY NOT NULL, worker TEXT NOT NULL, url TEXT NOT NULL,
+                        target TEXT NOT NULL, phase TEXT NOT NULL, started_us INTEGER NOT NULL,
+                        finished_us INTEGER);
+                    CREATE TABLE move_sources(move_id TEXT NOT NULL, source TEXT NOT NULL, slots TEXT NOT NULL,
+                        copied_through INTEGER NOT NULL DEFAULT 0, source_position INTEGER NOT NULL DEFAULT 0,
+                        events INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY(move_id, source));
                     """)
         }
         try migrator.migrate(queue)
@@ -54,6 +67,11 @@ public final class CoordinatorState: Sendable {
     /// The current snapshot.
     public var snapshot: ClusterSnapshot { published.withLock { $0 } }
 
+    /// Publishes `snapshot` once the transaction of `db` that stores it commits.
+    func publish(_ snapshot: ClusterSnapshot, onCommitOf db: Database) {
+        db.afterNextTransaction(onCommit: { _ in self.published.withLock { $0 = snapshot } })
+    }
+
     private static func reconcile(_ db: Database, settings: ClusterSettings) throws {
         let names = settings.workers.map(\.name)
         if let row = try Row.fetchOne(db, sql: "SELECT slot_count FROM cluster") {
@@ -62,17 +80,16 @@ public final class CoordinatorState: Sendable {
                 throw Refusal(
                     description:
                         "the cluster was created with \(slotCount) slots; cluster.slots says \(settings.slots). "
-                            + "The slot count is fixed for a cluster's life."
+                        + "The slot count is fixed for a cluster's life."
                 )
             }
-            let table = try latestTable(db)
-            let owners = Set(table.owners)
-            guard owners == Set(names) else {
+            let seeded = Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE added = 0"))
+            guard seeded == Set(names) else {
                 throw Refusal(
                     description:
-                        "cluster.workers lists \(names.sorted().joined(separator: ", ")) but the slot table "
-                            + "(epoch \(table.epoch)) is owned by \(owners.sorted().joined(separator: ", ")); "
-                            + "adding or removing a worker moves data and is not done by editing the list"
+                        "cluster.workers lists \(names.sorted().joined(separator: ", ")) but the cluster was created "
+                        + "with \(seeded.sorted().joined(separator: ", ")); adding or removing a worker moves data "
+                        + "and is done with `tally cluster add-worker`, not by editing the list"
                 )
             }
         } else {
@@ -107,7 +124,42 @@ public final class CoordinatorState: Sendable {
         let meters = try String.fetchAll(db, sql: "SELECT definition FROM meters ORDER BY id").compactMap { text in
             (try? JSONParser.parse(text)).flatMap(MeterDefinition.init(json:))
         }
-        return ClusterSnapshot(table: try latestTable(db), workerURLs: urls, catalogVersion: version, meters: meters)
+        return ClusterSnapshot(
+            table: try latestTable(db), workerURLs: urls, catalogVersion: version, meters: meters,
+            move: try unfinishedMove(db))
+    }
+
+    private static func unfinishedMove(_ db: Database) throws -> SlotMove? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT id, worker, url, target, phase, started_us FROM moves WHERE phase != 'done'")
+        else { return nil }
+        guard let target = (try? JSONParser.parse(row[3] as String)).flatMap(SlotTable.init(json:)),
+            let phase = SlotMove.Phase(rawValue: row[4])
+        else { throw Refusal(description: "the coordinator state holds an unreadable move") }
+        let id: String = row[0]
+        var slots: [String: [Int]] = [:]
+        var progress: [String: SlotMove.Progress] = [:]
+        for source in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT source, slots, copied_through, source_position, events, bytes FROM move_sources
+                WHERE move_id = ?
+                """,
+            arguments: [id])
+        {
+            let name: String = source[0]
+            slots[name] = (source[1] as String).split(separator: ",").compactMap { Int($0) }
+            var entry = SlotMove.Progress()
+            entry.copiedThrough = source[2]
+            entry.sourcePosition = source[3]
+            entry.events = source[4]
+            entry.bytes = source[5]
+            progress[name] = entry
+        }
+        return SlotMove(
+            id: id, url: row[2], plan: SlotMovePlan(worker: row[1], target: target, slotsBySource: slots),
+            phase: phase, progress: progress, startedAt: Timestamp(micros: row[5]))
     }
 
     private static func save(_ meter: MeterDefinition, version: Int64, db: Database) throws {
@@ -136,8 +188,102 @@ public final class CoordinatorState: Sendable {
             } else {
                 snapshot.meters.append(meter)
             }
-            self.published.withLock { $0 = snapshot }
+            self.publish(snapshot, onCommitOf: db)
             return snapshot
+        }
+    }
+}
+
+extension CoordinatorState {
+    /// Why a worker cannot be added now.
+    public enum AdditionRefusal: Error, Sendable, Hashable {
+        case moveInProgress(id: String)
+        case workerExists(String)
+        case invalidName(String)
+        case invalidURL(String)
+    }
+
+    /// Writes the plan for `worker` (reached at `url`) joining: the worker, the move and its sources, in one
+    /// transaction, then publishes it. The new worker owns nothing until the move switches over.
+    public func planAddition(worker: String, url: String) async throws -> SlotMove {
+        guard worker.range(of: ClusterSettings.workerNamePattern, options: .regularExpression) != nil,
+            worker != "coordinator"
+        else { throw AdditionRefusal.invalidName(worker) }
+        guard url.hasPrefix("https://"), url.utf8.count <= 2048 else { throw AdditionRefusal.invalidURL(url) }
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        return try await queue.write { db in
+            var snapshot = self.snapshot
+            if let move = snapshot.move { throw AdditionRefusal.moveInProgress(id: move.id) }
+            guard snapshot.workerURLs[worker] == nil else { throw AdditionRefusal.workerExists(worker) }
+            let plan = SlotMovePlan.adding(worker, to: snapshot.table)
+            let move = SlotMove(
+                id: ULID.make(time: .now), url: base, plan: plan, phase: .copying,
+                progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
+            try db.execute(
+                sql: "INSERT INTO workers(name, url, added) VALUES (?, ?, 1)", arguments: [worker, base])
+            try db.execute(
+                sql: "INSERT INTO moves(id, worker, url, target, phase, started_us) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    move.id, worker, base, JSONWriter.string(plan.target.json), move.phase.rawValue,
+                    move.startedAt.micros,
+                ])
+            for (source, slots) in plan.slotsBySource {
+                try db.execute(
+                    sql: "INSERT INTO move_sources(move_id, source, slots) VALUES (?, ?, ?)",
+                    arguments: [move.id, source, slots.map(String.init).joined(separator: ",")])
+            }
+            snapshot.workerURLs[worker] = base
+            snapshot.move = move
+            self.publish(snapshot, onCommitOf: db)
+            return move
+        }
+    }
+
+    /// Records a pull of `source`'s slots for the current move.
+    public func recordCopy(source: String, progress: SlotMove.Progress) async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard var move = snapshot.move else { return }
+            try db.execute(
+                sql: """
+                    UPDATE move_sources SET copied_through = ?, source_position = ?, events = ?, bytes = ?
+                    WHERE move_id = ? AND source = ?
+                    """,
+                arguments: [
+                    progress.copiedThrough, progress.sourcePosition, progress.events, progress.bytes, move.id, source,
+                ])
+            move.progress[source] = progress
+            snapshot.move = move
+            self.publish(snapshot, onCommitOf: db)
+        }
+    }
+
+    /// The epoch flip: the move's target table becomes the cluster's, and the move enters `switching`.
+    public func switchOver() async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard var move = snapshot.move, move.phase == .copying else { return }
+            try db.execute(
+                sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
+                arguments: [move.plan.target.epoch, JSONWriter.string(move.plan.target.json), Timestamp.now.micros])
+            try db.execute(sql: "UPDATE moves SET phase = 'switching' WHERE id = ?", arguments: [move.id])
+            move.phase = .switching
+            snapshot.move = move
+            snapshot.table = move.plan.target
+            self.publish(snapshot, onCommitOf: db)
+        }
+    }
+
+    /// Marks the current move done.
+    public func finishMove() async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard let move = snapshot.move else { return }
+            try db.execute(
+                sql: "UPDATE moves SET phase = 'done', finished_us = ? WHERE id = ?",
+                arguments: [Timestamp.now.micros, move.id])
+            snapshot.move = nil
+            self.publish(snapshot, onCommitOf: db)
         }
     }
 }

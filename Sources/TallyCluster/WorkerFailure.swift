@@ -36,6 +36,10 @@ public struct WorkerFailure: Error, Sendable, Hashable {
     /// Whether the worker answered that the meter is still back-filling there (`Problem.meterBuilding`).
     public var isMeterBuilding: Bool { problem?["type"]?.stringValue == Problem.meterBuildingType }
 
+    /// Whether the worker fenced the request (409: another epoch, slots it does not own): nothing was applied, and
+    /// the request planned again on the current table may succeed.
+    public var isFenced: Bool { kind == .refused(status: 409) }
+
     /// Whether the request may have been applied although it failed.
     public var outcomeUnknown: Bool { kind == .timedOut }
 }
@@ -48,6 +52,8 @@ public enum ClusterError: Error, Sendable {
     case partialIngest([IngestPart])
     /// A worker refused the request itself (a 4xx other than a fence); its problem is relayed as it is.
     case requestRefused(WorkerFailure)
+    /// The request waited `waited` for a move's switch-over (writes to moving slots, queries) and it did not end.
+    case slotsMoving(moveID: String, waited: Duration)
 }
 
 /// One worker's part of an ingested batch and its outcome.

@@ -41,6 +41,15 @@ public final class WorkerMembership: Sendable {
     }
 
     public var epoch: Int64 { state.withLock { $0.fencing.table?.epoch ?? 0 } }
+
+    /// The slots this worker owns at its epoch in a cluster of `slotCount` slots; every slot when its table has
+    /// another slot count (so nothing is deleted on a mismatch).
+    public func ownedSlots(slotCount: Int) -> Set<Int> {
+        let table = state.withLock { $0.fencing.table }
+        guard let table else { return [] }
+        guard table.slotCount == slotCount else { return Set(0..<slotCount) }
+        return Set(table.slots(ownedBy: node))
+    }
     public var catalogVersion: Int64 { state.withLock { $0.catalogVersion } }
 
     /// Throws unless a request routed at `epoch`, needing catalog version `catalog`, may touch `subjects` here.

@@ -27,17 +27,22 @@ public struct WorkerRequestContext: RequestContext {
 }
 
 /// Lets only the coordinator's certificate call a worker's internal API (`/internal/...`): another worker's
-/// certificate, although signed by the same CA, is refused with 403. Health checks stay open to any cluster node.
+/// certificate, although signed by the same CA, is refused with 403. Health checks and slot chunks (which a worker
+/// receiving slots pulls from their source) stay open to any cluster node.
 struct CoordinatorOnlyMiddleware: RouterMiddleware {
     typealias Context = WorkerRequestContext
     /// The node name (certificate common name) allowed to call the internal API.
     static let coordinatorName = "coordinator"
+    /// The internal route any cluster node may call: slot chunks.
+    static let peerChunkPath = "/internal/v1/slots/chunk"
 
     func handle(
         _ request: Request, context: WorkerRequestContext,
         next: (Request, WorkerRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard request.uri.path.split(separator: "/").first == "internal" else {
+        guard request.uri.path.split(separator: "/").first == "internal",
+            request.uri.path != Self.peerChunkPath
+        else {
             return try await next(request, context)
         }
         let name = try? await context.peerCommonName()

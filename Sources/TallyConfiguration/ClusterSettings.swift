@@ -38,6 +38,9 @@ public struct ClusterSettings: Sendable, Hashable {
 
     public init() {}
 
+    /// What a worker name may be: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+    public static let workerNamePattern = #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#
+
     static let knownKeys = [
         "slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir",
         "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker",
@@ -67,7 +70,7 @@ public struct ClusterSettings: Sendable, Hashable {
             }
             apply(parsed)
         }
-        integer("slots", minimum: 1) { settings.slots = $0 }
+        integer("slots", minimum: 1, maximum: SlotTable.maxSlotCount) { settings.slots = $0 }
         integer("forwardTimeoutMs", minimum: 1) { settings.forwardTimeoutMs = $0 }
         integer("workerProbeIntervalMs", minimum: 10) { settings.workerProbeIntervalMs = $0 }
         integer("maxConnectionsPerWorker", minimum: 1) { settings.maxConnectionsPerWorker = $0 }
@@ -87,7 +90,7 @@ public struct ClusterSettings: Sendable, Hashable {
         for (index, item) in (members["workers"]?.arrayValue ?? []).enumerated() {
             let field = "cluster.workers[\(index)]"
             guard let name = item["name"]?.stringValue,
-                name.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil
+                name.range(of: workerNamePattern, options: .regularExpression) != nil
             else {
                 errors.append(
                     FieldError(field: field + ".name", reason: "must be 1-64 letters, digits, '.', '_' or '-'"))

@@ -14,11 +14,15 @@ struct PreparedEvent: Sendable {
     var event: CloudEvent
     var body: String
     var samples: [PreparedSample]
+    /// When the shard that first stored it received it (an event installed from another shard); nil for an event
+    /// ingested now.
+    var ingested: Timestamp?
 
-    init(_ event: CloudEvent, meters: [MeterDefinition]) {
+    init(_ event: CloudEvent, meters: [MeterDefinition], ingested: Timestamp? = nil) {
         self.event = event
         self.body = event.receivedJSON ?? JSONWriter.string(event.json)
         self.samples = PreparedEvent.samples(of: event, meters: meters)
+        self.ingested = ingested
     }
 
     /// The samples of `event` for every meter that matches it and can read its value.

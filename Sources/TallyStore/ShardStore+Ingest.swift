@@ -41,7 +41,8 @@ extension ShardStore {
         var hasCollisions: Bool
     }
 
-    private func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws -> IngestEffects {
+    /// Stores the admitted batches' new events in the events transaction `db`; what memory changes on its commit.
+    func apply(_ batches: [PreparedBatch], db: Database, now: Timestamp) throws -> IngestEffects {
         let (generation, meters) = meterSnapshot()
         var deduplicator = try Deduplicator(
             db, hash: configuration.dedupHash, hasCollisions: hasDedupCollisions.withLock { $0 })
@@ -64,15 +65,16 @@ extension ShardStore {
             stored.reserveCapacity(batch.events.count)
             for prepared in batch.events {
                 let event = prepared.event
+                let ingested = prepared.ingested?.micros ?? now.micros
                 guard
                     try deduplicator.admit(
                         source: event.source, id: event.id, subject: event.subject, seq: position + 1,
-                        ingestedMicros: now.micros, db: db)
+                        ingestedMicros: ingested, db: db)
                 else { continue }
                 position += 1
                 try insertEvent.run(
                     .integer(position), .text(event.subject), .text(event.source), .text(event.id),
-                    .text(event.type), .integer(event.time.micros), .integer(now.micros), .text(prepared.body))
+                    .text(event.type), .integer(event.time.micros), .integer(ingested), .text(prepared.body))
                 lastSeq = position
                 storedCount += 1
                 stored.append(prepared)
@@ -104,7 +106,7 @@ extension ShardStore {
     }
 
     /// Publishes a committed ingest transaction: partials, known subjects and the event count.
-    private func publish(_ effects: IngestEffects) {
+    func publish(_ effects: IngestEffects) {
         guard let lastSeq = effects.lastSeq else { return }
         if effects.hasCollisions { hasDedupCollisions.withLock { $0 = true } }
         pending.add(effects.buffers, throughSeq: lastSeq)

@@ -18,20 +18,31 @@ public struct SlotEvent: Sendable, Hashable {
     }
 }
 
-/// What some slots hold in one shard up to its position: their customers (ids and first-seen times kept) and their
-/// raw events in position order. Aggregates are not carried; a shard that installs the data derives them.
+/// What some slots hold in one shard between two of its positions: the raw events of those slots above `after` and
+/// at or below `through`, in position order, and the records (ids and first-seen times) of their customers.
+/// Aggregates are not carried; a shard that installs the data derives them as it does for ingested events. A copy of
+/// a slot set is a sequence of these, each starting where the previous one ended.
 public struct SlotData: Sendable, Hashable {
     public var slots: [Int]
     public var slotCount: Int
-    /// The exporting shard's position: every event of these slots at or below it is in `events`.
-    public var position: Int64
+    /// The position the data starts after (0 for the start of the shard).
+    public var after: Int64
+    /// Every event of these slots above `after` and at or below `through` is in `events`.
+    public var through: Int64
+    /// The exporting shard's position when it read the data: the copy has caught up when `through` reaches it.
+    public var sourcePosition: Int64
     public var subjects: [SubjectRecord]
     public var events: [SlotEvent]
 
-    public init(slots: [Int], slotCount: Int, position: Int64, subjects: [SubjectRecord], events: [SlotEvent]) {
+    public init(
+        slots: [Int], slotCount: Int, after: Int64, through: Int64, sourcePosition: Int64, subjects: [SubjectRecord],
+        events: [SlotEvent]
+    ) {
         self.slots = slots
         self.slotCount = slotCount
-        self.position = position
+        self.after = after
+        self.through = through
+        self.sourcePosition = sourcePosition
         self.subjects = subjects
         self.events = events
     }
@@ -41,115 +52,126 @@ public struct SlotData: Sendable, Hashable {
 public enum SlotDataError: Error, Sendable, Hashable {
     /// A slot outside 0..<slotCount, or a slot count below 1.
     case invalidSlot(Int, slotCount: Int)
-    /// More events than `StoreConfiguration.maxSlotExportEvents` (moving them needs the chunked transfer).
+    /// More events than `StoreConfiguration.maxSlotExportEvents` in one piece of slot data.
     case tooLarge(events: Int, limit: Int)
-    /// An event of the data is not a valid stored event, or belongs to a customer outside the data's slots.
+    /// An event of the data is not a valid stored event, belongs to a customer outside the data's slots, or lies
+    /// outside its positions.
     case invalidEvent(position: Int64)
+    /// The data starts after `after`, but the copy it continues has only reached `copiedThrough`: a piece is missing.
+    case gap(copiedThrough: Int64, after: Int64)
 }
 
 extension ShardStore {
-    /// The customers of `slots` (subject → slot as the cluster places them: XXH64 mod `slotCount`) and their raw
-    /// events, read in one transaction, with the shard's position at that moment. Reads the subjects table once and
-    /// each of those customers' events through `events_subject_time`; no other slot's events are read.
-    public func exportSlots(_ slots: Set<Int>, slotCount: Int) async throws -> SlotData {
+    /// The events of `slots` (subject → slot as the cluster places them: XXH64 mod `slotCount`) above position
+    /// `after`, in position order, with their customers' records, read in one transaction. Walks the positions from
+    /// `after` on (the events table's primary key) and stops after `maxEvents` events of these slots (at most
+    /// `maxSlotExportEvents`) or `slotExportScanPositions` positions, or at the shard's position; `through` says
+    /// where it stopped. A whole copy therefore reads each position of the shard once.
+    public func exportSlots(
+        _ slots: Set<Int>, slotCount: Int, after: Int64 = 0, maxEvents: Int? = nil
+    ) async throws -> SlotData {
         try ShardStore.check(slots, slotCount: slotCount)
-        let limit = configuration.maxSlotExportEvents
+        let eventLimit = max(1, min(maxEvents ?? configuration.maxSlotExportEvents, configuration.maxSlotExportEvents))
+        let scanLimit = configuration.slotExportScanPositions
         return try await pool.read { db in
             let position = try ShardStore.position(db)
-            let subjects = try ShardStore.subjects(in: slots, slotCount: slotCount, db: db)
             var events: [SlotEvent] = []
-            for subject in subjects {
-                let rows = try Row.fetchCursor(
-                    db,
-                    sql: """
-                        SELECT seq, ingested_us, time_us, body FROM events INDEXED BY events_subject_time
-                        WHERE subject = \(StoredText.parameter) AND seq <= ?
-                        """, arguments: [StoredText.argument(subject.key), position])
-                while let row = try rows.next() {
-                    guard events.count < limit else {
-                        throw SlotDataError.tooLarge(events: events.count + 1, limit: limit)
-                    }
+            var keys: [String] = []
+            var seen = Set<Identifier>()
+            var through = position
+            var scanned = 0
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT seq, \(StoredText.column("subject")), ingested_us, time_us, body FROM events
+                    WHERE seq > ? AND seq <= ? ORDER BY seq
+                    """, arguments: [after, position])
+            while let row = try rows.next() {
+                let seq: Int64 = row[0]
+                let subject = StoredText.string(row[1])
+                if slots.contains(SlotTable.slot(of: subject, slotCount: slotCount)) {
                     events.append(
                         SlotEvent(
-                            position: row[0], ingested: Timestamp(micros: row[1]), time: Timestamp(micros: row[2]),
-                            body: row[3]))
+                            position: seq, ingested: Timestamp(micros: row[2]), time: Timestamp(micros: row[3]),
+                            body: row[4]))
+                    if seen.insert(Identifier(subject)).inserted { keys.append(subject) }
+                }
+                scanned += 1
+                if events.count >= eventLimit || scanned >= scanLimit {
+                    through = seq
+                    break
                 }
             }
-            events.sort { $0.position < $1.position }
+            var subjects: [SubjectRecord] = []
+            for key in keys {
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT id, first_seen_us FROM subjects WHERE key = \(StoredText.parameter)",
+                        arguments: [StoredText.argument(key)])
+                else { continue }
+                subjects.append(SubjectRecord(id: row[0], key: key, firstSeen: Timestamp(micros: row[1])))
+            }
             return SlotData(
-                slots: slots.sorted(), slotCount: slotCount, position: position, subjects: subjects, events: events)
+                slots: slots.sorted(), slotCount: slotCount, after: after, through: through, sourcePosition: position,
+                subjects: subjects, events: events)
         }
     }
 
-    /// Installs slot data another shard exported: its customers (keeping their ids and first-seen times) and its
-    /// events in their order, each at this shard's next position, remembered for de-duplication from the time the
-    /// exporting shard received it; an event already here (same source, id and customer) is skipped. Every meter's
-    /// aggregates are then rebuilt from raw events (`changeEventsAndRebuild`). Returns the events added.
+    /// Installs one piece of a slot copy another shard exported, as the copy named `cursor` (one per move and
+    /// source): its customers (keeping their ids and first-seen times) and its events in their order, each at this
+    /// shard's next position, remembered for de-duplication from the time the exporting shard received it; an event
+    /// already here (same source, id and customer) is skipped. The events are aggregated like ingested ones, and the
+    /// copy's progress is stored in the same transaction: a piece installed again adds nothing, and a piece that
+    /// starts after the copy's progress is refused (`SlotDataError.gap`). Returns the events added.
     @discardableResult
-    public func installSlots(_ data: SlotData) async throws -> Int {
+    public func installSlots(_ data: SlotData, cursor: String) async throws -> Int {
         try ShardStore.check(Set(data.slots), slotCount: data.slotCount)
         guard data.events.count <= configuration.maxSlotExportEvents else {
             throw SlotDataError.tooLarge(events: data.events.count, limit: configuration.maxSlotExportEvents)
         }
+        guard pending.keyCount < configuration.maxPendingAggregateKeysBeforeRefusal else {
+            flushIfDue()
+            throw StoreError.aggregatesBehind
+        }
         let slots = Set(data.slots)
-        var decoded: [(SlotEvent, CloudEvent)] = []
-        for event in data.events.sorted(by: { $0.position < $1.position }) {
-            guard let parsed = StoredEvent.decode(event.body, timeMicros: event.time.micros),
+        let (generation, meters) = meterSnapshot()
+        var prepared: [(position: Int64, event: PreparedEvent)] = []
+        var previous = data.after
+        for event in data.events {
+            guard event.position > previous, event.position <= data.through,
+                let parsed = StoredEvent.decode(event.body, timeMicros: event.time.micros),
                 slots.contains(SlotTable.slot(of: parsed.subject, slotCount: data.slotCount))
             else { throw SlotDataError.invalidEvent(position: event.position) }
-            decoded.append((event, parsed))
+            previous = event.position
+            prepared.append((event.position, PreparedEvent(parsed, meters: meters, ingested: event.ingested)))
         }
         let subjects = data.subjects.filter { slots.contains(SlotTable.slot(of: $0.key, slotCount: data.slotCount)) }
-        let events = decoded
-        let hash = configuration.dedupHash
-        let hasCollisions = hasDedupCollisions.withLock { $0 }
-        return try await changeEventsAndRebuild(
-            { db -> (added: Int64, last: Int64?, subjects: Set<Identifier>, collisions: Bool) in
+        let events = prepared
+        let effects = try await commit(
+            { db -> IngestEffects in
+                let copied =
+                    try Int64.fetchOne(
+                        db, sql: "SELECT through FROM slot_copies WHERE cursor = ?", arguments: [cursor]) ?? 0
+                guard data.after <= copied else { throw SlotDataError.gap(copiedThrough: copied, after: data.after) }
                 for subject in subjects {
                     try db.execute(
                         sql: ShardStore.insertSubjectSQL,
                         arguments: [StoredText.argument(subject.key), subject.id, subject.firstSeen.micros])
                 }
-                var position = try ShardStore.position(db)
-                var added: Int64 = 0
-                var seen = Set<Identifier>()
-                var deduplicator = try Deduplicator(db, hash: hash, hasCollisions: hasCollisions)
-                for (stored, event) in events {
-                    guard
-                        try deduplicator.admit(
-                            source: event.source, id: event.id, subject: event.subject, seq: position + 1,
-                            ingestedMicros: stored.ingested.micros, db: db)
-                    else { continue }
-                    position += 1
+                let batch = PreparedBatch(
+                    meterGeneration: generation, events: events.filter { $0.position > copied }.map(\.event),
+                    admission: Admission(check: nil))
+                let effects = try self.apply([batch], db: db, now: .now)
+                if data.through > copied {
                     try db.execute(
-                        sql: """
-                            INSERT INTO events(seq, subject, source, event_id, type, time_us, ingested_us, body)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                        arguments: [
-                            position, event.subject, event.source, event.id, event.type, stored.time.micros,
-                            stored.ingested.micros, stored.body,
-                        ])
-                    added += 1
-                    if seen.insert(Identifier(event.subject)).inserted {
-                        try db.execute(
-                            sql: ShardStore.insertSubjectSQL,
-                            arguments: [
-                                StoredText.argument(event.subject), ULID.make(time: stored.ingested),
-                                stored.ingested.micros,
-                            ])
-                    }
+                        sql: "INSERT OR REPLACE INTO slot_copies(cursor, through) VALUES (?, ?)",
+                        arguments: [cursor, data.through])
                 }
-                try db.execute(sql: "UPDATE positions SET last = ? WHERE id = 1", arguments: [position])
-                return (added, added > 0 ? position : nil, seen, deduplicator.hasCollisions)
+                return effects
             },
-            then: { outcome in
-                if outcome.collisions { self.hasDedupCollisions.withLock { $0 = true } }
-                if let last = outcome.last { self.lastPosition.withLock { $0 = max($0, last) } }
-                self.storedEvents.withLock { $0 += outcome.added }
-                self.knownSubjects.withLock { $0.formUnion(outcome.subjects) }
-            }
-        ).added.asInt
+            then: { effects in self.publish(effects) })
+        flushIfDue()
+        return Int(clamping: effects.stored)
     }
 
     /// Deletes everything `slots` hold here: their customers, raw events and de-dup entries, then rebuilds every

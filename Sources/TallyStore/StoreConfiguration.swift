@@ -29,6 +29,9 @@ public struct StoreConfiguration: Sendable {
     /// Most raw events one slot export or install carries (`SlotDataError.tooLarge` beyond): the data is held in
     /// memory, about 1 KB per event.
     public var maxSlotExportEvents: Int = 1_000_000
+    /// Most positions one slot export walks (`exportSlots`): a piece of a copy of few slots out of many ends there, so
+    /// one read never walks the whole shard.
+    public var slotExportScanPositions: Int = 200_000
     /// How de-dup keys are hashed (`xxh64Pair`, 128 bits; tests inject a weak hash to force collisions). A store's
     /// keys are written with it: never change it for an existing store.
     public var dedupHash: DedupHash = .xxh64Pair

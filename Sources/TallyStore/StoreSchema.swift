@@ -127,6 +127,13 @@ enum StoreSchema {
             }
             try db.execute(sql: "DROP TABLE dedup")
         }
+        migrator.registerMigration("v6-slot-copies") { db in
+            // How far each copy of slots from another shard has been installed (`installSlots`).
+            try db.execute(
+                sql:
+                    "CREATE TABLE slot_copies(cursor TEXT PRIMARY KEY NOT NULL, through INTEGER NOT NULL) WITHOUT ROWID"
+            )
+        }
         return migrator
     }
 

@@ -34,6 +34,8 @@ struct LoadGenerator: AsyncParsableCommand {
     var maxEvents: Int?
     @Option(help: "Event times spread at random over this many days before now (0: every event stamped now).")
     var spreadDays = 0
+    @Option(help: "Stop (and print the numbers) once this file exists, even before the time is up.")
+    var stopFile: String?
 
     /// What one connection measured.
     struct Tally: Sendable {
@@ -93,7 +95,9 @@ struct LoadGenerator: AsyncParsableCommand {
         body.reserveCapacity(batchEvents * 256)
         let maxRequests = maxEvents.map { ($0 / max(1, connections) + batchEvents - 1) / batchEvents } ?? Int.max
         var requests = 0
-        while ContinuousClock.now < deadline, requests < maxRequests {
+        while ContinuousClock.now < deadline, requests < maxRequests,
+            stopFile.map({ !FileManager.default.fileExists(atPath: $0) }) ?? true
+        {
             requests += 1
             body.removeAll(keepingCapacity: true)
             let now = Int64(Date().timeIntervalSince1970)

@@ -8,7 +8,7 @@ struct TallyCommand: AsyncParsableCommand {
         abstract: "Tally usage metering: ingest usage events, aggregate meters, query usage.",
         subcommands: [
             LocalCommand.self, ServeCommand.self, CoordinatorCommand.self, WorkerCommand.self, CertsCommand.self,
-            IngestCommand.self, QueryCommand.self,
+            IngestCommand.self, QueryCommand.self, ClusterCommand.self,
         ]
     )
 

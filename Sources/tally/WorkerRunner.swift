@@ -22,8 +22,14 @@ enum WorkerRunner {
         let membership = try await WorkerMembership(node: name, store: store)
         let host = config.host
         let listener = ListenerState(address: "https://\(host):\(config.port)")
+        let puller = SlotPuller(
+            tls: tls, store: store,
+            receiver: SlotChunkReceiver(
+                stagingDirectory: config.dataDirectory + "/staging", maxChunkBytes: SlotChunkHeader.maxChunkBytes,
+                maxBytesPerSecond: SlotChunkReceiver.maxCopyBytesPerSecond))
         let app = try WorkerServer.application(
-            store: store, membership: membership, tls: tls, host: host, port: config.port, limits: config.limits,
+            store: store, membership: membership, puller: puller, tls: tls, host: host, port: config.port,
+            limits: config.limits,
             logger: logger,
             onServerRunning: { port in
                 listener.markListening()

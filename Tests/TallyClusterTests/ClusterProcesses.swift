@@ -17,7 +17,10 @@ final class ClusterProcesses {
 
     let folder: String
     let authority: CertificateAuthority
+    /// The workers the cluster was created with.
     let workerNames: [String]
+    /// Workers with a certificate and a port but not in the cluster, to add online (named after the others).
+    let spareNames: [String]
     let workerPorts: [String: Int]
     private(set) var workers: [String: NodeProcess] = [:]
     private(set) var coordinator: NodeProcess!
@@ -27,12 +30,14 @@ final class ClusterProcesses {
     /// The workers' `--config` file, when given.
     let workerConfigPath: String?
 
-    /// Starts `count` workers (each with `workerConfig` as its YAML file, when given) and a coordinator.
-    init(workers count: Int = 3, probeIntervalMs: Int = 200, workerConfig: String? = nil) throws {
+    /// Starts `count` workers (each with `workerConfig` as its YAML file, when given) and a coordinator, and readies
+    /// `spares` more workers to add online.
+    init(workers count: Int = 3, spares: Int = 0, probeIntervalMs: Int = 200, workerConfig: String? = nil) throws {
         folder = NSTemporaryDirectory() + "tally-cluster-\(UUID().uuidString)"
         authority = CertificateAuthority(directory: folder + "/certs")
         try authority.initialize()
         workerNames = (1...count).map { "w\($0)" }
+        spareNames = (0..<spares).map { "w\(count + 1 + $0)" }
         if let workerConfig {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try workerConfig.write(toFile: folder + "/worker.yaml", atomically: true, encoding: .utf8)
@@ -40,9 +45,9 @@ final class ClusterProcesses {
         } else {
             workerConfigPath = nil
         }
-        for node in ["coordinator"] + workerNames { try authority.issue(node: node) }
+        for node in ["coordinator"] + workerNames + spareNames { try authority.issue(node: node) }
         let names = workerNames
-        let ports = Dictionary(uniqueKeysWithValues: try names.map { ($0, try TestHTTP.freePort()) })
+        let ports = Dictionary(uniqueKeysWithValues: try (names + spareNames).map { ($0, try TestHTTP.freePort()) })
         workerPorts = ports
         let yaml = """
             dataDir: \(folder)/coordinator
@@ -60,6 +65,15 @@ final class ClusterProcesses {
         for name in workerNames { try startWorker(name) }
         coordinator = try NodeProcess(arguments: ["coordinator", "--config", folder + "/cluster.yaml", "--port", "0"])
     }
+
+    /// Kills the coordinator (SIGKILL) and starts it again on its state.
+    func restartCoordinator() throws {
+        coordinator.kill()
+        coordinator = try NodeProcess(arguments: ["coordinator", "--config", folder + "/cluster.yaml", "--port", "0"])
+    }
+
+    /// The base URL of a worker.
+    func workerURL(_ name: String) -> String { "https://127.0.0.1:\(workerPorts[name]!)" }
 
     func startWorker(_ name: String) throws {
         workers[name] = try NodeProcess(
@@ -105,10 +119,10 @@ final class ClusterProcesses {
             .GET, "https://127.0.0.1:\(workerPorts[name]!)" + path, headers: headers, client: peerClient)
     }
 
-    /// Events stored on every worker, asked of each worker directly (no wait for the coordinator's probe).
+    /// Events stored on every running worker, asked of each worker directly (no wait for the coordinator's probe).
     func storedEvents() async throws -> Int {
         var total = 0
-        for name in workerNames {
+        for name in workers.keys.sorted() {
             let reply = try await worker(name, "/internal/v1/assignment")
             guard case .number(let text)? = reply.json?["events"], let events = Int(text) else {
                 throw NodeProcess.StartFailure(description: "worker \(name) did not report its events: \(reply.body)")

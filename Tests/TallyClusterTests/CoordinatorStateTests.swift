@@ -110,7 +110,7 @@ import Testing
                         + " maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
                         + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"
                 ),
-                FieldError(field: "cluster.slots", reason: "must be an integer ≥ 1"),
+                FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 65536"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
                 FieldError(
                     field: "cluster.workers[0].url",

@@ -49,7 +49,10 @@ import Testing
         let tables = try await store.pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         }
-        #expect(tables == ["dedup_collisions", "dedup_keys", "events", "grdb_migrations", "positions", "subjects"])
+        #expect(
+            tables == [
+                "dedup_collisions", "dedup_keys", "events", "grdb_migrations", "positions", "slot_copies", "subjects",
+            ])
         try await store.ingest([
             event("e9", time: "2024-03-01T11:00:00Z", data: #"{"v":0.25,"m":"a"}"#)
         ])

@@ -49,16 +49,33 @@ import Testing
         let moving: Set<Int> = Set(["c1", "c4", "c9"].map { SlotTable.slot(of: $0, slotCount: Self.slotCount) })
         let movedCustomers = Set(Self.customers.filter { moving.contains(SlotTable.slot(of: $0, slotCount: 16)) })
         let movedEvents = all.filter { movedCustomers.contains($0.subject) }.count
-        let data = try await source.exportSlots(moving, slotCount: Self.slotCount)
-        #expect(data.position == 600)
-        #expect(Set(data.subjects.map(\.key)) == movedCustomers)
-        #expect(data.events.count == movedEvents)
-        #expect(data.events.map(\.position) == data.events.map(\.position).sorted())
+        let whole = try await source.exportSlots(moving, slotCount: Self.slotCount)
+        #expect(whole.through == 600 && whole.sourcePosition == 600)
+        #expect(Set(whole.subjects.map(\.key)) == movedCustomers)
+        #expect(whole.events.count == movedEvents)
+        #expect(whole.events.map(\.position) == whole.events.map(\.position).sorted())
 
+        // The same copy in pieces of at most 25 events, each starting where the last ended.
         let target = try await Self.makeStore()
         try await target.ingest([all[0]].filter { !movedCustomers.contains($0.subject) })
-        #expect(try await target.installSlots(data) == movedEvents)
-        #expect(try await target.installSlots(data) == 0)
+        var pieces: [SlotData] = []
+        var after: Int64 = 0
+        while after < 600 {
+            let piece = try await source.exportSlots(moving, slotCount: Self.slotCount, after: after, maxEvents: 25)
+            #expect(piece.after == after && piece.events.count <= 25 && piece.through > after)
+            pieces.append(piece)
+            after = piece.through
+        }
+        #expect(pieces.flatMap(\.events) == whole.events)
+        await #expect(throws: SlotDataError.gap(copiedThrough: 0, after: pieces[1].after)) {
+            try await target.installSlots(pieces[1], cursor: "move-1/w1")
+        }
+        var installed = 0
+        for piece in pieces { installed += try await target.installSlots(piece, cursor: "move-1/w1") }
+        #expect(installed == movedEvents)
+        // A piece installed again adds nothing; so does the whole copy under another name (de-duplicated).
+        #expect(try await target.installSlots(pieces[0], cursor: "move-1/w1") == 0)
+        #expect(try await target.installSlots(whole, cursor: "move-2/w1") == 0)
         #expect(try await source.deleteSlots(moving, slotCount: Self.slotCount) == movedEvents)
 
         let afterSource = try await source.dailyAnswers()
@@ -94,14 +111,17 @@ import Testing
             try await store.deleteSlots([], slotCount: 0)
         }
         let foreign = SlotData(
-            slots: [SlotTable.slot(of: "c1", slotCount: 16)], slotCount: 16, position: 1, subjects: [],
+            slots: [SlotTable.slot(of: "c1", slotCount: 16)], slotCount: 16, after: 0, through: 1, sourcePosition: 1,
+            subjects: [],
             events: [
                 SlotEvent(
                     position: 1, ingested: t("2024-05-01T00:00:00Z"), time: t("2024-05-01T00:00:00Z"),
                     body: #"{"specversion":"1.0","id":"x","source":"s","type":"prompt","subject":"c4","data":{}}"#)
             ])
         if SlotTable.slot(of: "c4", slotCount: 16) != SlotTable.slot(of: "c1", slotCount: 16) {
-            await #expect(throws: SlotDataError.invalidEvent(position: 1)) { try await store.installSlots(foreign) }
+            await #expect(throws: SlotDataError.invalidEvent(position: 1)) {
+                try await store.installSlots(foreign, cursor: "m")
+            }
         }
         #expect(store.eventCount == 0)
     }

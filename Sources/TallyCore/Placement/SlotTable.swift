@@ -3,6 +3,8 @@
 public struct SlotTable: Sendable, Hashable {
     /// Default number of slots of a new cluster; fixed for the cluster's life.
     public static let defaultSlotCount = 1024
+    /// Most slots a cluster may have: slot lists travel in headers and slot tables in every assignment.
+    public static let maxSlotCount = 65_536
 
     public var epoch: Int64
     /// Owner of each slot, indexed by slot.

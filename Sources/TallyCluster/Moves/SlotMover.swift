@@ -1,0 +1,133 @@
+import AsyncHTTPClient
+import Logging
+import ServiceLifecycle
+import TallyCore
+import TallyHTTP
+
+/// Why a step of a move failed; the mover retries the step after `SlotMover.retryInterval`.
+public enum SlotMoveError: Error, Sendable {
+    /// The joining worker could not pull a chunk from a source.
+    case pullFailed(source: String, status: Int, detail: String)
+    /// A source did not delete the slots it gave up.
+    case deleteFailed(source: String, status: Int, detail: String)
+    /// The move names a worker the coordinator has no address for.
+    case unknownWorker(String)
+}
+
+/// Runs the move of slots onto a joining worker, one move at a time, and resumes an unfinished one when the
+/// coordinator starts. Each step is durable and can be repeated: the joining worker pulls chunks of each source's
+/// slots (its cursor makes a chunk installed twice count once) until it is within `switchLagPositions` of the source;
+/// then the target table becomes the cluster's (`CoordinatorState.switchOver`): every worker gets it, so sources
+/// refuse writes to the slots they gave up, while the coordinator holds writes to those slots and queries; the last
+/// events are pulled, the sources delete what they gave up, and the move is done.
+public struct SlotMover: Service {
+    /// Pause before a failed step is tried again.
+    public static let retryInterval = Duration.seconds(1)
+    /// The switch-over starts once every source is at most this many positions ahead of the copy, so writes and
+    /// queries wait only for the last few chunks.
+    public static let switchLagPositions: Int64 = 20_000
+    /// Longest wait for one pull or delete a worker runs for a move.
+    public static let stepTimeout = Duration.seconds(600)
+
+    let coordinator: Coordinator
+    let logger: Logger
+
+    public init(coordinator: Coordinator, logger: Logger) {
+        self.coordinator = coordinator
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await runUnfinished()
+            for await _ in coordinator.moveRequests {
+                await runUnfinished()
+            }
+        }
+    }
+
+    /// Runs steps until no move is unfinished (or the task is cancelled).
+    func runUnfinished() async {
+        while let move = coordinator.state.snapshot.move, !Task.isCancelled {
+            do {
+                try await step(move)
+            } catch {
+                logger.warning(
+                    "a step of the move failed; trying again",
+                    metadata: ["move": "\(move.id)", "phase": "\(move.phase.rawValue)", "error": "\(error)"])
+                try? await Task.sleep(for: SlotMover.retryInterval)
+            }
+        }
+    }
+
+    private func step(_ move: SlotMove) async throws {
+        switch move.phase {
+        case .copying:
+            for source in move.plan.sources { try await copy(move, from: source, lag: SlotMover.switchLagPositions) }
+            try await coordinator.state.switchOver()
+            logger.info("move switching over", metadata: ["move": "\(move.id)", "epoch": "\(move.plan.target.epoch)"])
+        case .switching:
+            for worker in move.plan.sources + [move.plan.worker] {
+                if case .failure(let failure) = await coordinator.push(worker) { throw failure }
+            }
+            for source in move.plan.sources { try await copy(move, from: source, lag: 0) }
+            for source in move.plan.sources { try await delete(move, at: source) }
+            try await coordinator.state.finishMove()
+            await coordinator.pushAll()
+            logger.info("move done", metadata: ["move": "\(move.id)", "worker": "\(move.plan.worker)"])
+        case .done:
+            return
+        }
+    }
+
+    /// Pulls chunks of `source`'s moving slots onto the joining worker until the copy is at most `lag` positions
+    /// behind the source, recording each pull.
+    private func copy(_ move: SlotMove, from source: String, lag: Int64) async throws {
+        let snapshot = coordinator.state.snapshot
+        guard let sourceURL = snapshot.workerURLs[source] else { throw SlotMoveError.unknownWorker(source) }
+        var progress = snapshot.move?.progress[source] ?? SlotMove.Progress()
+        let slots = move.plan.slotsBySource[source] ?? []
+        while true {
+            let body: JSONValue = .object([
+                "source": .string(sourceURL), "slots": .array(slots.map { .number(String($0)) }),
+                "slotCount": .number(String(move.plan.target.slotCount)),
+                "after": .number(String(progress.copiedThrough)), "cursor": .string(move.cursor(source: source)),
+                "maxEvents": .number(String(SlotPuller.maxChunkEvents)),
+            ])
+            let reply = try await coordinator.client.send(
+                .POST, baseURL: move.url, path: "/internal/v1/slots/pull", body: JSONWriter.string(body),
+                timeout: SlotMover.stepTimeout)
+            guard reply.status == 200, let json = reply.json, let through = json["through"]?.int64,
+                let position = json["sourcePosition"]?.int64, let installed = json["installed"]?.int64,
+                let bytes = json["bytes"]?.int64
+            else { throw SlotMoveError.pullFailed(source: source, status: reply.status, detail: reply.detail) }
+            progress.copiedThrough = max(progress.copiedThrough, through)
+            progress.sourcePosition = position
+            progress.events += installed
+            progress.bytes += bytes
+            try await coordinator.state.recordCopy(source: source, progress: progress)
+            if position - progress.copiedThrough <= lag { return }
+        }
+    }
+
+    private func delete(_ move: SlotMove, at source: String) async throws {
+        guard let url = coordinator.state.snapshot.workerURLs[source] else { throw SlotMoveError.unknownWorker(source) }
+        let body: JSONValue = .object([
+            "slots": .array((move.plan.slotsBySource[source] ?? []).map { .number(String($0)) }),
+            "slotCount": .number(String(move.plan.target.slotCount)),
+        ])
+        let reply = try await coordinator.client.send(
+            .POST, baseURL: url, path: "/internal/v1/slots/delete", body: JSONWriter.string(body),
+            timeout: SlotMover.stepTimeout)
+        guard reply.status == 200 else {
+            throw SlotMoveError.deleteFailed(source: source, status: reply.status, detail: reply.detail)
+        }
+    }
+}
+
+extension JSONValue {
+    /// A JSON number that is an Int64.
+    fileprivate var int64: Int64? {
+        if case .number(let text) = self { Int64(text) } else { nil }
+    }
+}

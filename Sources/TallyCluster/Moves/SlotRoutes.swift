@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import TallyCore
+import TallyHTTP
+import TallyStore
+
+/// A worker's routes for moving slots: serving a chunk of its slots to another worker (any cluster certificate),
+/// pulling and installing one from another worker, and deleting slots it no longer owns (both the coordinator's).
+struct SlotRoutes<Context: RequestContext> {
+    let store: ShardStore
+    let membership: WorkerMembership
+    let puller: SlotPuller
+
+    func register(on router: Router<Context>) {
+        router.get("/internal/v1/slots/chunk") { request, _ -> Response in
+            let parameters = request.uri.queryParameters
+            let (slots, slotCount) = try SlotRoutes.slots(
+                parameters["slots"].map(String.init) ?? "", parameters["slotCount"].map(String.init))
+            let after = try SlotRoutes.integer(parameters["after"].map(String.init) ?? "0", "after", Int64.self)
+            let maxEvents = try SlotRoutes.integer(
+                parameters["maxEvents"].map(String.init) ?? String(SlotPuller.maxChunkEvents), "maxEvents", Int.self)
+            var limit = min(max(maxEvents, 1), SlotPuller.maxChunkEvents)
+            while true {
+                let data = try await store.exportSlots(Set(slots), slotCount: slotCount, after: after, maxEvents: limit)
+                let (header, body) = try SlotChunkBody.encode(data)
+                if header.bytes <= SlotChunkHeader.maxChunkBytes || data.events.count <= 1 {
+                    return Response(
+                        status: .ok, headers: header.fields, body: .init(byteBuffer: ByteBuffer(data: body)))
+                }
+                limit = max(1, data.events.count / 2)
+            }
+        }
+        router.post("/internal/v1/slots/pull") { request, _ -> Response in
+            let body = try await request.jsonBody(maxBytes: SlotRouteLimits.maxRequestBytes)
+            guard let source = body["source"]?.stringValue, source.hasPrefix("https://") else {
+                throw Problem.invalidField("source", "must be the https:// URL of the source worker")
+            }
+            guard let cursor = body["cursor"]?.stringValue, !cursor.isEmpty, cursor.utf8.count <= 200 else {
+                throw Problem.invalidField("cursor", "must name the copy in 1 to 200 bytes")
+            }
+            let slotsText = (body["slots"]?.arrayValue ?? []).map { $0.numberText ?? "x" }.joined(separator: ",")
+            let (slots, slotCount) = try SlotRoutes.slots(slotsText, body["slotCount"]?.numberText)
+            let after = try SlotRoutes.integer(body["after"]?.numberText ?? "0", "after", Int64.self)
+            let maxEvents = try SlotRoutes.integer(
+                body["maxEvents"]?.numberText ?? String(SlotPuller.maxChunkEvents), "maxEvents", Int.self)
+            do {
+                let outcome = try await puller.pull(
+                    source: source, slots: slots, slotCount: slotCount, after: after, maxEvents: maxEvents,
+                    cursor: cursor)
+                return Response.json(
+                    .object([
+                        "through": .number(String(outcome.through)),
+                        "sourcePosition": .number(String(outcome.sourcePosition)),
+                        "events": .number(String(outcome.events)), "installed": .number(String(outcome.installed)),
+                        "bytes": .number(String(outcome.bytes)),
+                    ]))
+            } catch let error as SlotChunkError {
+                throw Problem(
+                    .badGateway, type: "urn:tally:problem:chunk-refused",
+                    detail: "the chunk from \(source) was refused and nothing of it installed: \(error)")
+            } catch let error as SlotPullError {
+                throw Problem(.badGateway, type: "urn:tally:problem:source-refused", detail: "\(error)")
+            } catch let error as SlotDataError {
+                throw Problem(.conflict, type: "urn:tally:problem:slot-copy", detail: "\(error)")
+            }
+        }
+        router.post("/internal/v1/slots/delete") { request, _ -> Response in
+            let body = try await request.jsonBody(maxBytes: SlotRouteLimits.maxRequestBytes)
+            let slotsText = (body["slots"]?.arrayValue ?? []).map { $0.numberText ?? "x" }.joined(separator: ",")
+            let (slots, slotCount) = try SlotRoutes.slots(slotsText, body["slotCount"]?.numberText)
+            let owned = membership.ownedSlots(slotCount: slotCount)
+            let kept = slots.filter { owned.contains($0) }
+            guard kept.isEmpty else {
+                throw Problem(
+                    .conflict, type: "urn:tally:problem:slot-owned",
+                    detail: "worker \(membership.node) owns slot(s) \(kept.map(String.init).joined(separator: ", ")) "
+                        + "at epoch \(membership.epoch); only slots it no longer owns are deleted")
+            }
+            let deleted = try await store.deleteSlots(Set(slots), slotCount: slotCount)
+            return Response.json(.object(["deleted": .number(String(deleted))]))
+        }
+    }
+
+    static func integer<T: FixedWidthInteger>(_ text: String, _ field: String, _: T.Type) throws -> T {
+        guard let value = T(text), value >= 0 else { throw Problem.invalidField(field, "must be an integer ≥ 0") }
+        return value
+    }
+
+    /// A comma-separated slot list and its slot count, each slot below the count.
+    static func slots(_ text: String, _ countText: String?) throws -> (slots: [Int], slotCount: Int) {
+        guard let countText, let slotCount = Int(countText), (1...SlotTable.maxSlotCount).contains(slotCount) else {
+            throw Problem.invalidField("slotCount", "must be an integer from 1 to \(SlotTable.maxSlotCount)")
+        }
+        let items = text.split(separator: ",", omittingEmptySubsequences: false)
+        let slots = items.compactMap { Int($0) }
+        guard !text.isEmpty, slots.count == items.count, slots.allSatisfy({ (0..<slotCount).contains($0) }),
+            slots == slots.sorted(), Set(slots).count == slots.count
+        else {
+            throw Problem.invalidField(
+                "slots", "must list distinct slots from 0 to \(slotCount - 1) in ascending order")
+        }
+        return (slots, slotCount)
+    }
+}
+
+/// Limits of a worker's slot routes.
+enum SlotRouteLimits {
+    /// Largest request body of the slot routes, in bytes (a slot list of the largest cluster).
+    static let maxRequestBytes = 1024 * 1024
+}
+
+extension JSONValue {
+    /// The text of a JSON number.
+    fileprivate var numberText: String? {
+        if case .number(let text) = self { text } else { nil }
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import TallyCore
+
+/// `tally cluster`: change a running cluster through its coordinator.
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Change a running cluster through its coordinator.",
+        subcommands: [AddWorkerCommand.self])
+}
+
+/// `tally cluster add-worker NAME URL`: adds a worker online and follows the move of slots onto it.
+struct AddWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add-worker",
+        abstract: "Add a worker (started with a certificate from `tally certs issue NAME`) and move slots onto it.")
+
+    @Argument(help: "The new worker's name (the name in its certificate).")
+    var name: String
+    @Argument(help: "The https:// URL the coordinator and the other workers reach it at.")
+    var url: String
+    @Option(help: "Base URL of the coordinator's API.")
+    var coordinator = "http://127.0.0.1:8080"
+    @Option(help: "API key, if the coordinator requires one.")
+    var apiKey: String?
+    @Flag(help: "Return once the move is planned instead of following it to the end.")
+    var noWait = false
+
+    /// Time between two looks at the move's progress.
+    static let pollInterval = Duration.milliseconds(500)
+
+    func run() async throws {
+        let client = APIClient(baseURL: coordinator, apiKey: apiKey)
+        let request = JSONWriter.string(.object(["name": .string(name), "url": .string(url)]))
+        let response = try await client.send(
+            .POST, "/api/v1/cluster/workers", contentType: "application/json", body: Array(request.utf8))
+        guard response.status == 202, let move = try? JSONParser.parse(response.body), let id = move["id"]?.stringValue
+        else { throw ValidationError("adding \(name) failed (\(response.status)): \(response.body)") }
+        print("move \(id): \(move["slots"].map(JSONWriter.string) ?? "?") slots move onto \(name)")
+        guard !noWait else { return }
+        while true {
+            try await Task.sleep(for: AddWorkerCommand.pollInterval)
+            let status = try await client.send(.GET, "/api/v1/cluster")
+            guard status.status == 200, let json = try? JSONParser.parse(status.body) else {
+                throw ValidationError("reading the cluster failed (\(status.status)): \(status.body)")
+            }
+            guard let current = json["move"], current["id"]?.stringValue == id else {
+                print(
+                    "\r\(AddWorkerCommand.bar(1))  done: \(name) owns its slots at epoch "
+                        + "\(json["epoch"].map(JSONWriter.string) ?? "?")")
+                return
+            }
+            let fraction =
+                current["progress"].flatMap { value -> Double? in
+                    if case .number(let text) = value { Double(text) } else { nil }
+                } ?? 0
+            let line =
+                "\r\(AddWorkerCommand.bar(fraction))  \(current["phase"]?.stringValue ?? "?")  "
+                + "\(current["events"].map(JSONWriter.string) ?? "0") events, "
+                + "\(current["bytes"].map(JSONWriter.string) ?? "0") bytes"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+    }
+
+    /// A 30-character progress bar with the percentage.
+    static func bar(_ fraction: Double) -> String {
+        let filled = Int((min(max(fraction, 0), 1) * 30).rounded())
+        return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] "
+            + String(format: "%3d%%", Int((fraction * 100).rounded()))
+    }
+}

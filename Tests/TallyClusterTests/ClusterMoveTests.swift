@@ -1,0 +1,244 @@
+import AsyncHTTPClient
+import Foundation
+import Synchronization
+import TallyCluster
+import TallyCore
+import TallyTestSupport
+import Testing
+
+/// Adding a worker online: the coordinator plans the move, the new worker pulls its slots from the others over
+/// mutual TLS while events keep flowing, the epoch flips, the sources drop what they gave up — and every
+/// acknowledged event is counted exactly once, before, during and after the move, also when the coordinator is
+/// killed in the middle of it.
+@Suite struct ClusterMoveTests {
+    static let customers = (0..<300).map { "customer-\($0)" }
+    static let meters = [
+        #"{"slug":"calls","aggregation":"COUNT","eventType":"usage"}"#,
+        #"{"slug":"tokens","aggregation":"SUM","eventType":"usage","valueProperty":"$.tokens"}"#,
+    ]
+
+    /// What the clients were told was stored, per customer: events and the sum of their tokens.
+    final class Acknowledged: Sendable {
+        private let tallies = Mutex<[String: (count: Int, tokens: Int)]>([:])
+        private let refusals = Mutex<[String]>([])
+
+        func record(_ events: [(subject: String, tokens: Int)]) {
+            tallies.withLock { all in
+                for event in events {
+                    all[event.subject, default: (0, 0)].count += 1
+                    all[event.subject, default: (0, 0)].tokens += event.tokens
+                }
+            }
+        }
+
+        func refuse(_ reason: String) { refusals.withLock { $0.append(reason) } }
+
+        var byCustomer: [String: (count: Int, tokens: Int)] { tallies.withLock { $0 } }
+        var total: Int { tallies.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+        var refused: [String] { refusals.withLock { $0 } }
+    }
+
+    /// Set once the load of a test should stop.
+    final class StopFlag: Sendable {
+        private let flag = Atomic<Bool>(false)
+        func stop() { flag.store(true, ordering: .relaxed) }
+        var stopped: Bool { flag.load(ordering: .relaxed) }
+    }
+
+    /// Sends one batch of `size` events named `prefix-i`; records it when the answer is 204.
+    static func send(
+        _ cluster: ClusterProcesses, prefix: String, size: Int, offset: Int, into acknowledged: Acknowledged
+    ) async throws {
+        try await send(cluster.coordinator.baseURL, prefix: prefix, size: size, offset: offset, into: acknowledged)
+    }
+
+    /// Sends one batch to the coordinator at `baseURL`.
+    static func send(
+        _ baseURL: String, prefix: String, size: Int, offset: Int, into acknowledged: Acknowledged
+    ) async throws {
+        var events: [(subject: String, tokens: Int)] = []
+        var texts: [String] = []
+        for index in 0..<size {
+            let subject = customers[(offset + index * 7) % customers.count]
+            let tokens = (offset + index) % 9 + 1
+            events.append((subject, tokens))
+            texts.append(
+                #"{"specversion":"1.0","id":"\#(prefix)-\#(index)","source":"test","type":"usage","#
+                    + #""subject":"\#(subject)","time":"2026-03-02T12:00:00Z","data":{"tokens":\#(tokens)}}"#)
+        }
+        let reply = try await TestHTTP.send(
+            .POST, baseURL + "/api/v1/events", body: "[" + texts.joined(separator: ",") + "]",
+            contentType: "application/cloudevents-batch+json")
+        if reply.status == 204 {
+            acknowledged.record(events)
+        } else {
+            acknowledged.refuse("\(reply.status): \(reply.body)")
+        }
+    }
+
+    /// Waits until `GET /api/v1/cluster` shows no move, and returns that status.
+    static func waitForMoveDone(_ cluster: ClusterProcesses) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline {
+            let status = try #require(try await cluster.api(.GET, "/api/v1/cluster").json)
+            if status["move"] == .null { return status }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw NodeProcess.StartFailure(description: "the move did not finish within 240 s")
+    }
+
+    /// Every customer's COUNT and SUM through the coordinator equal what was acknowledged; every worker holds
+    /// exactly the acknowledged events, none twice.
+    static func expectExact(_ cluster: ClusterProcesses, _ acknowledged: Acknowledged) async throws {
+        let range = "from=2026-03-01T00:00:00Z&to=2026-03-05T00:00:00Z&groupBy=subject"
+        var counted: [String: (count: Int, tokens: Int)] = [:]
+        for slug in ["calls", "tokens"] {
+            let reply = try await cluster.api(.GET, "/api/v1/meters/\(slug)/query?\(range)")
+            #expect(reply.status == 200, "\(reply.body)")
+            for row in reply.json?["data"]?.arrayValue ?? [] {
+                guard let subject = row["subject"]?.stringValue, case .number(let text)? = row["value"],
+                    let value = Int(text)
+                else { continue }
+                if slug == "calls" {
+                    counted[subject, default: (0, 0)].count = value
+                } else {
+                    counted[subject, default: (0, 0)].tokens = value
+                }
+            }
+        }
+        let expected = acknowledged.byCustomer
+        #expect(counted.count == expected.count)
+        for (subject, tally) in expected {
+            #expect(counted[subject]?.count == tally.count, "\(subject) events")
+            #expect(counted[subject]?.tokens == tally.tokens, "\(subject) tokens")
+        }
+        #expect(try await cluster.storedEvents() == acknowledged.total)
+    }
+
+    @Test func addingAWorkerUnderLoadMovesItsSlotsWithEveryEventCountedOnce() async throws {
+        let cluster = try ClusterProcesses(workers: 2, spares: 1)
+        do {
+            try await cluster.waitReady()
+            for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
+            let acknowledged = Acknowledged()
+            for batch in 0..<30 {
+                try await Self.send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
+            }
+            try cluster.startWorker("w3")
+            let plan = SlotMovePlan.adding("w3", to: SlotPlanner.initial(workers: ["w1", "w2"]))
+
+            let stop = StopFlag()
+            let coordinatorURL = cluster.coordinator.baseURL
+            let loader = Task {
+                var batch = 0
+                while !stop.stopped {
+                    try await Self.send(
+                        coordinatorURL, prefix: "during-\(batch)", size: 50, offset: batch, into: acknowledged)
+                    batch += 1
+                }
+                return batch
+            }
+            let added = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
+            #expect(added.status == 202, "\(added.body)")
+            #expect(added.json?["worker"] == .string("w3"))
+            #expect(added.json?["kind"] == .string("add-worker"))
+            #expect(added.json?["slots"] == .number(String(plan.movingSlots.count)))
+            #expect(added.json?["epoch"] == .number("2"))
+
+            let status = try await Self.waitForMoveDone(cluster)
+            stop.stop()
+            let batchesDuringMove = try await loader.value
+            #expect(batchesDuringMove > 0)
+            #expect(acknowledged.refused == [])
+            for batch in 0..<10 {
+                try await Self.send(cluster, prefix: "after-\(batch)", size: 100, offset: batch + 3, into: acknowledged)
+            }
+
+            #expect(status["epoch"] == .number("2"))
+            let slots = (status["workers"]?.arrayValue ?? []).reduce(into: [String: JSONValue]()) {
+                $0[$1["name"]?.stringValue ?? ""] = $1["slots"]
+            }
+            #expect(slots == plan.target.slotCounts.mapValues { .number(String($0)) })
+            try await Self.expectExact(cluster, acknowledged)
+            for name in ["w1", "w2", "w3"] {
+                let assignment = try await cluster.worker(name, "/internal/v1/assignment")
+                #expect(assignment.json?["epoch"] == .number("2"), "\(name)")
+                if case .number(let text)? = assignment.json?["events"] { #expect(Int(text)! > 0, "\(name)") }
+            }
+            let subjects = try await cluster.api(.GET, "/api/v1/subjects?limit=1000")
+            #expect(subjects.json?.arrayValue?.count == Self.customers.count)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    @Test func aMoveResumesAfterTheCoordinatorIsKilledAndRefusesWhatItMust() async throws {
+        let cluster = try ClusterProcesses(workers: 2, spares: 1)
+        do {
+            try await cluster.waitReady()
+            for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
+            let acknowledged = Acknowledged()
+            for batch in 0..<10 {
+                try await Self.send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
+            }
+            let invalid = try await cluster.api(.POST, "/api/v1/cluster/workers", #"{"name":"-w3"}"#)
+            #expect(invalid.status == 400)
+            #expect(invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue } == ["url"])
+            let badName = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"-w3","url":"https://127.0.0.1:1"}"#)
+            #expect(badName.status == 400)
+            #expect(badName.json?["errors"]?.arrayValue?.first?["field"] == .string("name"))
+            let taken = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w1","url":"https://127.0.0.1:1"}"#)
+            #expect(taken.status == 409)
+            #expect(taken.json?["type"] == .string("urn:tally:problem:worker-exists"))
+
+            // w3 is not running yet: the move is planned and its copy fails until w3 starts.
+            let added = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
+            #expect(added.status == 202)
+            let id = try #require(added.json?["id"]?.stringValue)
+            let second = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w4","url":"https://127.0.0.1:1"}"#)
+            #expect(second.status == 409)
+            #expect(second.json?["type"] == .string("urn:tally:problem:move-in-progress"))
+            #expect(second.json?["move"] == .string(id))
+            try await Self.send(cluster, prefix: "copying", size: 100, offset: 5, into: acknowledged)
+
+            try cluster.restartCoordinator()
+            let resumed = try #require(try await cluster.api(.GET, "/api/v1/cluster").json)
+            #expect(resumed["move"]?["id"] == .string(id))
+            #expect(resumed["move"]?["phase"] == .string("copying"))
+            #expect(resumed["epoch"] == .number("1"))
+
+            try cluster.startWorker("w3")
+            let status = try await Self.waitForMoveDone(cluster)
+            #expect(status["epoch"] == .number("2"))
+            try await Self.send(cluster, prefix: "after", size: 100, offset: 9, into: acknowledged)
+            #expect(acknowledged.refused == [])
+            try await Self.expectExact(cluster, acknowledged)
+
+            // Slot chunks are served to any cluster node; pulls and deletes only to the coordinator.
+            let peer = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: .init(tlsConfiguration: try ClusterTLS(authority: cluster.authority, node: "w2").client))
+            let chunk = try await TestHTTP.send(
+                .GET, cluster.workerURL("w1") + "/internal/v1/slots/chunk?slots=0,1&slotCount=1024&after=0",
+                client: peer)
+            #expect(chunk.status == 200)
+            #expect(chunk.headers.first(name: "Tally-Slots") == "0,1")
+            let pull = try await TestHTTP.send(
+                .POST, cluster.workerURL("w1") + "/internal/v1/slots/delete", body: #"{"slots":[0],"slotCount":1024}"#,
+                client: peer)
+            #expect(pull.status == 403)
+            try await peer.shutdown()
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+}
