@@ -287,3 +287,21 @@ extension CoordinatorState {
         }
     }
 }
+
+extension CoordinatorState {
+    /// The workers a coordinator state at `path` holds: those it was created with and those added online, each in
+    /// name order; nil when there is no state there yet. Reads the file without changing it.
+    public static func storedWorkers(path: String) throws -> (seeded: [String], added: [String])? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        return try queue.read { db in
+            guard try db.tableExists("workers") else { return nil }
+            let hasAdded = try db.columns(in: "workers").contains { $0.name == "added" }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT name, \(hasAdded ? "added" : "0") FROM workers ORDER BY name")
+            return (rows.filter { $0[1] as Int == 0 }.map { $0[0] }, rows.filter { $0[1] as Int != 0 }.map { $0[0] })
+        }
+    }
+}

@@ -7,14 +7,15 @@ import TallyHTTP
 /// `tally local`: the newcomer's entry point. A local cluster on loopback: the coordinator (public API on
 /// 127.0.0.1:PORT, in this process) and N workers as child processes on PORT+1…PORT+N, with the cluster CA,
 /// node certificates and all data under `./.tally/`. A worker that exits unexpectedly is restarted with backoff;
-/// the workers stop by themselves if this process dies. Ctrl-C stops them all gracefully.
+/// the workers stop by themselves if this process dies. Ctrl-C stops them all gracefully. Started again on its folder
+/// with more workers than it holds, it starts the new ones and adds them online, one after the other.
 struct LocalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "local", abstract: "Run a local Tally cluster with data under ./.tally/.")
 
     @Option(help: "Port of the public API; workers listen on the next ports.")
     var port = 8080
-    @Option(help: "Number of worker processes (fixed when ./.tally/ is first created).")
+    @Option(help: "Number of worker processes; more than the folder's cluster holds adds the new ones online.")
     var workers = 3
     @Option(help: "Folder for certificates and data.")
     var dir = "./.tally"
@@ -26,7 +27,21 @@ struct LocalCommand: AsyncParsableCommand {
     func run() async throws {
         let authority = CertificateAuthority(directory: dir + "/certs")
         if !authority.hasCA { try authority.initialize() }
-        let names = (1...workers).map { "w\($0)" }
+        let stored = try CoordinatorState.storedWorkers(path: dir + "/coordinator/coordinator.sqlite")
+        let existing = (stored.map { $0.seeded + $0.added } ?? []).sorted { $0.localNumber < $1.localNumber }
+        guard workers >= existing.count else {
+            throw ValidationError(
+                "\(dir) holds a cluster of \(existing.count) workers; draining workers is not supported yet, so "
+                    + "--workers must be at least \(existing.count)")
+        }
+        var names = existing
+        var number = 0
+        while names.count < workers {
+            number += 1
+            if !names.contains("w\(number)") { names.append("w\(number)") }
+        }
+        let seeded = stored?.seeded ?? names
+        func url(_ name: String) -> String { "https://127.0.0.1:\(port + name.localNumber)" }
         for node in ["coordinator"] + names where !authority.hasCertificate(node: node) {
             try authority.issue(node: node)
         }
@@ -34,11 +49,11 @@ struct LocalCommand: AsyncParsableCommand {
         let parent = String(getpid())
         let supervisor = WorkerSupervisor(
             executable: executable,
-            workers: names.enumerated().map { index, name in
+            workers: names.map { name in
                 WorkerSupervisor.Worker(
                     name: name,
                     arguments: [
-                        "worker", "--name", name, "--port", String(port + index + 1), "--data", "\(dir)/\(name)",
+                        "worker", "--name", name, "--port", String(port + name.localNumber), "--data", "\(dir)/\(name)",
                         "--certs", authority.directory, "--exit-with-parent", parent,
                     ])
             }, logger: RunnerLogger.make(label: "tally.local"))
@@ -47,10 +62,17 @@ struct LocalCommand: AsyncParsableCommand {
         node.dataDirectory = dir + "/coordinator"
         var cluster = ClusterSettings()
         cluster.certsDir = authority.directory
-        cluster.workers = names.enumerated().map { index, name in
-            .init(name: name, url: "https://127.0.0.1:\(port + index + 1)")
-        }
+        cluster.workers = seeded.map { .init(name: $0, url: url($0)) }
         node.cluster = cluster
-        try await CoordinatorRunner.run(node, companions: [supervisor])
+        let joining = names.filter { !seeded.contains($0) && !(stored?.added.contains($0) ?? false) }
+        let growth = LocalGrowth(
+            workers: joining.map { ($0, url($0)) }, api: APIClient(baseURL: "http://127.0.0.1:\(port)", apiKey: nil),
+            logger: RunnerLogger.make(label: "tally.local"))
+        try await CoordinatorRunner.run(node, companions: [supervisor, growth])
     }
+}
+
+extension String {
+    /// The number of a `tally local` worker name (`w3` → 3): its port is the API port plus this number.
+    fileprivate var localNumber: Int { Int(dropFirst()) ?? 0 }
 }

@@ -51,4 +51,53 @@ import Testing
         #expect(try TestHTTP.isListening(port: port + 1) == false)
         #expect(try TestHTTP.isListening(port: port + 2) == false)
     }
+
+    @Test func aLocalClusterGrowsOnlineWhenStartedWithMoreWorkers() async throws {
+        let folder = NSTemporaryDirectory() + "tally-local-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let port = try TestHTTP.freePort()
+        let arguments = ["local", "--port", String(port), "--dir", folder, "--workers"]
+        let first = try NodeProcess(arguments: arguments + ["2"])
+        for _ in 0..<300 where (try? await TestHTTP.send(.GET, first.baseURL + "/readyz"))?.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(
+            try await TestHTTP.send(
+                .POST, first.baseURL + "/api/v1/meters",
+                body: #"{"slug":"calls","aggregation":"COUNT","eventType":"call"}"#
+            ).status == 201)
+        let events = (0..<200).map {
+            #"{"specversion":"1.0","id":"\#($0)","source":"t","type":"call","subject":"c\#($0 % 50)","#
+                + #""time":"2024-01-01T00:00:00Z"}"#
+        }
+        #expect(
+            try await TestHTTP.send(
+                .POST, first.baseURL + "/api/v1/events", body: "[" + events.joined(separator: ",") + "]"
+            ).status == 204)
+        kill(first.process.processIdentifier, SIGINT)
+        first.process.waitUntilExit()
+
+        let grown = try NodeProcess(arguments: arguments + ["3"])
+        var status: JSONValue?
+        for _ in 0..<1200 {
+            status = try? await TestHTTP.send(.GET, grown.baseURL + "/api/v1/cluster").json
+            if status?["epoch"] == .number("2"), status?["move"] == .null { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let plan = SlotMovePlan.adding("w3", to: SlotPlanner.initial(workers: ["w1", "w2"]))
+        #expect(status?["epoch"] == .number("2"))
+        #expect(
+            status?["workers"]?.arrayValue?.map { $0["slots"] }
+                == ["w1", "w2", "w3"].map { .number(String(plan.target.slotCounts[$0] ?? 0)) })
+        let answer = try await TestHTTP.send(
+            .GET, grown.baseURL + "/api/v1/meters/calls/query?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z")
+        #expect(answer.json?["data"]?.arrayValue?.first?["value"] == .number("200"))
+        kill(grown.process.processIdentifier, SIGINT)
+        grown.process.waitUntilExit()
+        #expect(grown.process.terminationStatus == 0)
+
+        let shrunk = try NodeProcess.run(arguments + ["2"])
+        #expect(shrunk.status != 0)
+        #expect(shrunk.error.contains("holds a cluster of 3 workers; draining workers is not supported yet"))
+    }
 }
