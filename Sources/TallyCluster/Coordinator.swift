@@ -19,7 +19,7 @@ public final class Coordinator: Sendable {
     /// Signals `SlotMover` that a move was planned.
     let moveRequests: AsyncStream<Void>
     private let moveRequested: AsyncStream<Void>.Continuation
-    private let settings: ClusterSettings
+    let settings: ClusterSettings
     /// Longest wait of a request for a move's switch-over (writes to moving slots, queries) before it is refused
     /// with 503 `slots-moving`.
     static let maxFenceWait = Duration.seconds(60)

@@ -29,6 +29,10 @@ public struct ClusterSettings: Sendable, Hashable {
     public var maxForwardsInFlightPerWorker = 2
     /// Parts waiting for one worker; beyond, ingestion answers 503 `overloaded` and forwards nothing.
     public var maxQueuedPartsPerWorker = 4096
+    /// Most events of the moving slots one chunk of a slot move carries (a worker joining pulls chunk by chunk).
+    public var moveChunkEvents = ClusterSettings.maxMoveChunkEvents
+    /// The ceiling of `moveChunkEvents`: what a worker serves in one chunk at most.
+    public static let maxMoveChunkEvents = 20_000
     /// Largest forwarded request a worker accepts, in bytes (and so the ceiling of `maxForwardBodyBytes`).
     public static let forwardBodyBytesCeiling = 64 * 1024 * 1024
     /// Most events in one forwarded request a worker accepts: no valid event is shorter than 50 bytes.
@@ -43,7 +47,7 @@ public struct ClusterSettings: Sendable, Hashable {
 
     static let knownKeys = [
         "slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir",
-        "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker",
+        "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker", "moveChunkEvents",
     ]
 
     /// Reads the section; problems are appended to `errors` with `cluster.` field names.
@@ -79,6 +83,7 @@ public struct ClusterSettings: Sendable, Hashable {
         }
         integer("maxForwardsInFlightPerWorker", minimum: 1) { settings.maxForwardsInFlightPerWorker = $0 }
         integer("maxQueuedPartsPerWorker", minimum: 1) { settings.maxQueuedPartsPerWorker = $0 }
+        integer("moveChunkEvents", minimum: 1, maximum: maxMoveChunkEvents) { settings.moveChunkEvents = $0 }
         if let dir = members["certsDir"] {
             if let text = dir.stringValue {
                 settings.certsDir = text

@@ -22,11 +22,11 @@ enum WorkerRunner {
         let membership = try await WorkerMembership(node: name, store: store)
         let host = config.host
         let listener = ListenerState(address: "https://\(host):\(config.port)")
-        let puller = SlotPuller(
-            tls: tls, store: store,
-            receiver: SlotChunkReceiver(
-                stagingDirectory: config.dataDirectory + "/staging", maxChunkBytes: SlotChunkHeader.maxChunkBytes,
-                maxBytesPerSecond: SlotChunkReceiver.maxCopyBytesPerSecond))
+        let receiver = SlotChunkReceiver(
+            stagingDirectory: config.dataDirectory + "/staging", maxChunkBytes: SlotChunkHeader.maxChunkBytes,
+            maxBytesPerSecond: SlotChunkReceiver.maxCopyBytesPerSecond)
+        try receiver.clearStaging()
+        let puller = SlotPuller(tls: tls, store: store, receiver: receiver)
         let app = try WorkerServer.application(
             store: store, membership: membership, puller: puller, tls: tls, host: host, port: config.port,
             limits: config.limits,

@@ -241,4 +241,41 @@ import Testing
         }
         await cluster.stop()
     }
+
+    @Test func aMoveSurvivesTheJoiningWorkerKilledInTheMiddleOfItsCopy() async throws {
+        // Chunks of 10 events: the copy takes hundreds of pulls, so the kill lands in the middle of it.
+        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: ["moveChunkEvents: 10"])
+        do {
+            try await cluster.waitReady()
+            for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
+            let acknowledged = Acknowledged()
+            for batch in 0..<40 {
+                try await Self.send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
+            }
+            try cluster.startWorker("w3")
+            let added = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
+            #expect(added.status == 202)
+            var copied: Int64 = 0
+            for _ in 0..<2000 where copied == 0 {
+                let move = try await cluster.api(.GET, "/api/v1/cluster").json?["move"]
+                if case .number(let text)? = move?["events"] { copied = Int64(text) ?? 0 }
+                if copied == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(copied > 0)
+            cluster.killWorker("w3")
+            let midway = try #require(try await cluster.api(.GET, "/api/v1/cluster").json?["move"])
+            #expect(midway["phase"] == .string("copying"))
+            try await Self.send(cluster, prefix: "w3-down", size: 100, offset: 4, into: acknowledged)
+            try cluster.startWorker("w3")
+            _ = try await Self.waitForMoveDone(cluster)
+            try await Self.send(cluster, prefix: "after", size: 100, offset: 8, into: acknowledged)
+            #expect(acknowledged.refused == [])
+            try await Self.expectExact(cluster, acknowledged)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
 }

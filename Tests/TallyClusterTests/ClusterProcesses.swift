@@ -30,9 +30,13 @@ final class ClusterProcesses {
     /// The workers' `--config` file, when given.
     let workerConfigPath: String?
 
-    /// Starts `count` workers (each with `workerConfig` as its YAML file, when given) and a coordinator, and readies
-    /// `spares` more workers to add online.
-    init(workers count: Int = 3, spares: Int = 0, probeIntervalMs: Int = 200, workerConfig: String? = nil) throws {
+    /// Starts `count` workers (each with `workerConfig` as its YAML file, when given) and a coordinator (with
+    /// `clusterSettings`, `key: value` lines, added to its `cluster:` section), and readies `spares` more workers to
+    /// add online.
+    init(
+        workers count: Int = 3, spares: Int = 0, probeIntervalMs: Int = 200, workerConfig: String? = nil,
+        clusterSettings: [String] = []
+    ) throws {
         folder = NSTemporaryDirectory() + "tally-cluster-\(UUID().uuidString)"
         authority = CertificateAuthority(directory: folder + "/certs")
         try authority.initialize()
@@ -55,7 +59,7 @@ final class ClusterProcesses {
               certsDir: \(folder)/certs
               workerProbeIntervalMs: \(probeIntervalMs)
               forwardTimeoutMs: \(Self.forwardTimeoutMs)
-              workers:
+            \(clusterSettings.map { "  \($0)\n" }.joined())  workers:
             \(names.map { "    - name: \($0)\n      url: https://127.0.0.1:\(ports[$0]!)" }.joined(separator: "\n"))
             """
         try yaml.write(toFile: folder + "/cluster.yaml", atomically: true, encoding: .utf8)

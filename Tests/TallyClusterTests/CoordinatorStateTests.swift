@@ -96,6 +96,7 @@ import Testing
                     cluster:
                       slots: 0
                       maxForwardBodyBytes: 999999999999
+                      moveChunkEvents: 20001
                       colour: blue
                       workers:
                         - { name: w1, url: "http://10.0.0.1:7443" }
@@ -108,10 +109,11 @@ import Testing
                     reason:
                         "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs,"
                         + " maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
-                        + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker"
+                        + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker, moveChunkEvents"
                 ),
                 FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 65536"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
+                FieldError(field: "cluster.moveChunkEvents", reason: "must be an integer from 1 to 20000"),
                 FieldError(
                     field: "cluster.workers[0].url",
                     reason: "must be an https:// URL (workers are reached over mutual TLS)"),

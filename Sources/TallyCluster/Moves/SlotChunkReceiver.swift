@@ -34,6 +34,13 @@ public struct SlotChunkReceiver: Sendable {
         self.maxBytesPerSecond = maxBytesPerSecond
     }
 
+    /// Removes what an interrupted receive left in the staging folder (a worker killed in the middle of a chunk);
+    /// call before the worker serves.
+    public func clearStaging() throws {
+        guard FileManager.default.fileExists(atPath: stagingDirectory) else { return }
+        try FileManager.default.removeItem(atPath: stagingDirectory)
+    }
+
     /// Accepts or refuses `header` for a request of `slots` after position `after`.
     public func accept(_ header: SlotChunkHeader, slots: [Int], slotCount: Int, after: Int64) throws(SlotChunkError) {
         guard header.slots == slots, header.slotCount == slotCount, header.after == after else {

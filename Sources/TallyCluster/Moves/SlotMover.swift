@@ -92,7 +92,7 @@ public struct SlotMover: Service {
                 "source": .string(sourceURL), "slots": .array(slots.map { .number(String($0)) }),
                 "slotCount": .number(String(move.plan.target.slotCount)),
                 "after": .number(String(progress.copiedThrough)), "cursor": .string(move.cursor(source: source)),
-                "maxEvents": .number(String(SlotPuller.maxChunkEvents)),
+                "maxEvents": .number(String(coordinator.settings.moveChunkEvents)),
             ])
             let reply = try await coordinator.client.send(
                 .POST, baseURL: move.url, path: "/internal/v1/slots/pull", body: JSONWriter.string(body),

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import TallyConfiguration
 import TallyCore
 import TallyStore
 
@@ -16,8 +17,6 @@ public enum SlotPullError: Error, Sendable, Hashable {
 public struct SlotPuller: Sendable {
     /// Longest wait for one chunk, from the request to the last byte.
     public static let chunkTimeout = TimeAmount.seconds(300)
-    /// Most events asked for in one chunk.
-    public static let maxChunkEvents = 20_000
 
     let tls: ClusterTLS
     let store: ShardStore
@@ -62,7 +61,7 @@ public struct SlotPuller: Sendable {
     ) async throws -> Outcome {
         let query =
             "slots=\(slots.map(String.init).joined(separator: ","))&slotCount=\(slotCount)&after=\(after)"
-            + "&maxEvents=\(min(max(maxEvents, 1), SlotPuller.maxChunkEvents))"
+            + "&maxEvents=\(min(max(maxEvents, 1), ClusterSettings.maxMoveChunkEvents))"
         let request = HTTPClientRequest(url: source + "/internal/v1/slots/chunk?" + query)
         let response = try await http.execute(request, timeout: SlotPuller.chunkTimeout)
         guard response.status == .ok else {

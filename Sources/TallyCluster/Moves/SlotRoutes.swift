@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 import TallyStore
@@ -18,8 +19,9 @@ struct SlotRoutes<Context: RequestContext> {
                 parameters["slots"].map(String.init) ?? "", parameters["slotCount"].map(String.init))
             let after = try SlotRoutes.integer(parameters["after"].map(String.init) ?? "0", "after", Int64.self)
             let maxEvents = try SlotRoutes.integer(
-                parameters["maxEvents"].map(String.init) ?? String(SlotPuller.maxChunkEvents), "maxEvents", Int.self)
-            var limit = min(max(maxEvents, 1), SlotPuller.maxChunkEvents)
+                parameters["maxEvents"].map(String.init) ?? String(ClusterSettings.maxMoveChunkEvents), "maxEvents",
+                Int.self)
+            var limit = min(max(maxEvents, 1), ClusterSettings.maxMoveChunkEvents)
             while true {
                 let data = try await store.exportSlots(Set(slots), slotCount: slotCount, after: after, maxEvents: limit)
                 let (header, body) = try SlotChunkBody.encode(data)
@@ -42,7 +44,7 @@ struct SlotRoutes<Context: RequestContext> {
             let (slots, slotCount) = try SlotRoutes.slots(slotsText, body["slotCount"]?.numberText)
             let after = try SlotRoutes.integer(body["after"]?.numberText ?? "0", "after", Int64.self)
             let maxEvents = try SlotRoutes.integer(
-                body["maxEvents"]?.numberText ?? String(SlotPuller.maxChunkEvents), "maxEvents", Int.self)
+                body["maxEvents"]?.numberText ?? String(ClusterSettings.maxMoveChunkEvents), "maxEvents", Int.self)
             do {
                 let outcome = try await puller.pull(
                     source: source, slots: slots, slotCount: slotCount, after: after, maxEvents: maxEvents,
