@@ -60,6 +60,15 @@ extension CoordinatorState.AdditionRefusal {
                 "name", "must be 1-64 letters, digits, '.', '_' or '-' (not \"coordinator\"); got \"\(name.echoed)\"")
         case .invalidURL:
             Problem.invalidField("url", "must be an https:// URL of at most 2048 bytes (workers use mutual TLS)")
+        case .urlTaken(let holder):
+            Problem(
+                .conflict, type: "urn:tally:problem:url-taken",
+                detail: "worker \(holder) of the cluster is reached at this URL",
+                errors: [FieldError(field: "url", reason: "is worker \(holder)'s")])
+        case .workerUnusable(let reason):
+            Problem(
+                .conflict, type: "urn:tally:problem:worker-unusable", detail: reason,
+                errors: [FieldError(field: "url", reason: "must reach a new, empty worker of this name")])
         case .workerExists(let name):
             Problem(
                 .conflict, type: "urn:tally:problem:worker-exists", detail: "the cluster already has a worker \(name)",

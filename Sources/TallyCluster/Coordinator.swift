@@ -47,9 +47,31 @@ public final class Coordinator: Sendable {
         (moveRequests, moveRequested) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Plans adding `worker` (reached at `url`) and lets `SlotMover` run the move; the planned move.
+    /// Plans adding `worker` (reached at `url`) and lets `SlotMover` run the move; the planned move. The process at
+    /// `url` must answer with that name (its certificate's), no slot table and no events: a wrong URL must never
+    /// make a worker of the cluster receive slots it would then count twice.
     public func addWorker(_ worker: String, url: String) async throws -> SlotMove {
-        let move = try await state.planAddition(worker: worker, url: url)
+        let base = try CoordinatorState.checkedAddition(worker: worker, url: url)
+        try state.checkAddition(worker: worker, base: base)
+        let reply: WorkerReply
+        do {
+            reply = try await client.send(.GET, baseURL: base, path: "/internal/v1/assignment", timeout: probeTimeout)
+        } catch {
+            throw CoordinatorState.AdditionRefusal.workerUnusable("\(base) did not answer: \(error)")
+        }
+        guard reply.status == 200, let json = reply.json else {
+            throw CoordinatorState.AdditionRefusal.workerUnusable("\(base) answered \(reply.status): \(reply.detail)")
+        }
+        guard json["node"]?.stringValue == worker else {
+            throw CoordinatorState.AdditionRefusal.workerUnusable(
+                "the worker at \(base) is \(json["node"]?.stringValue.map { "\"\($0.echoed)\"" } ?? "unnamed"), "
+                    + "not \(worker)")
+        }
+        guard json["epoch"] == .number("0"), json["events"] == .number("0") else {
+            throw CoordinatorState.AdditionRefusal.workerUnusable(
+                "the worker at \(base) already holds a slot table or events; a joining worker starts empty")
+        }
+        let move = try await state.planAddition(worker: worker, url: base)
         moveRequested.yield()
         return move
     }

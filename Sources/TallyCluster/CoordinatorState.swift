@@ -199,22 +199,46 @@ extension CoordinatorState {
     public enum AdditionRefusal: Error, Sendable, Hashable {
         case moveInProgress(id: String)
         case workerExists(String)
+        /// Another worker of the cluster is reached at this URL.
+        case urlTaken(worker: String)
         case invalidName(String)
         case invalidURL(String)
+        /// The process at the URL cannot join: no answer, another name, or it holds data or an assignment already.
+        case workerUnusable(String)
+    }
+
+    /// The base URL (no trailing slash) of a worker to add, once its name and URL are valid.
+    public static func checkedAddition(worker: String, url: String) throws(AdditionRefusal) -> String {
+        guard worker.range(of: ClusterSettings.workerNamePattern, options: .regularExpression) != nil,
+            worker != "coordinator"
+        else { throw .invalidName(worker) }
+        guard url.hasPrefix("https://"), url.utf8.count <= 2048 else { throw .invalidURL(url) }
+        return url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+
+    /// Throws when the cluster cannot take `worker` at `base` now: another move runs, or the name or URL is taken.
+    /// `planAddition` checks the same inside its transaction.
+    public func checkAddition(worker: String, base: String) throws(AdditionRefusal) {
+        try CoordinatorState.checkAddition(worker: worker, base: base, snapshot: snapshot)
+    }
+
+    private static func checkAddition(
+        worker: String, base: String, snapshot: ClusterSnapshot
+    ) throws(AdditionRefusal) {
+        if let move = snapshot.move { throw .moveInProgress(id: move.id) }
+        guard snapshot.workerURLs[worker] == nil else { throw .workerExists(worker) }
+        if let holder = snapshot.workerURLs.first(where: { $0.value == base })?.key {
+            throw .urlTaken(worker: holder)
+        }
     }
 
     /// Writes the plan for `worker` (reached at `url`) joining: the worker, the move and its sources, in one
     /// transaction, then publishes it. The new worker owns nothing until the move switches over.
     public func planAddition(worker: String, url: String) async throws -> SlotMove {
-        guard worker.range(of: ClusterSettings.workerNamePattern, options: .regularExpression) != nil,
-            worker != "coordinator"
-        else { throw AdditionRefusal.invalidName(worker) }
-        guard url.hasPrefix("https://"), url.utf8.count <= 2048 else { throw AdditionRefusal.invalidURL(url) }
-        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let base = try CoordinatorState.checkedAddition(worker: worker, url: url)
         return try await queue.write { db in
             var snapshot = self.snapshot
-            if let move = snapshot.move { throw AdditionRefusal.moveInProgress(id: move.id) }
-            guard snapshot.workerURLs[worker] == nil else { throw AdditionRefusal.workerExists(worker) }
+            try CoordinatorState.checkAddition(worker: worker, base: base, snapshot: snapshot)
             let plan = SlotMovePlan.adding(worker, to: snapshot.table)
             let move = SlotMove(
                 id: ULID.make(time: .now), url: base, plan: plan, phase: .copying,

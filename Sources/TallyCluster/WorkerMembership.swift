@@ -33,9 +33,18 @@ public final class WorkerMembership: Sendable {
         self.store = store
         var table: SlotTable?
         var version: Int64 = 0
-        if let text = try await store.nodeState(WorkerMembership.stateKey), let json = try? JSONParser.parse(text) {
-            table = json["table"].flatMap(SlotTable.init(json:))
-            if case .number(let number)? = json["catalogVersion"] { version = Int64(number) ?? 0 }
+        // The newest of the two records: a meter change writes the aggregates file's, a new table alone the events
+        // file's; both grow in (epoch, catalog version).
+        let stored = try await store.nodeState(WorkerMembership.stateKey)
+        for text in [stored.aggregates, stored.events].compactMap({ $0 }) {
+            guard let json = try? JSONParser.parse(text), let candidate = json["table"].flatMap(SlotTable.init(json:))
+            else { continue }
+            var candidateVersion: Int64 = 0
+            if case .number(let number)? = json["catalogVersion"] { candidateVersion = Int64(number) ?? 0 }
+            if table == nil || (candidate.epoch, candidateVersion) > (table?.epoch ?? 0, version) {
+                table = candidate
+                version = candidateVersion
+            }
         }
         state = Mutex((FencingState(node: node, table: table), version))
     }
@@ -87,20 +96,25 @@ public final class WorkerMembership: Sendable {
         }
         let record: JSONValue = .object(["table": table.json, "catalogVersion": .number(String(version))])
         let node = node
-        try await store.syncMeters(
-            meters, state: [WorkerMembership.stateKey: JSONWriter.string(record)],
-            check: {
-                let (localEpoch, localCatalog) = self.state.withLock {
-                    ($0.fencing.table?.epoch ?? 0, $0.catalogVersion)
-                }
-                guard (table.epoch, version) >= (localEpoch, localCatalog) else {
-                    throw MembershipError.staleAssignment(
-                        epoch: table.epoch, catalogVersion: version, localEpoch: localEpoch,
-                        localCatalogVersion: localCatalog)
-                }
-            },
-            then: {
-                self.state.withLock { $0 = (FencingState(node: node, table: table), version) }
-            })
+        let check: @Sendable () throws -> Void = {
+            let (localEpoch, localCatalog) = self.state.withLock { ($0.fencing.table?.epoch ?? 0, $0.catalogVersion) }
+            guard (table.epoch, version) >= (localEpoch, localCatalog) else {
+                throw MembershipError.staleAssignment(
+                    epoch: table.epoch, catalogVersion: version, localEpoch: localEpoch,
+                    localCatalogVersion: localCatalog)
+            }
+        }
+        let publish: @Sendable () -> Void = {
+            self.state.withLock { $0 = (FencingState(node: node, table: table), version) }
+        }
+        let state = [WorkerMembership.stateKey: JSONWriter.string(record)]
+        // A catalog version names one catalog: at the version this worker holds, only the table can be new, and it is
+        // stored with the events writer alone — never behind a long aggregate flush, so a slot move's switch-over
+        // reaches a busy worker at once.
+        if version == catalogVersion {
+            try await store.saveEventsState(state, check: check, then: publish)
+        } else {
+            try await store.syncMeters(meters, state: state, check: check, then: publish)
+        }
     }
 }

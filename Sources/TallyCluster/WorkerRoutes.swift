@@ -43,43 +43,57 @@ struct WorkerRoutes<Context: RequestContext> {
         router.post("/internal/v1/query") { request, _ -> Response in
             let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
             let query = try QueryRequestParser.parse(body: body["query"] ?? .null)
-            try admit(request, subjects: query.subjects)
             let id = body["meter"]?.stringValue ?? ""
-            guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
-            guard case .success(let calendar) = query.validate(for: meter) else {
-                throw Problem.invalidField("query", "is invalid for meter \(meter.slug)")
-            }
-            var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
             let allowPartial = body["allowPartial"] == .bool(true)
-            try await store.accumulate(
-                meter: meter, query: query, calendar: calendar, allowPartial: allowPartial, into: &accumulator)
-            return Response.json(accumulator.partialsJSON)
+            return try await reading(request, subjects: query.subjects) {
+                guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
+                guard case .success(let calendar) = query.validate(for: meter) else {
+                    throw Problem.invalidField("query", "is invalid for meter \(meter.slug)")
+                }
+                var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
+                try await store.accumulate(
+                    meter: meter, query: query, calendar: calendar, allowPartial: allowPartial, into: &accumulator)
+                return Response.json(accumulator.partialsJSON)
+            }
         }
         router.get("/internal/v1/subjects") { request, _ -> Response in
             let page = try SubjectListing.page(request.uri.queryParameters)
-            try admit(request, subjects: [String]())
-            return Response.json(
-                SubjectListing.json(
-                    try await store.subjects(after: page.after, limit: page.limit ?? SubjectListing.maxPageSize)))
+            return try await reading(request) {
+                Response.json(
+                    SubjectListing.json(
+                        try await store.subjects(after: page.after, limit: page.limit ?? SubjectListing.maxPageSize)))
+            }
         }
         router.get("/internal/v1/meters/:meter/subjects") { request, context -> Response in
-            try admit(request, subjects: [String]())
             let id = context.parameters.get("meter") ?? ""
-            guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
             let (from, to) = try QueryRequestParser.range(request.uri.queryParameters)
-            return Response.json(
-                .array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
+            return try await reading(request) {
+                guard let meter = store.meter(idOrSlug: id) else { throw Problem.meterNotFound(id) }
+                return Response.json(
+                    .array(try await store.meterSubjects(meter: meter, from: from, to: to).map(JSONValue.string)))
+            }
         }
         router.get("/internal/v1/events") { request, _ -> Response in
             let filter = try EventListing.filter(request.uri.queryParameters)
-            try admit(request, subjects: [String]())
-            return Response.json(EventListing.json(try await store.listEvents(filter)))
+            return try await reading(request) {
+                Response.json(EventListing.json(try await store.listEvents(filter)))
+            }
         }
     }
 
-    private func admit(_ request: Request, subjects: some Sequence<String>) throws {
+    /// Admits a read routed at the worker's epoch, runs it, and answers it only if the epoch is still the same: a
+    /// slot move deletes a source's given-up slots only after the source moved to the next epoch, so a read that
+    /// overlapped such a delete is answered 409 (stale epoch) and the coordinator plans the query again.
+    private func reading(
+        _ request: Request, subjects: some Sequence<String> = [String](), _ read: () async throws -> Response
+    ) async throws -> Response {
         let (epoch, catalog) = WorkerHeaders.routing(request.headers)
         try rendering { try membership.admit(epoch: epoch, catalog: catalog, subjects: subjects) }
+        let response = try await read()
+        guard membership.epoch == epoch else {
+            throw MembershipError.staleEpoch(requested: epoch, local: membership.epoch).problem(node: membership.node)
+        }
+        return response
     }
 
     private func rendering<T>(_ body: () throws -> T) throws -> T {

@@ -6,7 +6,7 @@ import TallyCore
 /// rebuild from raw events (`StoreSchema.rebuildRequiredKey`), and only then drops the old tables, so a crash at any
 /// point leaves a store that moves again on the next open.
 enum LegacyLayout {
-    static let movedTables = ["meters", "aggregation_state", "minute_agg", "minute_unique", "node_state"]
+    static let movedTables = ["meters", "aggregation_state", "minute_agg", "minute_unique"]
 
     static func move(events: DatabasePool, aggregates: DatabasePool) throws {
         try events.writeWithoutTransaction { eventsDB in
@@ -34,6 +34,8 @@ enum LegacyLayout {
             }
             try eventsDB.inTransaction {
                 for table in movedTables { try eventsDB.execute(sql: "DROP TABLE IF EXISTS \(table)") }
+                // The events file keeps a node_state table of its own (`saveEventsState`); the moved rows go.
+                try eventsDB.execute(sql: "DELETE FROM node_state")
                 return .commit
             }
         }

@@ -65,14 +65,15 @@ extension ShardStore {
     /// The events of `slots` (subject → slot as the cluster places them: XXH64 mod `slotCount`) above position
     /// `after`, in position order, with their customers' records, read in one transaction. Walks the positions from
     /// `after` on (the events table's primary key) and stops after `maxEvents` events of these slots (at most
-    /// `maxSlotExportEvents`) or `slotExportScanPositions` positions, or at the shard's position; `through` says
-    /// where it stopped. A whole copy therefore reads each position of the shard once.
+    /// `maxSlotExportEvents`), `slotExportBodyBytes` of their bodies or `slotExportScanPositions` positions, or at the
+    /// shard's position; `through` says where it stopped. A whole copy therefore reads each position of the shard once.
     public func exportSlots(
         _ slots: Set<Int>, slotCount: Int, after: Int64 = 0, maxEvents: Int? = nil
     ) async throws -> SlotData {
         try ShardStore.check(slots, slotCount: slotCount)
         let eventLimit = max(1, min(maxEvents ?? configuration.maxSlotExportEvents, configuration.maxSlotExportEvents))
         let scanLimit = configuration.slotExportScanPositions
+        let byteLimit = configuration.slotExportBodyBytes
         return try await pool.read { db in
             let position = try ShardStore.position(db)
             var events: [SlotEvent] = []
@@ -80,6 +81,7 @@ extension ShardStore {
             var seen = Set<Identifier>()
             var through = position
             var scanned = 0
+            var bodyBytes = 0
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
@@ -90,14 +92,16 @@ extension ShardStore {
                 let seq: Int64 = row[0]
                 let subject = StoredText.string(row[1])
                 if slots.contains(SlotTable.slot(of: subject, slotCount: slotCount)) {
+                    let body: String = row[4]
+                    bodyBytes += body.utf8.count
                     events.append(
                         SlotEvent(
                             position: seq, ingested: Timestamp(micros: row[2]), time: Timestamp(micros: row[3]),
-                            body: row[4]))
+                            body: body))
                     if seen.insert(Identifier(subject)).inserted { keys.append(subject) }
                 }
                 scanned += 1
-                if events.count >= eventLimit || scanned >= scanLimit {
+                if events.count >= eventLimit || scanned >= scanLimit || bodyBytes >= byteLimit {
                     through = seq
                     break
                 }
@@ -180,6 +184,9 @@ extension ShardStore {
     @discardableResult
     public func deleteSlots(_ slots: Set<Int>, slotCount: Int) async throws -> Int {
         try ShardStore.check(slots, slotCount: slotCount)
+        // Nothing to delete (a delete repeated after a crash or a timeout): no rebuild.
+        guard try await pool.read({ db in try !ShardStore.subjects(in: slots, slotCount: slotCount, db: db).isEmpty })
+        else { return 0 }
         let hash = configuration.dedupHash
         return try await changeEventsAndRebuild(
             { db -> (deleted: Int64, subjects: Set<Identifier>) in

@@ -2,11 +2,37 @@ import GRDB
 import TallyCore
 
 extension ShardStore {
-    /// Reads a value of the node's own state (such as its place in a cluster).
-    public func nodeState(_ key: String) async throws -> String? {
-        try await aggregates.read { db in
+    /// Reads a value of the node's own state (such as its place in a cluster) as the aggregates file holds it
+    /// (written with a meter change, `syncMeters`) and as the events file holds it (`saveEventsState`).
+    public func nodeState(_ key: String) async throws -> (aggregates: String?, events: String?) {
+        let stored = try await aggregates.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM node_state WHERE key = ?", arguments: [key])
         }
+        let events = try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM node_state WHERE key = ?", arguments: [key])
+        }
+        return (stored, events)
+    }
+
+    /// Records `state` in the events file's node state, in one transaction with the events writer held, without
+    /// waiting for the aggregates writer (a long aggregate flush): for state that changes no meter, such as a new slot
+    /// table. `check` runs first inside the transaction (a throw changes nothing); `published` runs once it
+    /// committed, before any other event commits, so the caller can publish state tied to it (a worker's fencing).
+    public func saveEventsState(
+        _ state: [String: String], check: @escaping @Sendable () throws -> Void = {},
+        then published: @escaping @Sendable () -> Void = {}
+    ) async throws {
+        try await commit(
+            { db in
+                try check()
+                for (key, value) in state {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO node_state(key, value) VALUES (?, ?)
+                            ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                            """, arguments: [key, value])
+                }
+            }, then: { _ in published() })
     }
 
     /// Makes the stored meters equal `definitions` (live and deleted, as a coordinator holds them) and records

@@ -32,6 +32,9 @@ public struct StoreConfiguration: Sendable {
     /// Most positions one slot export walks (`exportSlots`): a piece of a copy of few slots out of many ends there, so
     /// one read never walks the whole shard.
     public var slotExportScanPositions: Int = 200_000
+    /// Most bytes of event bodies one slot export carries (it stops after the event that reaches it), so a chunk of
+    /// large events stays small in memory and on the wire.
+    public var slotExportBodyBytes: Int = 16 * 1024 * 1024
     /// How de-dup keys are hashed (`xxh64Pair`, 128 bits; tests inject a weak hash to force collisions). A store's
     /// keys are written with it: never change it for an existing store.
     public var dedupHash: DedupHash = .xxh64Pair

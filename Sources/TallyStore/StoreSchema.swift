@@ -134,6 +134,13 @@ enum StoreSchema {
                     "CREATE TABLE slot_copies(cursor TEXT PRIMARY KEY NOT NULL, through INTEGER NOT NULL) WITHOUT ROWID"
             )
         }
+        migrator.registerMigration("v7-events-node-state") { db in
+            // Node state written with the events writer only (a worker's slot table, `saveEventsState`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS node_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID
+                    """)
+        }
         return migrator
     }
 

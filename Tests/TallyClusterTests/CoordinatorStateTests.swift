@@ -111,7 +111,7 @@ import Testing
                         + " maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
                         + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker, moveChunkEvents"
                 ),
-                FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 65536"),
+                FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 16384"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
                 FieldError(field: "cluster.moveChunkEvents", reason: "must be an integer from 1 to 20000"),
                 FieldError(

@@ -40,7 +40,8 @@ import Testing
 
         let store = try fixture.open()
         #expect(store.meters.map(\.id) == [meter.id])
-        #expect(try await store.nodeState("cluster.epoch") == "7")
+        #expect(try await store.nodeState("cluster.epoch").aggregates == "7")
+        #expect(try await store.nodeState("cluster.epoch").events == nil)
         #expect(try await store.total("tokens", from: "2024-01-01T00:00:00Z") == "43.75")
         let days = try await store.rows(
             "tokens",
@@ -51,7 +52,8 @@ import Testing
         }
         #expect(
             tables == [
-                "dedup_collisions", "dedup_keys", "events", "grdb_migrations", "positions", "slot_copies", "subjects",
+                "dedup_collisions", "dedup_keys", "events", "grdb_migrations", "node_state", "positions", "slot_copies",
+                "subjects",
             ])
         try await store.ingest([
             event("e9", time: "2024-03-01T11:00:00Z", data: #"{"v":0.25,"m":"a"}"#)

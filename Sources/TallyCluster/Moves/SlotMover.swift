@@ -89,7 +89,8 @@ public struct SlotMover: Service {
         let slots = move.plan.slotsBySource[source] ?? []
         while true {
             let body: JSONValue = .object([
-                "source": .string(sourceURL), "slots": .array(slots.map { .number(String($0)) }),
+                "worker": .string(move.plan.worker), "source": .string(sourceURL),
+                "slots": .array(slots.map { .number(String($0)) }),
                 "slotCount": .number(String(move.plan.target.slotCount)),
                 "after": .number(String(progress.copiedThrough)), "cursor": .string(move.cursor(source: source)),
                 "maxEvents": .number(String(coordinator.settings.moveChunkEvents)),

@@ -65,7 +65,7 @@ public struct SlotPuller: Sendable {
         let request = HTTPClientRequest(url: source + "/internal/v1/slots/chunk?" + query)
         let response = try await http.execute(request, timeout: SlotPuller.chunkTimeout)
         guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 64 * 1024)
+            let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
             let detail =
                 (try? JSONParser.parse(body.readableBytesView))?["detail"]?.stringValue ?? String(buffer: body)
             throw SlotPullError.sourceAnswered(status: Int(response.status.code), detail: detail)

@@ -34,6 +34,9 @@ struct SlotRoutes<Context: RequestContext> {
         }
         router.post("/internal/v1/slots/pull") { request, _ -> Response in
             let body = try await request.jsonBody(maxBytes: SlotRouteLimits.maxRequestBytes)
+            guard body["worker"]?.stringValue == membership.node else {
+                throw MembershipError.wrongNode(body["worker"]?.stringValue).problem(node: membership.node)
+            }
             guard let source = body["source"]?.stringValue, source.hasPrefix("https://") else {
                 throw Problem.invalidField("source", "must be the https:// URL of the source worker")
             }

@@ -3,8 +3,9 @@
 public struct SlotTable: Sendable, Hashable {
     /// Default number of slots of a new cluster; fixed for the cluster's life.
     public static let defaultSlotCount = 1024
-    /// Most slots a cluster may have: slot lists travel in headers and slot tables in every assignment.
-    public static let maxSlotCount = 65_536
+    /// Most slots a cluster may have: slot lists travel in headers (a move's list of half the slots stays under
+    /// the 80 KB a worker reads of a request's or response's head) and slot tables in every assignment.
+    public static let maxSlotCount = 16_384
 
     public var epoch: Int64
     /// Owner of each slot, indexed by slot.
