@@ -328,6 +328,11 @@ for base in range(20000, 60000, 97):
   touch "$work/during.stop"
   wait "$load_pid" || true
   echo "during_move: $(grep events_per_second "$work/during.txt")"
+  if ! grep -q acknowledged_events "$work/during.txt"; then
+    echo "during_move: FAILED ($(tail -n 1 "$work/during.txt"); a request outlived the load generator's 30 s deadline)"
+    kill -INT "$local_pid"; wait "$local_pid" || true
+    exit 1
+  fi
   acknowledged=0
   for part in fill before during; do
     acknowledged=$((acknowledged + $(grep -o 'acknowledged_events=[0-9]*' "$work/$part.txt" | cut -d= -f2)))

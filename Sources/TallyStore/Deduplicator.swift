@@ -15,6 +15,8 @@ struct Deduplicator {
     private let insertCollision: FastStatement
     private let findCollision: FastStatement
     private let matchStored: FastStatement
+    private let matchStoredAt: FastStatement
+    private let moveKey: FastStatement
 
     init(_ db: Database, hash: DedupHash, hasCollisions: Bool) throws {
         self.hash = hash
@@ -38,19 +40,38 @@ struct Deduplicator {
                     SELECT 1 FROM events WHERE seq = (SELECT seq FROM dedup_keys WHERE key = ?)
                         AND source = ? AND event_id = ? AND subject = ?
                     """))
+        // Any stored copy of the event received at that instant (the customer's events, through its index).
+        matchStoredAt = FastStatement(
+            statement: try db.cachedStatement(
+                sql: """
+                    SELECT 1 FROM events INDEXED BY events_subject_time
+                    WHERE subject = ? AND source = ? AND event_id = ? AND ingested_us = ?
+                    """))
+        moveKey = FastStatement(
+            statement: try db.cachedStatement(sql: "UPDATE dedup_keys SET seq = ?, ingested_us = ? WHERE key = ?"))
     }
 
     /// Whether the event (source, id, customer) is new; when it is, it is recorded as stored at `seq`, received at
-    /// `ingestedMicros`.
+    /// `ingestedMicros`. An event `installed` from another shard (a slot move) is new unless a stored copy of it was
+    /// received at the same instant (then it is that stored event, copied again): the shard it comes from stored both
+    /// copies of an event sent again after its de-dup window, and so does this one, the key then naming the later
+    /// copy. That lookup reads the customer's events, and runs only when the key is taken.
     mutating func admit(
-        source: String, id: String, subject: String, seq: Int64, ingestedMicros: Int64, db: Database
+        source: String, id: String, subject: String, seq: Int64, ingestedMicros: Int64, installed: Bool = false,
+        db: Database
     ) throws -> Bool {
         let triple: [FastStatement.Value] = [.text(source), .text(id), .text(subject)]
         if hasCollisions, try findCollision.exists(triple) { return false }
         let key = DedupKey(source: source, id: id, subject: subject, hash: hash)
         try insertKey.run(.blob(key.bytes), .integer(seq), .integer(ingestedMicros))
         if db.changesCount == 1 { return true }
-        if try matchStored.exists([.blob(key.bytes)] + triple) { return false }
+        if try matchStored.exists([.blob(key.bytes)] + triple) {
+            guard installed,
+                try !matchStoredAt.exists([.text(subject), .text(source), .text(id), .integer(ingestedMicros)])
+            else { return false }
+            try moveKey.run(.integer(seq), .integer(ingestedMicros), .blob(key.bytes))
+            return true
+        }
         try insertCollision.run(.text(source), .text(id), .text(subject), .integer(ingestedMicros))
         guard db.changesCount == 1 else { return false }
         hasCollisions = true

@@ -179,8 +179,8 @@ extension ShardStore {
     }
 
     /// Deletes everything `slots` hold here: their customers, raw events and de-dup entries, then rebuilds every
-    /// meter's aggregates from the raw events that remain. The shard's position does not go back. Returns the events
-    /// deleted.
+    /// meter's aggregates from the raw events that remain, in the background beside ingestion
+    /// (`changeEventsAndRebuild`). The shard's position does not go back. Returns the events deleted.
     @discardableResult
     public func deleteSlots(_ slots: Set<Int>, slotCount: Int) async throws -> Int {
         try ShardStore.check(slots, slotCount: slotCount)

@@ -56,61 +56,45 @@ extension ShardStore {
         }
     }
 
-    /// Changes raw events and rebuilds every live meter's aggregates from them, crash-safe across the two files:
-    /// with both writers held (the aggregates writer first, as in `commitWithEventsHeld`), it marks the aggregates
-    /// for a rebuild (`StoreSchema.rebuildRequiredKey`), runs `change` in a transaction of the events file, then
-    /// rebuilds and clears the mark in one transaction of the aggregates file. A crash between the steps leaves the
-    /// mark, and the next open rebuilds. `effects` run after the last COMMIT, before any other write of either file;
-    /// the pending partials of every rebuilt meter are dropped then (the rebuild covers them), and so are their
-    /// running builds.
+    /// Changes raw events and rebuilds every live meter's aggregates from them in the background, crash-safe across
+    /// the two files: marks the aggregates for a rebuild (`StoreSchema.rebuildRequiredKey`), runs `change` in a
+    /// transaction of the events file (`effects` after its COMMIT), then, in one transaction of the aggregates file
+    /// whose end holds the events writer, drops every live meter's aggregates, starts its back-fill up to the
+    /// position (`MeterBuild`: ingestion goes on and counts every later event) and clears the mark. A crash between
+    /// the steps leaves the mark, and the next open rebuilds at once. Back-fills of at most `backfillInlinePositions`
+    /// positions finish before this returns; until a larger one is done, its meter answers `meterBuilding`.
     func changeEventsAndRebuild<T: Sendable>(
         _ change: @escaping @Sendable (_ events: Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void
     ) async throws -> T {
-        let chunkEvents = configuration.backfillChunkEvents
-        return try await reportingFailures {
-            try await aggregates.writeWithoutTransaction { [pool, logger] db -> T in
-                try pool.writeWithoutTransaction { events -> T in
-                    try ShardStore.synchronous(true, db) {
-                        try ShardStore.transaction(
-                            db,
-                            { db in
-                                try db.execute(
-                                    sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, '1')",
-                                    arguments: [StoreSchema.rebuildRequiredKey])
-                            }, then: { _ in }, orElse: {})
-                    }
-                    let outcome = try ShardStore.transaction(events, change, then: { _ in }, orElse: {})
-                    _ = try ShardStore.synchronous(true, db) {
-                        try ShardStore.transaction(
-                            db,
-                            { db -> [String] in
-                                let meters = try ShardStore.loadMeters(db, includeDeleted: false)
-                                for meter in meters {
-                                    try ShardStore.rebuildAggregates(
-                                        of: meter, events: events, aggregates: db, chunkEvents: chunkEvents,
-                                        logger: logger)
-                                }
-                                // Every event up to the position is aggregated now: no pending partial is needed.
-                                try db.execute(
-                                    sql: "UPDATE aggregation_state SET through_seq = max(through_seq, ?) WHERE id = 1",
-                                    arguments: [try ShardStore.position(events)])
-                                try db.execute(
-                                    sql: "DELETE FROM node_state WHERE key = ?",
-                                    arguments: [StoreSchema.rebuildRequiredKey])
-                                return meters.map(\.id)
-                            },
-                            then: { rebuilt in
-                                for id in rebuilt { self.pending.removeMeter(id) }
-                                self.builds.withLock { builds in for id in rebuilt { builds[id] = nil } }
-                            },
-                            orElse: {})
-                    }
-                    effects(outcome)
-                    return outcome
-                }
-            }
+        try await commit(in: aggregates) { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO node_state(key, value) VALUES (?, '1')",
+                arguments: [StoreSchema.rebuildRequiredKey])
         }
+        let outcome = try await commit(change, then: effects)
+        let rebuilt = try await commitWithEventsHeld(
+            prepare: { db -> [MeterDefinition] in
+                let meters = try ShardStore.loadMeters(db, includeDeleted: false)
+                for meter in meters { try ShardStore.dropAggregates(of: meter.id, db: db) }
+                return meters
+            },
+            { meters, events, db -> [(id: String, build: MeterBuild?)] in
+                var rebuilt: [(id: String, build: MeterBuild?)] = []
+                for meter in meters {
+                    rebuilt.append((meter.id, try ShardStore.startBuild(of: meter, events: events, aggregates: db)))
+                }
+                // Every event up to the position is counted by the builds: no pending partial up to it is needed (they
+                // are dropped when this commits), and a flush of one can never count it again.
+                try db.execute(
+                    sql: "UPDATE aggregation_state SET through_seq = max(through_seq, ?) WHERE id = 1",
+                    arguments: [try ShardStore.position(events)])
+                try db.execute(sql: "DELETE FROM node_state WHERE key = ?", arguments: [StoreSchema.rebuildRequiredKey])
+                return rebuilt
+            },
+            then: { rebuilt in self.applyMeterChanges([], rebuilt: rebuilt) })
+        await finishSmallBuilds(rebuilt.map(\.id))
+        return outcome
     }
 
     /// Runs `body` with `PRAGMA synchronous` FULL (durable) or NORMAL, then restores the connection's own setting

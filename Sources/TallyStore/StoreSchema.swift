@@ -138,7 +138,10 @@ enum StoreSchema {
             // Node state written with the events writer only (a worker's slot table, `saveEventsState`).
             try db.execute(
                 sql: """
-                    CREATE TABLE IF NOT EXISTS node_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID
+                    CREATE TABLE IF NOT EXISTS node_state(
+                        key TEXT PRIMARY KEY NOT NULL,
+                        value TEXT NOT NULL
+                    ) WITHOUT ROWID
                     """)
         }
         return migrator

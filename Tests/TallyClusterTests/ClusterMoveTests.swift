@@ -262,8 +262,8 @@ import Testing
     }
 
     @Test func aMoveSurvivesTheJoiningWorkerKilledInTheMiddleOfItsCopy() async throws {
-        // Chunks of 10 events: the copy takes hundreds of pulls, so the kill lands in the middle of it.
-        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: ["moveChunkEvents: 10"])
+        // Chunks of 2 events: the copy takes hundreds of pulls, so the kill lands in the middle of it.
+        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: ["moveChunkEvents: 2"])
         do {
             try await cluster.waitReady()
             for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }

@@ -99,7 +99,11 @@ import Testing
         let late = Self.events(600..<700)
         let before: [String: MeterBuild]
         do {
-            let store = try fixture.open(Self.configuration)
+            // No flush before the restart: the late events' partials are replayed from raw events at the reopen, and
+            // no flush of this instance can land in the file after the reopened store read it.
+            var configuration = Self.configuration
+            configuration.aggregateFlushInterval = .seconds(3600)
+            let store = try fixture.open(configuration)
             try await Self.ingest(early, into: store, batch: 100)
             for spec in Self.specs { _ = try await store.createMeter(spec) }
             for _ in 0..<chunksBeforeRestart { try await store.buildNextChunk() }
@@ -140,17 +144,19 @@ import Testing
 }
 
 extension MeterBuildTests {
-    @Test func slotDataChangedUnderABuildRebuildsAtOnceAndEndsIt() async throws {
+    @Test func slotDataChangedUnderABuildStartsEveryBuildOver() async throws {
         let (store, early) = try await Self.storeBuildingThreeMeters()
         for _ in 0..<3 { try await store.buildNextChunk() }
         #expect(store.runningBuilds.count == 3)
 
-        // Customers c0…c8 over 4 slots: delete the slot of c3 while every meter is mid-build.
+        // Customers c0…c8 over 4 slots: delete the slot of c3 while every meter is mid-build. Every meter's build
+        // starts over (a new number) on the events that remain, up to the shard's position.
         let slot = SlotTable.slot(of: "c3", slotCount: 4)
         let deleted = try await store.deleteSlots([slot], slotCount: 4)
         let kept = early.filter { SlotTable.slot(of: $0.subject, slotCount: 4) != slot }
         #expect(deleted == early.count - kept.count)
-        #expect(store.runningBuilds.isEmpty)
+        #expect(Set(store.runningBuilds.values) == [MeterBuild(number: 2, fromSeq: 0, targetSeq: 600, doneSeq: 0)])
+        #expect(store.runningBuilds.count == 3)
         // A chunk read before the delete is dropped, never counted.
         try await store.finishBuilds()
         #expect(try await store.dailyAnswers() == Self.reference(kept))

@@ -125,4 +125,27 @@ import Testing
         }
         #expect(store.eventCount == 0)
     }
+
+    @Test func anEventSentAgainAfterItsDedupWindowMovesAsTwoEvents() async throws {
+        let source = try await Self.makeStore()
+        let again = event("x1", subject: "c1", time: "2024-05-01T00:00:00Z", data: #"{"v":"2","m":"a","user":"u"}"#)
+        try await source.ingest([again])
+        // The window passes: the key is pruned, and the same event is stored (and counted) a second time.
+        let later = Timestamp(micros: Timestamp.now.micros + 40 * 86_400 * Timestamp.microsPerSecond)
+        #expect(try await source.pruneDedup(now: later) == 1)
+        try await source.ingest([again])
+        #expect(source.eventCount == 2)
+        let slot = SlotTable.slot(of: "c1", slotCount: Self.slotCount)
+        let data = try await source.exportSlots([slot], slotCount: Self.slotCount)
+        #expect(data.events.count == 2)
+        let target = try await Self.makeStore()
+        #expect(try await target.installSlots(data, cursor: "move-1/w1") == 2)
+        #expect(try await target.total("calls") == "2")
+        // The same copy again, under another name, is recognised event by event: nothing is added.
+        #expect(try await target.installSlots(data, cursor: "move-2/w1") == 0)
+        #expect(try await target.total("calls") == "2")
+        // A client retry after the move is de-duplicated against the later copy.
+        try await target.ingest([again])
+        #expect(target.eventCount == 2)
+    }
 }

@@ -16,16 +16,13 @@ public enum SlotMoveError: Error, Sendable {
 
 /// Runs the move of slots onto a joining worker, one move at a time, and resumes an unfinished one when the
 /// coordinator starts. Each step is durable and can be repeated: the joining worker pulls chunks of each source's
-/// slots (its cursor makes a chunk installed twice count once) until it is within `switchLagPositions` of the source;
+/// slots (its cursor makes a chunk installed twice count once) until it is within one chunk of the source;
 /// then the target table becomes the cluster's (`CoordinatorState.switchOver`): every worker gets it, so sources
 /// refuse writes to the slots they gave up, while the coordinator holds writes to those slots and queries; the last
 /// events are pulled, the sources delete what they gave up, and the move is done.
 public struct SlotMover: Service {
     /// Pause before a failed step is tried again.
     public static let retryInterval = Duration.seconds(1)
-    /// The switch-over starts once every source is at most this many positions ahead of the copy, so writes and
-    /// queries wait only for the last few chunks.
-    public static let switchLagPositions: Int64 = 20_000
     /// Longest wait for one pull or delete a worker runs for a move.
     public static let stepTimeout = Duration.seconds(600)
 
@@ -63,7 +60,10 @@ public struct SlotMover: Service {
     private func step(_ move: SlotMove) async throws {
         switch move.phase {
         case .copying:
-            for source in move.plan.sources { try await copy(move, from: source, lag: SlotMover.switchLagPositions) }
+            // The switch-over starts once every source is at most one chunk's worth of positions ahead of the copy,
+            // so writes to the moving slots and queries wait for about one pull per source.
+            let lag = Int64(coordinator.settings.moveChunkEvents)
+            for source in move.plan.sources { try await copy(move, from: source, lag: lag) }
             try await coordinator.state.switchOver()
             logger.info("move switching over", metadata: ["move": "\(move.id)", "epoch": "\(move.plan.target.epoch)"])
         case .switching:
