@@ -273,7 +273,9 @@ steady() {
   load_pid=$!
 }
 
-if [ "$add_worker" = 1 ]; then
+# start_cluster SPARE_PORTS: `tally local --workers $cluster` on free loopback ports (the API port, the workers' and
+# SPARE_PORTS more after them) with the 4 meters; sets port, local_pid and url.
+start_cluster() {
   port="$(python3 -c '
 import socket, sys
 n = int(sys.argv[1])
@@ -284,7 +286,7 @@ for base in range(20000, 60000, 97):
         for s in socks: s.close()
         print(base); break
     except OSError:
-        for s in socks: s.close()' "$((cluster + 1))")"
+        for s in socks: s.close()' "$((cluster + $1))")"
   "$bin/tally" local --workers "$cluster" --port "$port" --dir "$work/cluster" > "$work/cluster.log" 2>&1 &
   local_pid=$!
   pids+=("$local_pid")
@@ -294,6 +296,10 @@ for base in range(20000, 60000, 97):
     sleep 0.1
   done
   create_meters "$url"
+}
+
+if [ "$add_worker" = 1 ]; then
+  start_cluster 1
   new="w$((cluster + 1))"
   new_port=$((port + cluster + 1))
   "$bin/tally" certs issue "$new" --dir "$work/cluster/certs" --host 127.0.0.1 > /dev/null
@@ -361,26 +367,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 if [ "$cluster" -gt 0 ]; then
-  port="$(python3 -c '
-import socket, sys
-n = int(sys.argv[1])
-for base in range(20000, 60000, 97):
-    try:
-        socks = [socket.socket() for _ in range(n + 1)]
-        for i, s in enumerate(socks): s.bind(("127.0.0.1", base + i))
-        for s in socks: s.close()
-        print(base); break
-    except OSError:
-        for s in socks: s.close()' "$cluster")"
-  "$bin/tally" local --workers "$cluster" --port "$port" --dir "$work/cluster" > "$work/cluster.log" 2>&1 &
-  local_pid=$!
-  pids+=("$local_pid")
-  url="$(wait_for "$work/cluster.log")"
-  for _ in $(seq 1 300); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && break
-    sleep 0.1
-  done
-  create_meters "$url"
+  start_cluster 0
   processes=("coordinator=$local_pid")
   for i in $(seq 1 "$cluster"); do
     processes+=("worker_w$i=$(pgrep -f -- "worker --name w$i .*$work/cluster" | head -n 1)")

@@ -115,15 +115,41 @@ import Testing
         #expect(try await cluster.storedEvents() == acknowledged.total)
     }
 
-    @Test func addingAWorkerUnderLoadMovesItsSlotsWithEveryEventCountedOnce() async throws {
-        let cluster = try ClusterProcesses(workers: 2, spares: 1)
+    /// A cluster of two workers and a spare (`clusterSettings` added to the coordinator's), the two meters, and
+    /// `batches` batches of 100 events acknowledged before `body` runs; stopped afterwards whatever happens.
+    static func withCluster(
+        clusterSettings: [String] = [], batches: Int,
+        _ body: (ClusterProcesses, Acknowledged) async throws -> Void
+    ) async throws {
+        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: clusterSettings)
         do {
             try await cluster.waitReady()
-            for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
+            for meter in meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
             let acknowledged = Acknowledged()
-            for batch in 0..<30 {
-                try await Self.send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
+            for batch in 0..<batches {
+                try await send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
             }
+            try await body(cluster, acknowledged)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    /// The events copied once the move's first pull is recorded (polled every 5 ms, at most 2,000 times).
+    static func waitForFirstPull(_ cluster: ClusterProcesses) async throws -> Int64 {
+        var copied: Int64 = 0
+        for _ in 0..<2000 where copied == 0 {
+            let move = try await cluster.api(.GET, "/api/v1/cluster").json?["move"]
+            if case .number(let text)? = move?["events"] { copied = Int64(text) ?? 0 }
+            if copied == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        return copied
+    }
+
+    @Test func addingAWorkerUnderLoadMovesItsSlotsWithEveryEventCountedOnce() async throws {
+        try await Self.withCluster(batches: 30) { cluster, acknowledged in
             try cluster.startWorker("w3")
             let plan = SlotMovePlan.adding("w3", to: SlotPlanner.initial(workers: ["w1", "w2"]))
 
@@ -168,23 +194,12 @@ import Testing
             }
             let subjects = try await cluster.api(.GET, "/api/v1/subjects?limit=1000")
             #expect(subjects.json?.arrayValue?.count == Self.customers.count)
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test func aMoveResumesAfterTheCoordinatorIsKilledAndRefusesWhatItMust() async throws {
         // Chunks of 1 event: the copy takes hundreds of pulls, so the coordinator dies in the middle of the move.
-        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: ["moveChunkEvents: 1"])
-        do {
-            try await cluster.waitReady()
-            for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
-            let acknowledged = Acknowledged()
-            for batch in 0..<20 {
-                try await Self.send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
-            }
+        try await Self.withCluster(clusterSettings: ["moveChunkEvents: 1"], batches: 20) { cluster, acknowledged in
             let invalid = try await cluster.api(.POST, "/api/v1/cluster/workers", #"{"name":"-w3"}"#)
             #expect(invalid.status == 400)
             #expect(invalid.json?["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue } == ["url"])
@@ -217,13 +232,7 @@ import Testing
             #expect(second.status == 409)
             #expect(second.json?["type"] == .string("urn:tally:problem:move-in-progress"))
             #expect(second.json?["move"] == .string(id))
-            var copied: Int64 = 0
-            for _ in 0..<2000 where copied == 0 {
-                let move = try await cluster.api(.GET, "/api/v1/cluster").json?["move"]
-                if case .number(let text)? = move?["events"] { copied = Int64(text) ?? 0 }
-                if copied == 0 { try await Task.sleep(for: .milliseconds(5)) }
-            }
-            #expect(copied > 0)
+            #expect(try await Self.waitForFirstPull(cluster) > 0)
 
             try cluster.restartCoordinator()
             let resumed = try #require(try await cluster.api(.GET, "/api/v1/cluster").json)
@@ -254,34 +263,17 @@ import Testing
                 client: peer)
             #expect(pull.status == 403)
             try await peer.shutdown()
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     @Test func aMoveSurvivesTheJoiningWorkerKilledInTheMiddleOfItsCopy() async throws {
         // Chunks of 2 events: the copy takes hundreds of pulls, so the kill lands in the middle of it.
-        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: ["moveChunkEvents: 2"])
-        do {
-            try await cluster.waitReady()
-            for meter in Self.meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
-            let acknowledged = Acknowledged()
-            for batch in 0..<40 {
-                try await Self.send(cluster, prefix: "before-\(batch)", size: 100, offset: batch, into: acknowledged)
-            }
+        try await Self.withCluster(clusterSettings: ["moveChunkEvents: 2"], batches: 40) { cluster, acknowledged in
             try cluster.startWorker("w3")
             let added = try await cluster.api(
                 .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
             #expect(added.status == 202)
-            var copied: Int64 = 0
-            for _ in 0..<2000 where copied == 0 {
-                let move = try await cluster.api(.GET, "/api/v1/cluster").json?["move"]
-                if case .number(let text)? = move?["events"] { copied = Int64(text) ?? 0 }
-                if copied == 0 { try await Task.sleep(for: .milliseconds(5)) }
-            }
-            #expect(copied > 0)
+            #expect(try await Self.waitForFirstPull(cluster) > 0)
             cluster.killWorker("w3")
             let midway = try #require(try await cluster.api(.GET, "/api/v1/cluster").json?["move"])
             #expect(midway["phase"] == .string("copying"))
@@ -291,10 +283,6 @@ import Testing
             try await Self.send(cluster, prefix: "after", size: 100, offset: 8, into: acknowledged)
             #expect(acknowledged.refused == [])
             try await Self.expectExact(cluster, acknowledged)
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 }
