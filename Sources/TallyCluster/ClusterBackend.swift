@@ -90,7 +90,7 @@ public struct ClusterBackend: MeteringBackend {
 
     /// Ready when every worker answered its last probe.
     public func readiness() async throws -> JSONValue {
-        let down = coordinator.health.filter { !$0.value.up }.keys.sorted()
+        let down = coordinator.health.filter { $0.value.state != .up }.keys.sorted()
         guard down.isEmpty else {
             throw Problem(
                 .serviceUnavailable, type: "urn:tally:problem:not-ready",

@@ -1,4 +1,5 @@
 import Hummingbird
+import TallyConfiguration
 import TallyCore
 import TallyHTTP
 
@@ -34,10 +35,11 @@ struct ClusterStatusRoutes {
         let counts = snapshot.table.slotCounts
         func number<T: BinaryInteger>(_ value: T?) -> JSONValue { value.map { .number(String($0)) } ?? .null }
         let workers: [JSONValue] = snapshot.workers.map { name in
-            let worker = health[name] ?? .unknown()
+            let worker = health[name] ?? WorkerHealth(settings: coordinator.settings)
             return .object([
                 "name": .string(name), "address": .string(snapshot.workerURLs[name] ?? ""),
-                "state": .string(worker.up ? "up" : "down"), "slots": number(counts[name] ?? 0),
+                "state": .string(worker.state.rawValue), "slots": number(counts[name] ?? 0),
+                "silentSince": worker.detector.silentSince.map { .string($0.description) } ?? .null,
                 "eventsStored": number(worker.eventsStored), "epoch": number(worker.epoch),
                 "catalogVersion": number(worker.catalogVersion), "checkedAt": .string(worker.checkedAt.description),
                 "error": worker.error.map(JSONValue.string) ?? .null,

@@ -31,9 +31,6 @@ public final class Coordinator: Sendable {
     static let maxRetriesAfterRefresh = 1
     /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
     let probeTimeout: Duration
-    /// Consecutive probe timeouts after which a worker that still accepts connections counts as down: one slow
-    /// answer from a busy worker must not refuse ingestion.
-    static let probeTimeoutsBeforeDown = 3
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
         self.state = state
@@ -42,7 +39,8 @@ public final class Coordinator: Sendable {
         self.settings = settings
         let workers = state.snapshot.workers
         probeTimeout = .milliseconds(min(max(settings.workerProbeIntervalMs, 1000), settings.forwardTimeoutMs))
-        healthByWorker = Mutex(Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth.unknown()) }))
+        healthByWorker = Mutex(
+            Dictionary(uniqueKeysWithValues: workers.map { ($0, WorkerHealth(settings: settings)) }))
         forwarders = Mutex([:])
         (moveRequests, moveRequested) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
@@ -55,7 +53,8 @@ public final class Coordinator: Sendable {
         try state.checkAddition(worker: worker, base: base)
         let reply: WorkerReply
         do {
-            reply = try await client.send(.GET, baseURL: base, path: "/internal/v1/assignment", timeout: probeTimeout)
+            reply = try await client.send(
+                .GET, baseURL: base, path: "/internal/v1/assignment", timeout: probeTimeout, lane: .probes)
         } catch {
             throw CoordinatorState.AdditionRefusal.workerUnusable("\(base) did not answer: \(error)")
         }
@@ -118,12 +117,13 @@ public final class Coordinator: Sendable {
         _ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
         contentType: String = "application/json", epoch: Int64? = nil
     ) async -> Result<WorkerReply, WorkerFailure> {
-        if let down = health[worker], let failedAt = down.failedAt {
+        if let known = health[worker], known.detector.refusesRequests {
+            let since = known.detector.unreachableSince ?? known.detector.silentSince ?? known.checkedAt
             return .failure(
                 WorkerFailure(
                     worker: worker, kind: .unreachable,
-                    reason: "unreachable since \(failedAt) "
-                        + "(\(down.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
+                    reason: "\(known.state == .down ? "down" : "unreachable") since \(since) "
+                        + "(\(known.error ?? "unknown error")); it is probed again every workerProbeIntervalMs"))
         }
         for attempt in 0...Coordinator.maxRetriesAfterRefresh {
             let snapshot = state.snapshot
@@ -159,8 +159,9 @@ public final class Coordinator: Sendable {
             WorkerFailure(worker: worker, kind: .refused(status: 409), reason: "still fenced after a refresh"))
     }
 
-    /// The failure for a request that got no answer: a timeout leaves its outcome unknown and does not mark the
-    /// worker down (it may be busy); any other transport error means it never arrived, and marks the worker down.
+    /// The failure for a request that got no answer: a timeout leaves its outcome unknown and says nothing of the
+    /// worker's health (it may be busy); any other transport error means it never arrived, and the worker is
+    /// unreachable (its requests fail at once) until a probe reaches it.
     private func transportFailure(_ worker: String, _ error: any Error) -> WorkerFailure {
         if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
             return WorkerFailure(
@@ -168,7 +169,7 @@ public final class Coordinator: Sendable {
                 reason: "no answer within forwardTimeoutMs; it may have "
                     + "been applied")
         }
-        markDown(worker, reason: "\(error)")
+        record(.unreachable, for: worker, reason: "\(error)")
         return WorkerFailure(worker: worker, kind: .unreachable, reason: "unreachable: \(error)")
     }
 
@@ -220,52 +221,67 @@ public final class Coordinator: Sendable {
     }
 
     private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {
+        let reply: WorkerReply
         do {
-            let reply = try await client.send(
-                .GET, baseURL: url, path: "/internal/v1/assignment", timeout: probeTimeout)
-            guard reply.status == 200, let json = reply.json else {
-                return markDown(worker, reason: "answered \(reply.status): \(reply.detail)")
-            }
-            func number(_ key: String) -> Int64? {
-                if case .number(let text)? = json[key] { return Int64(text) } else { return nil }
-            }
-            var health = WorkerHealth(
-                up: true, eventsStored: number("events"), epoch: number("epoch"),
-                catalogVersion: number("catalogVersion"), error: nil, checkedAt: .now, failedAt: nil)
-            if health.epoch != snapshot.table.epoch || health.catalogVersion != snapshot.catalogVersion {
-                if case .failure(let failure) = await push(worker) { return markDown(worker, reason: failure.reason) }
+            reply = try await client.send(
+                .GET, baseURL: url, path: "/internal/v1/assignment", timeout: probeTimeout, lane: .probes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            return record(.timedOut, for: worker, reason: "no answer to a probe within \(probeTimeout)")
+        } catch {
+            return record(.unreachable, for: worker, reason: "\(error)")
+        }
+        guard reply.status == 200, let json = reply.json else {
+            return record(.timedOut, for: worker, reason: "answered a probe with \(reply.status): \(reply.detail)")
+        }
+        func number(_ key: String) -> Int64? {
+            if case .number(let text)? = json[key] { return Int64(text) } else { return nil }
+        }
+        var epoch = number("epoch")
+        var catalogVersion = number("catalogVersion")
+        var error: String?
+        if epoch != snapshot.table.epoch || catalogVersion != snapshot.catalogVersion {
+            if case .failure(let failure) = await push(worker) {
+                error = failure.reason
+            } else {
                 logger.info(
                     "worker caught up",
                     metadata: [
                         "worker": "\(worker)", "epoch": "\(snapshot.table.epoch)",
                         "catalogVersion": "\(snapshot.catalogVersion)",
                     ])
-                health.epoch = snapshot.table.epoch
-                health.catalogVersion = snapshot.catalogVersion
+                epoch = snapshot.table.epoch
+                catalogVersion = snapshot.catalogVersion
             }
-            let updated = health
-            healthByWorker.withLock { $0[worker] = updated }
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            let timeouts = healthByWorker.withLock { all -> Int in
-                all[worker, default: .unknown()].consecutiveProbeTimeouts += 1
-                return all[worker, default: .unknown()].consecutiveProbeTimeouts
-            }
-            if timeouts >= Coordinator.probeTimeoutsBeforeDown {
-                markDown(worker, reason: "\(timeouts) probes in a row got no answer within \(probeTimeout)")
-            }
-        } catch {
-            markDown(worker, reason: "\(error)")
+        }
+        record(.answered, for: worker, reason: error) { health in
+            health.eventsStored = number("events")
+            health.epoch = epoch
+            health.catalogVersion = catalogVersion
         }
     }
 
-    private func markDown(_ worker: String, reason: String) {
-        healthByWorker.withLock { all in
-            var health = all[worker] ?? .unknown()
-            health.up = false
+    /// Feeds `outcome` to `worker`'s failure detector (under the lock), then logs a change of its state.
+    private func record(
+        _ outcome: FailureDetector.Outcome, for worker: String, reason: String?,
+        update: (inout WorkerHealth) -> Void = { _ in }
+    ) {
+        let (before, after) = healthByWorker.withLock { all in
+            var health = all[worker] ?? WorkerHealth(settings: settings)
+            let before = health.state
+            health.detector.record(outcome, at: .now)
             health.error = reason
             health.checkedAt = .now
-            health.failedAt = health.failedAt ?? .now
+            update(&health)
             all[worker] = health
+            return (before, health.state)
+        }
+        guard before != after else { return }
+        let metadata: Logger.Metadata = ["worker": "\(worker)", "reason": "\(reason ?? "answered")"]
+        switch after {
+        case .up: logger.info("worker is up", metadata: metadata)
+        case .suspect: logger.warning("worker is suspect", metadata: metadata)
+        case .down: logger.error("worker is down", metadata: metadata)
+        case .unknown: break
         }
     }
 

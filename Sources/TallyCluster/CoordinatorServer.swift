@@ -7,7 +7,7 @@ import TallyHTTP
 /// plus `GET /api/v1/cluster`.
 public enum CoordinatorServer {
     public static func router(
-        coordinator: Coordinator, limits: APILimits, apiKeys: Set<String>
+        coordinator: Coordinator, limits: APILimits, apiKeys: APIKeys
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ProblemMiddleware())
@@ -19,7 +19,7 @@ public enum CoordinatorServer {
     }
 
     public static func application(
-        coordinator: Coordinator, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
+        coordinator: Coordinator, host: String, port: Int, limits: APILimits, apiKeys: APIKeys,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         TallyServer.publicApplication(

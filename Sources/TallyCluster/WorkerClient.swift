@@ -29,7 +29,19 @@ public final class WorkerClient: Sendable {
     /// coordinator never sends on a connection the worker is closing.
     public static let pooledConnectionIdleTimeout = TimeAmount.seconds(10)
 
+    /// The connection pool a request travels on.
+    public enum Lane: Sendable {
+        /// Forwarded ingestion, queries, assignments and moves.
+        case requests
+        /// Health probes, on their own connections, so they never wait behind busy requests for a pooled one.
+        case probes
+    }
+
+    /// Pooled connections per worker on the probe lane.
+    static let probeConnectionsPerWorker = 2
+
     let http: HTTPClient
+    let probes: HTTPClient
     let forwardTimeout: TimeAmount
 
     public init(tls: ClusterTLS, settings: ClusterSettings) {
@@ -39,14 +51,16 @@ public final class WorkerClient: Sendable {
             concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maxConnectionsPerWorker)
         configuration.timeout = .init(connect: .milliseconds(Int64(settings.forwardTimeoutMs)))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = WorkerClient.probeConnectionsPerWorker
+        probes = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         forwardTimeout = .milliseconds(Int64(settings.forwardTimeoutMs))
     }
 
-    /// Sends one request to the worker at `baseURL`; throws when the worker cannot be reached or does not
+    /// Sends one request to the worker at `baseURL` on `lane`; throws when the worker cannot be reached or does not
     /// answer within `timeout` (default `forwardTimeout`).
     public func send(
         _ method: HTTPMethod, baseURL: String, path: String, headers: [(String, String)] = [],
-        body: String? = nil, contentType: String = "application/json", timeout: Duration? = nil
+        body: String? = nil, contentType: String = "application/json", timeout: Duration? = nil, lane: Lane = .requests
     ) async throws -> WorkerReply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -55,7 +69,7 @@ public final class WorkerClient: Sendable {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await http.execute(
+        let response = try await (lane == .probes ? probes : http).execute(
             request, timeout: timeout.map { .nanoseconds(Int64($0 / .nanoseconds(1))) } ?? forwardTimeout)
         return WorkerReply(
             status: Int(response.status.code),
@@ -64,5 +78,6 @@ public final class WorkerClient: Sendable {
 
     public func shutdown() async throws {
         try await http.shutdown()
+        try await probes.shutdown()
     }
 }

@@ -1,23 +1,23 @@
+import TallyConfiguration
 import TallyCore
 
-/// What the coordinator last learned about one worker from its probe.
+/// What the coordinator last learned about one worker from its probes and requests.
 public struct WorkerHealth: Sendable, Hashable {
-    public var up: Bool
+    /// Up, suspect or down, from the outcomes of probes and requests.
+    public var detector: FailureDetector
     public var eventsStored: Int64?
     public var epoch: Int64?
     public var catalogVersion: Int64?
-    /// Why the last probe or request failed.
+    /// Why the last probe or request failed; nil once a probe was answered.
     public var error: String?
     public var checkedAt: Timestamp
-    /// When a probe or request last failed to reach the worker; nil once a probe reached it again.
-    /// Requests for a worker that failed are refused at once instead of waiting `forwardTimeoutMs` each.
-    public var failedAt: Timestamp?
-    /// Probes in a row that got no answer in time (reset by an answer).
-    public var consecutiveProbeTimeouts = 0
 
-    public static func unknown() -> WorkerHealth {
-        WorkerHealth(
-            up: false, eventsStored: nil, epoch: nil, catalogVersion: nil, error: "not probed yet", checkedAt: .now,
-            failedAt: nil)
+    /// A worker not probed yet, judged by `settings.workerFailureTimeoutMs`.
+    public init(settings: ClusterSettings) {
+        detector = FailureDetector(failureTimeoutMicros: Int64(settings.workerFailureTimeoutMs) * 1000)
+        error = "not probed yet"
+        checkedAt = .now
     }
+
+    public var state: FailureDetector.State { detector.state }
 }

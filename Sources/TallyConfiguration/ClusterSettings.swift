@@ -21,6 +21,11 @@ public struct ClusterSettings: Sendable, Hashable {
     public var forwardTimeoutMs = 10_000
     /// Time between two health probes of every worker, in milliseconds.
     public var workerProbeIntervalMs = 1_000
+    /// How long a worker may answer no probe before it is declared down, in milliseconds; before that it is only
+    /// suspect. At least `workerProbeIntervalMs`; when not set, 5,000 or the probe interval if that is longer.
+    public var workerFailureTimeoutMs = 5_000
+    /// The ceiling of `forwardTimeoutMs`, `workerProbeIntervalMs` and `workerFailureTimeoutMs`: one hour.
+    public static let maxWorkerTimingMs = 3_600_000
     /// Most pooled keep-alive connections the coordinator keeps to one worker.
     public var maxConnectionsPerWorker = 64
     /// Parts of concurrent batches bound for one worker are sent together, up to this many bytes per request.
@@ -46,8 +51,9 @@ public struct ClusterSettings: Sendable, Hashable {
     public static let workerNamePattern = #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#
 
     static let knownKeys = [
-        "slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "maxConnectionsPerWorker", "certsDir",
-        "maxForwardBodyBytes", "maxForwardsInFlightPerWorker", "maxQueuedPartsPerWorker", "moveChunkEvents",
+        "slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "workerFailureTimeoutMs",
+        "maxConnectionsPerWorker", "certsDir", "maxForwardBodyBytes", "maxForwardsInFlightPerWorker",
+        "maxQueuedPartsPerWorker", "moveChunkEvents",
     ]
 
     /// Reads the section; problems are appended to `errors` with `cluster.` field names.
@@ -75,8 +81,21 @@ public struct ClusterSettings: Sendable, Hashable {
             apply(parsed)
         }
         integer("slots", minimum: 1, maximum: SlotTable.maxSlotCount) { settings.slots = $0 }
-        integer("forwardTimeoutMs", minimum: 1) { settings.forwardTimeoutMs = $0 }
-        integer("workerProbeIntervalMs", minimum: 10) { settings.workerProbeIntervalMs = $0 }
+        integer("forwardTimeoutMs", minimum: 1, maximum: maxWorkerTimingMs) { settings.forwardTimeoutMs = $0 }
+        integer("workerProbeIntervalMs", minimum: 10, maximum: maxWorkerTimingMs) {
+            settings.workerProbeIntervalMs = $0
+        }
+        integer("workerFailureTimeoutMs", minimum: 10, maximum: maxWorkerTimingMs) {
+            settings.workerFailureTimeoutMs = $0
+        }
+        if members["workerFailureTimeoutMs"] == nil {
+            settings.workerFailureTimeoutMs = max(settings.workerFailureTimeoutMs, settings.workerProbeIntervalMs)
+        } else if settings.workerFailureTimeoutMs < settings.workerProbeIntervalMs {
+            errors.append(
+                FieldError(
+                    field: "cluster.workerFailureTimeoutMs",
+                    reason: "must be at least cluster.workerProbeIntervalMs (\(settings.workerProbeIntervalMs))"))
+        }
         integer("maxConnectionsPerWorker", minimum: 1) { settings.maxConnectionsPerWorker = $0 }
         integer("maxForwardBodyBytes", minimum: 1, maximum: forwardBodyBytesCeiling) {
             settings.maxForwardBodyBytes = $0

@@ -10,8 +10,8 @@ public struct NodeConfiguration: Sendable {
     public var port = 8080
     /// Folder holding the node's SQLite files.
     public var dataDirectory = "./.tally/node"
-    /// Accepted API keys; empty means the API is open.
-    public var apiKeys: Set<String> = []
+    /// Accepted API keys (`apiKeys`, `adminApiKeys`); none means the API is open.
+    public var apiKeys: APIKeys = []
     public var limits = APILimits()
     public var store = StoreConfiguration()
     /// Meters declared as code, created at start when no live meter has their slug.
@@ -40,7 +40,9 @@ public struct NodeConfiguration: Sendable {
         }
         var config = NodeConfiguration()
         var errors: [FieldError] = []
-        let known = ["host", "port", "dataDir", "apiKeys", "dedupWindowDays", "limits", "meters", "cluster"]
+        let known = [
+            "host", "port", "dataDir", "apiKeys", "adminApiKeys", "dedupWindowDays", "limits", "meters", "cluster",
+        ]
         let knownLimits = [
             "maxBodyBytes", "maxBatchEvents", "maxConnections", "idleTimeoutSeconds", "maxGroupCommitBatches",
             "maxQueuedBatches", "backfillChunkEvents", "backfillInlinePositions",
@@ -78,11 +80,10 @@ public struct NodeConfiguration: Sendable {
             }
         }
         if let keys = members["apiKeys"] {
-            if let items = keys.arrayValue, items.allSatisfy({ $0.stringValue != nil }) {
-                config.apiKeys = Set(items.compactMap(\.stringValue))
-            } else {
-                errors.append(FieldError(field: "apiKeys", reason: "must be a list of strings"))
-            }
+            config.apiKeys.keys = APIKeys.parse(keys, field: "apiKeys", errors: &errors)
+        }
+        if let keys = members["adminApiKeys"] {
+            config.apiKeys.adminKeys = APIKeys.parse(keys, field: "adminApiKeys", errors: &errors)
         }
         if let days = integer(members["dedupWindowDays"], "dedupWindowDays", minimum: 1) {
             config.store.dedupWindowSeconds = Int64(days) * 86_400

@@ -7,8 +7,7 @@ import TallyStore
 /// The public HTTP API of one metering node, as a Hummingbird application.
 public enum TallyServer {
     /// Builds the router with every route and middleware.
-    public static func router(store: ShardStore, limits: APILimits, apiKeys: Set<String>) -> Router<BasicRequestContext>
-    {
+    public static func router(store: ShardStore, limits: APILimits, apiKeys: APIKeys) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
@@ -19,7 +18,7 @@ public enum TallyServer {
 
     /// The application serving `store` on `host:port` (port 0 picks a free port, reported through `onServerRunning`).
     public static func application(
-        store: ShardStore, host: String, port: Int, limits: APILimits = APILimits(), apiKeys: Set<String> = [],
+        store: ShardStore, host: String, port: Int, limits: APILimits = APILimits(), apiKeys: APIKeys = [],
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         publicApplication(
@@ -30,7 +29,7 @@ public enum TallyServer {
     /// The plain-HTTP application serving a public API router (a node's or a coordinator's) on `host:port`,
     /// with the connection limit and idle timeout; warns when the API is open.
     public static func publicApplication(
-        router: Router<BasicRequestContext>, host: String, port: Int, limits: APILimits, apiKeys: Set<String>,
+        router: Router<BasicRequestContext>, host: String, port: Int, limits: APILimits, apiKeys: APIKeys,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void
     ) -> some ApplicationProtocol {
         if apiKeys.isEmpty {

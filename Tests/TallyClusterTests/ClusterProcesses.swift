@@ -31,11 +31,11 @@ final class ClusterProcesses {
     let workerConfigPath: String?
 
     /// Starts `count` workers (each with `workerConfig` as its YAML file, when given) and a coordinator (with
-    /// `clusterSettings`, `key: value` lines, added to its `cluster:` section), and readies `spares` more workers to
-    /// add online.
+    /// `clusterSettings`, `key: value` lines, added to its `cluster:` section, and `coordinatorSettings` lines at the
+    /// top of its file), and readies `spares` more workers to add online.
     init(
         workers count: Int = 3, spares: Int = 0, probeIntervalMs: Int = 200, workerConfig: String? = nil,
-        clusterSettings: [String] = []
+        clusterSettings: [String] = [], coordinatorSettings: [String] = []
     ) throws {
         folder = NSTemporaryDirectory() + "tally-cluster-\(UUID().uuidString)"
         authority = CertificateAuthority(directory: folder + "/certs")
@@ -54,7 +54,7 @@ final class ClusterProcesses {
         let ports = Dictionary(uniqueKeysWithValues: try (names + spareNames).map { ($0, try TestHTTP.freePort()) })
         workerPorts = ports
         let yaml = """
-            dataDir: \(folder)/coordinator
+            \(coordinatorSettings.map { "\($0)\n" }.joined())dataDir: \(folder)/coordinator
             cluster:
               certsDir: \(folder)/certs
               workerProbeIntervalMs: \(probeIntervalMs)

@@ -97,6 +97,9 @@ import Testing
                       slots: 0
                       maxForwardBodyBytes: 999999999999
                       moveChunkEvents: 20001
+                      forwardTimeoutMs: 3600001
+                      workerProbeIntervalMs: 2000
+                      workerFailureTimeoutMs: 1000
                       colour: blue
                       workers:
                         - { name: w1, url: "http://10.0.0.1:7443" }
@@ -108,10 +111,14 @@ import Testing
                     field: "cluster.colour",
                     reason:
                         "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs,"
-                        + " maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
+                        + " workerFailureTimeoutMs, maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
                         + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker, moveChunkEvents"
                 ),
                 FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 16384"),
+                FieldError(field: "cluster.forwardTimeoutMs", reason: "must be an integer from 1 to 3600000"),
+                FieldError(
+                    field: "cluster.workerFailureTimeoutMs",
+                    reason: "must be at least cluster.workerProbeIntervalMs (2000)"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
                 FieldError(field: "cluster.moveChunkEvents", reason: "must be an integer from 1 to 20000"),
                 FieldError(

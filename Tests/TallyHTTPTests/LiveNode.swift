@@ -20,7 +20,7 @@ struct LiveNode {
     /// Starts a node, runs `body` against it, then shuts it down gracefully. It runs no background meter builder:
     /// a back-fill larger than `backfillInlinePositions` waits for the test (`ShardStore.finishBuilds`).
     static func run(
-        limits: APILimits = APILimits(), apiKeys: Set<String> = [], directory: String? = nil,
+        limits: APILimits = APILimits(), apiKeys: APIKeys = [], directory: String? = nil,
         store configuration: StoreConfiguration = StoreConfiguration(), _ body: (LiveNode) async throws -> Void
     ) async throws {
         let folder = directory ?? NSTemporaryDirectory() + "tally-http-\(UUID().uuidString)"

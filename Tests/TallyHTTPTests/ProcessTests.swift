@@ -84,6 +84,30 @@ import Testing
         #expect(second.stop() == 0)
     }
 
+    @Test func apiKeysAreBounded() throws {
+        let valid = try NodeConfiguration.parse(yaml: "apiKeys: [k1, k2]\nadminApiKeys: [root]\n")
+        #expect(valid.apiKeys == APIKeys(keys: ["k1", "k2"], adminKeys: ["root"]))
+        let long = String(repeating: "k", count: APIKeys.maxKeyBytes + 1)
+        #expect(
+            throws: NodeConfiguration.Invalid(errors: [
+                FieldError(field: "apiKeys[1]", reason: "must be a string of 1 to 256 bytes without whitespace"),
+                FieldError(field: "apiKeys[2]", reason: "must be a string of 1 to 256 bytes without whitespace"),
+                FieldError(field: "apiKeys[3]", reason: "must be a string of 1 to 256 bytes without whitespace"),
+                FieldError(field: "adminApiKeys", reason: "must be a list of strings"),
+            ])
+        ) {
+            try NodeConfiguration.parse(yaml: "apiKeys: [ok, '', 'a b', \(long)]\nadminApiKeys: root\n")
+        }
+        let many = (0...APIKeys.maxKeys).map { "k\($0)" }.joined(separator: ", ")
+        #expect(
+            throws: NodeConfiguration.Invalid(errors: [
+                FieldError(field: "apiKeys", reason: "must list at most 1000 keys")
+            ])
+        ) {
+            try NodeConfiguration.parse(yaml: "apiKeys: [\(many)]\n")
+        }
+    }
+
     @Test func backFillLimitsAreBounded() throws {
         let valid = try NodeConfiguration.parse(
             yaml: "limits:\n  backfillChunkEvents: 1000\n  backfillInlinePositions: 0\n")
