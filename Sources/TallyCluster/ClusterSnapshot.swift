@@ -15,8 +15,9 @@ public struct ClusterSnapshot: Sendable {
     /// Slots whose writes wait: those moving while a move switches over.
     public var fencedSlots: Set<Int> { move?.phase == .switching ? move?.plan.movingSlots ?? [] : [] }
 
-    /// Whether queries and listings wait: while a move switches over, the sources may still hold what they gave up.
-    public var queriesHeld: Bool { move?.phase == .switching }
+    /// Whether queries and listings wait: while a move switches over or cleans up, the sources may still hold what
+    /// they gave up.
+    public var queriesHeld: Bool { move?.phase == .switching || move?.phase == .cleaning }
 
     /// The live meter with this id or slug.
     public func liveMeter(_ idOrSlug: String) -> MeterDefinition? {

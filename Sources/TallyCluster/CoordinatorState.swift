@@ -298,6 +298,19 @@ extension CoordinatorState {
         }
     }
 
+    /// The end of the write fence: the new worker holds every event of its slots, so writes to them go to it while
+    /// the sources clean up; the move enters `cleaning`.
+    public func startCleaning() async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard var move = snapshot.move, move.phase == .switching else { return }
+            try db.execute(sql: "UPDATE moves SET phase = 'cleaning' WHERE id = ?", arguments: [move.id])
+            move.phase = .cleaning
+            snapshot.move = move
+            self.publish(snapshot, onCommitOf: db)
+        }
+    }
+
     /// Marks the current move done.
     public func finishMove() async throws {
         try await queue.write { db in

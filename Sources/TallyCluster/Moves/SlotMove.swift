@@ -5,9 +5,11 @@ import TallyCore
 public struct SlotMove: Sendable, Hashable {
     /// Where a move stands. `copying`: the new worker pulls the sources' slots while they keep serving them.
     /// `switching`: the target table is the cluster's (its epoch is current), writes to the moving slots and queries
-    /// wait while the last events are copied and the sources delete what they gave up. `done`: finished.
+    /// wait while the sources take the new table and the last events are copied. `cleaning`: the new worker holds
+    /// every event of its slots and takes their writes; queries still wait while the sources delete what they gave
+    /// up. `done`: finished.
     public enum Phase: String, Sendable, Hashable {
-        case copying, switching, done
+        case copying, switching, cleaning, done
     }
 
     /// How far one source's slots have been copied.

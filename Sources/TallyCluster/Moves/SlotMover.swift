@@ -19,7 +19,8 @@ public enum SlotMoveError: Error, Sendable {
 /// slots (its cursor makes a chunk installed twice count once) until it is within one chunk of the source;
 /// then the target table becomes the cluster's (`CoordinatorState.switchOver`): every worker gets it, so sources
 /// refuse writes to the slots they gave up, while the coordinator holds writes to those slots and queries; the last
-/// events are pulled, the sources delete what they gave up, and the move is done.
+/// events are pulled and writes go to the new worker (`CoordinatorState.startCleaning`); the sources delete what
+/// they gave up while queries still wait, and the move is done.
 public struct SlotMover: Service {
     /// Pause before a failed step is tried again.
     public static let retryInterval = Duration.seconds(1)
@@ -71,6 +72,9 @@ public struct SlotMover: Service {
                 if case .failure(let failure) = await coordinator.push(worker) { throw failure }
             }
             for source in move.plan.sources { try await copy(move, from: source, lag: 0) }
+            try await coordinator.state.startCleaning()
+            logger.info("move cleaning up", metadata: ["move": "\(move.id)"])
+        case .cleaning:
             for source in move.plan.sources { try await delete(move, at: source) }
             try await coordinator.state.finishMove()
             await coordinator.pushAll()
