@@ -363,9 +363,10 @@ add_worker_run() {
     echo "$name during_move: FAILED ($(tail -n 1 "$work/$name-during.txt"))"
   fi
   acknowledged=0
+  local part value
   for part in fill before during; do
-    acknowledged=$((acknowledged + $(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 \
-      || echo 0)))
+    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
+    acknowledged=$((acknowledged + ${value:-0}))
   done
   counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
     | grep -o '"value":[0-9]*' | cut -d: -f2)"

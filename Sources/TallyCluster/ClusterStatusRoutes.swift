@@ -4,7 +4,8 @@ import TallyCore
 import TallyHTTP
 
 /// `GET /api/v1/cluster`: workers, slots, epoch and the move in progress; `POST /api/v1/cluster/workers`: add a
-/// worker online (Tally's additions, served by a coordinator only).
+/// worker online; `DELETE /api/v1/cluster/workers/{name}`: remove one (today: undo an addition that has not reached
+/// its clean-up). Tally's additions, served by a coordinator only.
 struct ClusterStatusRoutes {
     let coordinator: Coordinator
     /// Largest body of `POST /api/v1/cluster/workers`, in bytes.
@@ -12,6 +13,14 @@ struct ClusterStatusRoutes {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/cluster") { _, _ in Response.json(status) }
+        router.delete("/api/v1/cluster/workers/:name") { _, context -> Response in
+            let name = context.parameters.get("name") ?? ""
+            do {
+                return Response.json(try await coordinator.removeWorker(name).json())
+            } catch let refusal as CoordinatorState.RemovalRefusal {
+                throw refusal.problem
+            }
+        }
         router.post("/api/v1/cluster/workers") { request, _ -> Response in
             let body = try await request.jsonBody(maxBytes: ClusterStatusRoutes.maxAddWorkerBodyBytes)
             var errors: [FieldError] = []
@@ -22,7 +31,7 @@ struct ClusterStatusRoutes {
             guard let name, let url else { throw Problem.invalid("the worker to add is incomplete", errors) }
             do {
                 let move = try await coordinator.addWorker(name, url: url)
-                return Response.json(move.json, status: .accepted)
+                return Response.json(move.json(), status: .accepted)
             } catch let refusal as CoordinatorState.AdditionRefusal {
                 throw refusal.problem
             }
@@ -48,8 +57,31 @@ struct ClusterStatusRoutes {
         return .object([
             "epoch": number(snapshot.table.epoch), "slotCount": number(snapshot.table.slotCount),
             "catalogVersion": number(snapshot.catalogVersion), "workers": .array(workers),
-            "move": snapshot.move?.json ?? .null,
+            "move": snapshot.move?.json() ?? .null,
         ])
+    }
+}
+
+extension CoordinatorState.RemovalRefusal {
+    /// 404 for a worker the cluster does not have, 409 for one that cannot be removed now.
+    var problem: Problem {
+        switch self {
+        case .unknownWorker(let name):
+            Problem(
+                .notFound, type: "urn:tally:problem:worker-not-found",
+                detail: "the cluster has no worker \(name.echoed)")
+        case .ownsSlots(let name):
+            Problem(
+                .conflict, type: "urn:tally:problem:drain-not-supported",
+                detail: "worker \(name) owns slots; draining a worker that owns slots is not supported yet "
+                    + "(only an addition that has not reached its clean-up can be undone)")
+        case .tooLate(let id):
+            Problem(
+                .conflict, type: "urn:tally:problem:move-too-far",
+                detail: "move \(id) is cleaning up: the new worker already takes the writes of its slots, so its "
+                    + "addition can no longer be undone; wait until GET /api/v1/cluster shows it done",
+                extensions: ["move": .string(id)])
+        }
     }
 }
 

@@ -75,6 +75,17 @@ public final class Coordinator: Sendable {
         return move
     }
 
+    /// Removes `worker` from the cluster: today only a worker whose addition is still copying or switching over
+    /// (`CoordinatorState.cancelAddition`); every worker then gets the current table. The cancelled move.
+    public func removeWorker(_ worker: String) async throws -> SlotMove {
+        let move = try await state.cancelAddition(of: worker)
+        healthByWorker.withLock { _ = $0.removeValue(forKey: worker) }
+        forwarders.withLock { _ = $0.removeValue(forKey: worker) }
+        logger.notice("move cancelled", metadata: ["move": "\(move.id)", "worker": "\(worker)"])
+        await pushAll()
+        return move
+    }
+
     /// The group committer forwarding parts to `worker`.
     func forwarder(_ worker: String) -> GroupCommitter<String> {
         forwarders.withLock { all in

@@ -132,7 +132,11 @@ public final class CoordinatorState: Sendable {
     private static func unfinishedMove(_ db: Database) throws -> SlotMove? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT id, worker, url, target, phase, started_us FROM moves WHERE phase != 'done'")
+                db,
+                sql: """
+                    SELECT id, worker, url, target, phase, started_us FROM moves
+                    WHERE phase NOT IN ('done', 'cancelled')
+                    """)
         else { return nil }
         guard let target = (try? JSONParser.parse(row[3] as String)).flatMap(SlotTable.init(json:)),
             let phase = SlotMove.Phase(rawValue: row[4])
@@ -308,6 +312,56 @@ extension CoordinatorState {
             move.phase = .cleaning
             snapshot.move = move
             self.publish(snapshot, onCommitOf: db)
+        }
+    }
+
+    /// Why a worker cannot be removed now.
+    public enum RemovalRefusal: Error, Sendable, Hashable {
+        case unknownWorker(String)
+        /// The worker owns slots: draining a worker is not built yet.
+        case ownsSlots(String)
+        /// The worker's addition is past its switch-over: it takes the writes of its slots and cannot be undone.
+        case tooLate(moveID: String)
+    }
+
+    /// Undoes the addition of `worker` while its move copies or switches over, in one transaction: the move becomes
+    /// `cancelled` and the worker leaves the state; when the switch-over had begun, a table of the next epoch gives the
+    /// sources their slots back. They still hold every event of them: sources delete nothing before `cleaning`, and
+    /// writes to the moving slots were held, never sent to the new worker. Returns the cancelled move.
+    public func cancelAddition(of worker: String) async throws -> SlotMove {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard snapshot.workerURLs[worker] != nil else { throw RemovalRefusal.unknownWorker(worker) }
+            guard var move = snapshot.move, move.plan.worker == worker else {
+                throw RemovalRefusal.ownsSlots(worker)
+            }
+            switch move.phase {
+            case .copying:
+                break
+            case .switching:
+                guard
+                    let text = try String.fetchOne(
+                        db, sql: "SELECT owners FROM slot_tables WHERE epoch = ?",
+                        arguments: [move.plan.target.epoch - 1]),
+                    let before = (try? JSONParser.parse(text)).flatMap(SlotTable.init(json:))
+                else { throw Refusal(description: "the slot table before move \(move.id) is missing") }
+                let restored = SlotTable(epoch: move.plan.target.epoch + 1, owners: before.owners)
+                try db.execute(
+                    sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
+                    arguments: [restored.epoch, JSONWriter.string(restored.json), Timestamp.now.micros])
+                snapshot.table = restored
+            case .cleaning, .done, .cancelled:
+                throw RemovalRefusal.tooLate(moveID: move.id)
+            }
+            try db.execute(
+                sql: "UPDATE moves SET phase = 'cancelled', finished_us = ? WHERE id = ?",
+                arguments: [Timestamp.now.micros, move.id])
+            try db.execute(sql: "DELETE FROM workers WHERE name = ? AND added = 1", arguments: [worker])
+            move.phase = .cancelled
+            snapshot.move = nil
+            snapshot.workerURLs[worker] = nil
+            self.publish(snapshot, onCommitOf: db)
+            return move
         }
     }
 

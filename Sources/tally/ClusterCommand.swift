@@ -6,7 +6,34 @@ import TallyCore
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Change a running cluster through its coordinator.",
-        subcommands: [AddWorkerCommand.self])
+        subcommands: [AddWorkerCommand.self, DrainWorkerCommand.self])
+}
+
+/// `tally cluster drain-worker NAME`: removes a worker through `DELETE /api/v1/cluster/workers/{name}`. Today this
+/// undoes the addition of a worker whose move has not reached its clean-up; a worker that owns slots is refused.
+struct DrainWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drain-worker",
+        abstract: "Remove a worker (today: undo the addition of a worker whose move has not reached its clean-up).")
+
+    @Argument(help: "The worker's name.")
+    var name: String
+    @Option(help: "Base URL of the coordinator's API.")
+    var coordinator = "http://127.0.0.1:8080"
+    @Option(help: "API key (an admin key), if the coordinator requires one.")
+    var apiKey: String?
+
+    func run() async throws {
+        let client = APIClient(baseURL: coordinator, apiKey: apiKey)
+        let segment = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+        let path = "/api/v1/cluster/workers/" + (name.addingPercentEncoding(withAllowedCharacters: segment) ?? "")
+        let response = try await client.send(.DELETE, path)
+        guard response.status == 200, let move = try? JSONParser.parse(response.body) else {
+            let detail = (try? JSONParser.parse(response.body))?["detail"]?.stringValue ?? response.body
+            throw ValidationError("removing \(name) failed (\(response.status)): \(detail)")
+        }
+        print("move \(move["id"]?.stringValue ?? "?") cancelled: \(name) is no longer part of the cluster")
+    }
 }
 
 /// `tally cluster add-worker NAME URL`: adds a worker online and follows the move of slots onto it.
@@ -54,12 +81,20 @@ struct AddWorkerCommand: AsyncParsableCommand {
                 current["progress"].flatMap { value -> Double? in
                     if case .number(let text) = value { Double(text) } else { nil }
                 } ?? 0
-            let line =
-                "\r\(AddWorkerCommand.bar(fraction))  \(current["phase"]?.stringValue ?? "?")  "
-                + "\(current["events"].map(JSONWriter.string) ?? "0") events, "
-                + "\(current["bytes"].map(JSONWriter.string) ?? "0") bytes"
-            FileHandle.standardOutput.write(Data(line.utf8))
+            FileHandle.standardOutput.write(Data(AddWorkerCommand.progressLine(current, fraction: fraction).utf8))
         }
+    }
+
+    /// The line that follows a move: its bar, phase, events and megabytes copied, pace and time left.
+    static func progressLine(_ move: JSONValue, fraction: Double) -> String {
+        func number(_ key: String) -> Double? {
+            if case .number(let text)? = move[key] { Double(text) } else { nil }
+        }
+        let megabytes = String(format: "%.1f", (number("bytes") ?? 0) / 1_000_000)
+        let rate = String(format: "%.1f", (number("bytesPerSecond") ?? 0) / 1_000_000)
+        let eta = number("etaSeconds").map { "ETA \(Int($0)) s" } ?? "ETA -"
+        return "\r\(bar(fraction))  \(move["phase"]?.stringValue ?? "?")  \(Int(number("events") ?? 0)) events, "
+            + "\(megabytes) MB, \(rate) MB/s, \(eta)   "
     }
 
     /// A 30-character progress bar with the percentage.

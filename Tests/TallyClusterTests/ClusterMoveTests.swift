@@ -285,4 +285,51 @@ import Testing
             try await Self.expectExact(cluster, acknowledged)
         }
     }
+
+    @Test func anAdditionWhoseWorkerDiedIsCancelledAndTheWorkerCanBeAddedAgainEmpty() async throws {
+        try await Self.withCluster(clusterSettings: ["moveChunkEvents: 2"], batches: 30) { cluster, acknowledged in
+            let unknown = try await cluster.api(.DELETE, "/api/v1/cluster/workers/w9")
+            #expect(unknown.status == 404)
+            #expect(unknown.json?["type"] == .string("urn:tally:problem:worker-not-found"))
+            let owner = try await cluster.api(.DELETE, "/api/v1/cluster/workers/w1")
+            #expect(owner.status == 409)
+            #expect(owner.json?["type"] == .string("urn:tally:problem:drain-not-supported"))
+            let command = try NodeProcess.run([
+                "cluster", "drain-worker", "w9", "--coordinator", cluster.coordinator.baseURL,
+            ])
+            #expect(command.status != 0)
+            #expect(
+                command.error.contains("removing w9 failed (404): the cluster has no worker w9"), "\(command.error)")
+
+            try cluster.startWorker("w3")
+            let added = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
+            #expect(added.status == 202)
+            let id = try #require(added.json?["id"]?.stringValue)
+            #expect(try await Self.waitForFirstPull(cluster) > 0)
+            cluster.killWorker("w3")
+            let cancelled = try await cluster.api(.DELETE, "/api/v1/cluster/workers/w3")
+            #expect(cancelled.status == 200, "\(cancelled.body)")
+            #expect(cancelled.json?["id"] == .string(id))
+            #expect(cancelled.json?["phase"] == .string("cancelled"))
+            let status = try #require(try await cluster.api(.GET, "/api/v1/cluster").json)
+            #expect(status["move"] == .null)
+            #expect(status["epoch"] == .number("1"))
+            #expect(status["workers"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["w1", "w2"])
+            try await Self.send(cluster, prefix: "cancelled", size: 100, offset: 4, into: acknowledged)
+            #expect(acknowledged.refused == [])
+            try await Self.expectExact(cluster, acknowledged)
+
+            // The abandoned copy stays on w3's disk: it must start empty to join again.
+            try cluster.wipeWorker("w3")
+            try cluster.startWorker("w3")
+            let again = try await cluster.api(
+                .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
+            #expect(again.status == 202, "\(again.body)")
+            #expect(try await Self.waitForMoveDone(cluster)["epoch"] == .number("2"))
+            try await Self.send(cluster, prefix: "again", size: 100, offset: 6, into: acknowledged)
+            #expect(acknowledged.refused == [])
+            try await Self.expectExact(cluster, acknowledged)
+        }
+    }
 }

@@ -67,6 +67,48 @@ import Testing
         #expect(snapshot.meters.map(\.id) == ["m1", "m2"])
         #expect(snapshot.catalogVersion == 3)
     }
+
+    @Test func anAdditionIsUndoneWhileCopyingOrSwitchingAndNotOnceItCleansUp() async throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let state = try CoordinatorState(path: file, settings: settings(["w1", "w2"]))
+        let initial = state.snapshot.table
+        await #expect(throws: CoordinatorState.RemovalRefusal.unknownWorker("w3")) {
+            try await state.cancelAddition(of: "w3")
+        }
+
+        let copying = try await state.planAddition(worker: "w3", url: "https://127.0.0.1:9003")
+        await #expect(throws: CoordinatorState.RemovalRefusal.ownsSlots("w1")) {
+            try await state.cancelAddition(of: "w1")
+        }
+        let first = try await state.cancelAddition(of: "w3")
+        #expect(first.id == copying.id)
+        #expect(first.phase == .cancelled)
+        #expect(state.snapshot.move == nil)
+        #expect(state.snapshot.table == initial)
+        #expect(state.snapshot.workers == ["w1", "w2"])
+
+        let switching = try await state.planAddition(worker: "w3", url: "https://127.0.0.1:9003")
+        try await state.switchOver()
+        #expect(state.snapshot.table.epoch == 2)
+        #expect(try await state.cancelAddition(of: "w3").id == switching.id)
+        #expect(state.snapshot.table == SlotTable(epoch: 3, owners: initial.owners))
+        #expect(state.snapshot.workers == ["w1", "w2"])
+
+        let cleaning = try await state.planAddition(worker: "w3", url: "https://127.0.0.1:9003")
+        #expect(cleaning.plan.target.epoch == 4)
+        try await state.switchOver()
+        try await state.startCleaning()
+        await #expect(throws: CoordinatorState.RemovalRefusal.tooLate(moveID: cleaning.id)) {
+            try await state.cancelAddition(of: "w3")
+        }
+        try await state.finishMove()
+
+        let reopened = try CoordinatorState(path: file, settings: settings(["w1", "w2"]))
+        #expect(reopened.snapshot.move == nil)
+        #expect(reopened.snapshot.table == cleaning.plan.target)
+        #expect(reopened.snapshot.workers == ["w1", "w2", "w3"])
+    }
 }
 
 @Suite struct ClusterSettingsTests {
@@ -129,4 +171,5 @@ import Testing
             ]
         }
     }
+
 }

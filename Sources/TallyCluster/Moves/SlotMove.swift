@@ -7,9 +7,9 @@ public struct SlotMove: Sendable, Hashable {
     /// `switching`: the target table is the cluster's (its epoch is current), writes to the moving slots and queries
     /// wait while the sources take the new table and the last events are copied. `cleaning`: the new worker holds
     /// every event of its slots and takes their writes; queries still wait while the sources delete what they gave
-    /// up. `done`: finished.
+    /// up. `done`: finished. `cancelled`: the addition was undone before the new worker took writes.
     public enum Phase: String, Sendable, Hashable {
-        case copying, switching, cleaning, done
+        case copying, switching, cleaning, done, cancelled
     }
 
     /// How far one source's slots have been copied.
@@ -52,9 +52,22 @@ public struct SlotMove: Sendable, Hashable {
         return min(1, progress.values.reduce(0.0) { $0 + Double($1.copiedThrough) } / total)
     }
 
-    /// The `move` member of `GET /api/v1/cluster`.
-    public var json: JSONValue {
+    /// How fast the move goes and when its copy should end, as of `now`: bytes and events per second since it
+    /// started, and the seconds left at that pace (nil before the first pull and once copying is over).
+    public func pace(at now: Timestamp) -> (bytesPerSecond: Int64, eventsPerSecond: Int64, etaSeconds: Int64?) {
+        let elapsed = Double(max(now.micros - startedAt.micros, 1)) / 1_000_000
+        let bytes = Double(progress.values.reduce(Int64(0)) { $0 + $1.bytes })
+        let events = Double(progress.values.reduce(Int64(0)) { $0 + $1.events })
+        let fraction = fractionCopied
+        let eta: Int64? =
+            phase == .copying && fraction > 0 ? Int64((elapsed * (1 - fraction) / fraction).rounded()) : nil
+        return (Int64((bytes / elapsed).rounded()), Int64((events / elapsed).rounded()), eta)
+    }
+
+    /// The `move` member of `GET /api/v1/cluster`, as of `now`.
+    public func json(at now: Timestamp = .now) -> JSONValue {
         func number<T: BinaryInteger>(_ value: T) -> JSONValue { .number(String(value)) }
+        let pace = self.pace(at: now)
         let sources: [JSONValue] = plan.sources.map { source in
             let progress = progress[source] ?? Progress()
             return .object([
@@ -70,6 +83,8 @@ public struct SlotMove: Sendable, Hashable {
             "events": number(progress.values.reduce(Int64(0)) { $0 + $1.events }),
             "bytes": number(progress.values.reduce(Int64(0)) { $0 + $1.bytes }),
             "progress": .number(String((fractionCopied * 1000).rounded() / 1000)),
+            "bytesPerSecond": number(pace.bytesPerSecond), "eventsPerSecond": number(pace.eventsPerSecond),
+            "etaSeconds": pace.etaSeconds.map { number($0) } ?? .null,
             "startedAt": .string(startedAt.description), "sources": .array(sources),
         ])
     }

@@ -12,6 +12,8 @@ public enum SlotMoveError: Error, Sendable {
     case deleteFailed(source: String, status: Int, detail: String)
     /// The move names a worker the coordinator has no address for.
     case unknownWorker(String)
+    /// The move is no longer the coordinator's current one: it was cancelled.
+    case cancelled
 }
 
 /// Runs the move of slots onto a joining worker, one move at a time, and resumes an unfinished one when the
@@ -26,6 +28,12 @@ public struct SlotMover: Service {
     public static let retryInterval = Duration.seconds(1)
     /// Longest wait for one pull or delete a worker runs for a move.
     public static let stepTimeout = Duration.seconds(600)
+    /// Longest wait, after the sources deleted what they gave up, for their meters' back-fills (queries are held
+    /// meanwhile, as long as a query waits at most); then the move ends and a source still back-filling answers
+    /// queries with 503 `meter-building` until it is done.
+    public static let maxRebuildWait = Coordinator.maxFenceWait
+    /// Time between two looks at the sources' back-fills.
+    static let rebuildPollInterval = Duration.milliseconds(200)
 
     let coordinator: Coordinator
     let logger: Logger
@@ -49,6 +57,8 @@ public struct SlotMover: Service {
         while let move = coordinator.state.snapshot.move, !Task.isCancelled {
             do {
                 try await step(move)
+            } catch SlotMoveError.cancelled {
+                logger.info("move stopped: it was cancelled", metadata: ["move": "\(move.id)"])
             } catch {
                 logger.warning(
                     "a step of the move failed; trying again",
@@ -65,6 +75,7 @@ public struct SlotMover: Service {
             // so writes to the moving slots and queries wait for about one pull per source.
             let lag = Int64(coordinator.settings.moveChunkEvents)
             for source in move.plan.sources { try await copy(move, from: source, lag: lag) }
+            guard coordinator.state.snapshot.move?.id == move.id else { throw SlotMoveError.cancelled }
             try await coordinator.state.switchOver()
             logger.info("move switching over", metadata: ["move": "\(move.id)", "epoch": "\(move.plan.target.epoch)"])
         case .switching:
@@ -72,14 +83,16 @@ public struct SlotMover: Service {
                 if case .failure(let failure) = await coordinator.push(worker) { throw failure }
             }
             for source in move.plan.sources { try await copy(move, from: source, lag: 0) }
+            guard coordinator.state.snapshot.move?.id == move.id else { throw SlotMoveError.cancelled }
             try await coordinator.state.startCleaning()
             logger.info("move cleaning up", metadata: ["move": "\(move.id)"])
         case .cleaning:
             for source in move.plan.sources { try await delete(move, at: source) }
+            await waitForRebuilds(at: move.plan.sources)
             try await coordinator.state.finishMove()
             await coordinator.pushAll()
             logger.info("move done", metadata: ["move": "\(move.id)", "worker": "\(move.plan.worker)"])
-        case .done:
+        case .done, .cancelled:
             return
         }
     }
@@ -92,6 +105,7 @@ public struct SlotMover: Service {
         var progress = snapshot.move?.progress[source] ?? SlotMove.Progress()
         let slots = move.plan.slotsBySource[source] ?? []
         while true {
+            guard coordinator.state.snapshot.move?.id == move.id else { throw SlotMoveError.cancelled }
             let body: JSONValue = .object([
                 "worker": .string(move.plan.worker), "source": .string(sourceURL),
                 "slots": .array(slots.map { .number(String($0)) }),
@@ -112,6 +126,31 @@ public struct SlotMover: Service {
             progress.bytes += bytes
             try await coordinator.state.recordCopy(source: source, progress: progress)
             if position - progress.copiedThrough <= lag { return }
+        }
+    }
+
+    /// Waits until no source reports a meter back-filling (at most `maxRebuildWait`); a source that cannot be asked
+    /// counts as done.
+    private func waitForRebuilds(at sources: [String]) async {
+        let deadline = ContinuousClock.now + SlotMover.maxRebuildWait
+        var waiting = sources
+        while !waiting.isEmpty, ContinuousClock.now < deadline, !Task.isCancelled {
+            var still: [String] = []
+            for source in waiting {
+                guard let url = coordinator.state.snapshot.workerURLs[source],
+                    let reply = try? await coordinator.client.send(
+                        .GET, baseURL: url, path: "/internal/v1/assignment", lane: .probes),
+                    reply.json?["building"]?.int64 ?? 0 > 0
+                else { continue }
+                still.append(source)
+            }
+            waiting = still
+            if !waiting.isEmpty { try? await Task.sleep(for: SlotMover.rebuildPollInterval) }
+        }
+        if !waiting.isEmpty {
+            logger.warning(
+                "sources still back-filling after a move; they answer queries with 503 meter-building until done",
+                metadata: ["workers": "\(waiting.joined(separator: ","))"])
         }
     }
 
