@@ -368,9 +368,15 @@ add_worker_run() {
     value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
     acknowledged=$((acknowledged + ${value:-0}))
   done
-  counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
-    | grep -o '"value":[0-9]*' | cut -d: -f2)"
-  echo "$name counted_events=${counted:-0} (acknowledged $acknowledged, in the runs that finished)"
+  local waited=0
+  for waited in $(seq 0 600); do
+    counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
+      | grep -o '"value":[0-9]*' | cut -d: -f2 || true)"
+    [ -n "$counted" ] && break
+    sleep 1
+  done
+  echo "$name counted_events=${counted:-0} (acknowledged $acknowledged, in the runs that finished;" \
+    "queries answered again ${waited} s after the move)"
   kill -INT "$local_pid"; wait "$local_pid" || true
 }
 

@@ -12,8 +12,9 @@ public struct ClusterSnapshot: Sendable {
     /// The unfinished move of slots onto a joining worker, if any.
     public var move: SlotMove?
 
-    /// Slots whose writes wait: those moving while a move switches over.
-    public var fencedSlots: Set<Int> { move?.phase == .switching ? move?.plan.movingSlots ?? [] : [] }
+    /// Slots whose writes wait: those moving while a move switches over or cleans up. (Releasing them before the
+    /// sources' clean-up was measured worse: the clean-up then competes with the full load; docs/benchmarks.md.)
+    public var fencedSlots: Set<Int> { queriesHeld ? move?.plan.movingSlots ?? [] : [] }
 
     /// Whether queries and listings wait: while a move switches over or cleans up, the sources may still hold what
     /// they gave up.

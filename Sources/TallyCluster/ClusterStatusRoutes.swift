@@ -78,7 +78,7 @@ extension CoordinatorState.RemovalRefusal {
         case .tooLate(let id):
             Problem(
                 .conflict, type: "urn:tally:problem:move-too-far",
-                detail: "move \(id) is cleaning up: the new worker already takes the writes of its slots, so its "
+                detail: "move \(id) is cleaning up: the other workers are deleting the slots they gave up, so its "
                     + "addition can no longer be undone; wait until GET /api/v1/cluster shows it done",
                 extensions: ["move": .string(id)])
         }

@@ -302,8 +302,8 @@ extension CoordinatorState {
         }
     }
 
-    /// The end of the write fence: the new worker holds every event of its slots, so writes to them go to it while
-    /// the sources clean up; the move enters `cleaning`.
+    /// The new worker holds every event of its slots: the move enters `cleaning`, where the sources delete what they
+    /// gave up and the move can no longer be cancelled.
     public func startCleaning() async throws {
         try await queue.write { db in
             var snapshot = self.snapshot
@@ -320,7 +320,7 @@ extension CoordinatorState {
         case unknownWorker(String)
         /// The worker owns slots: draining a worker is not built yet.
         case ownsSlots(String)
-        /// The worker's addition is past its switch-over: it takes the writes of its slots and cannot be undone.
+        /// The worker's addition is cleaning up: the sources are deleting what they gave up, so it cannot be undone.
         case tooLate(moveID: String)
     }
 

@@ -21,7 +21,6 @@ struct WorkerRoutes<Context: RequestContext> {
                     "node": .string(membership.node), "epoch": .number(String(membership.epoch)),
                     "catalogVersion": .number(String(membership.catalogVersion)),
                     "events": .number(String(store.eventCount)),
-                    "building": .number(String(store.runningBuilds.count)),
                 ]))
         }
         router.put("/internal/v1/assignment") { request, _ -> Response in

@@ -48,12 +48,16 @@ import Testing
         #expect(fenced.json?["type"]?.stringValue == "urn:tally:problem:stale-epoch")
         try await member.shutdown()
 
+        // Slot chunks (what moves copy) are refused to a peer without a cluster certificate too.
+        let chunk = worker.baseURL + "/internal/v1/slots/chunk?slots=0&slotCount=1024&after=0"
         let anonymous = try client(trusting: cluster, presenting: nil)
         await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, url, client: anonymous) }
+        await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, chunk, client: anonymous) }
         try await anonymous.shutdown()
 
         let stranger = try client(trusting: cluster, presenting: (other, "coordinator"))
         await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, url, client: stranger) }
+        await #expect(throws: (any Error).self) { _ = try await TestHTTP.send(.GET, chunk, client: stranger) }
         try await stranger.shutdown()
 
         let misled = try client(trusting: other, presenting: (other, "coordinator"))

@@ -6,8 +6,9 @@ public struct SlotMove: Sendable, Hashable {
     /// Where a move stands. `copying`: the new worker pulls the sources' slots while they keep serving them.
     /// `switching`: the target table is the cluster's (its epoch is current), writes to the moving slots and queries
     /// wait while the sources take the new table and the last events are copied. `cleaning`: the new worker holds
-    /// every event of its slots and takes their writes; queries still wait while the sources delete what they gave
-    /// up. `done`: finished. `cancelled`: the addition was undone before the new worker took writes.
+    /// every event of its slots; writes to them and queries still wait while the sources delete what they gave up
+    /// (from here on the move can no longer be cancelled). `done`: finished. `cancelled`: the addition was undone
+    /// before the sources deleted anything.
     public enum Phase: String, Sendable, Hashable {
         case copying, switching, cleaning, done, cancelled
     }

@@ -21,19 +21,13 @@ public enum SlotMoveError: Error, Sendable {
 /// slots (its cursor makes a chunk installed twice count once) until it is within one chunk of the source;
 /// then the target table becomes the cluster's (`CoordinatorState.switchOver`): every worker gets it, so sources
 /// refuse writes to the slots they gave up, while the coordinator holds writes to those slots and queries; the last
-/// events are pulled and writes go to the new worker (`CoordinatorState.startCleaning`); the sources delete what
-/// they gave up while queries still wait, and the move is done.
+/// events are pulled (`CoordinatorState.startCleaning` marks that the move can no longer be cancelled); the sources
+/// delete what they gave up, and the move is done.
 public struct SlotMover: Service {
     /// Pause before a failed step is tried again.
     public static let retryInterval = Duration.seconds(1)
     /// Longest wait for one pull or delete a worker runs for a move.
     public static let stepTimeout = Duration.seconds(600)
-    /// Longest wait, after the sources deleted what they gave up, for their meters' back-fills (queries are held
-    /// meanwhile, as long as a query waits at most); then the move ends and a source still back-filling answers
-    /// queries with 503 `meter-building` until it is done.
-    public static let maxRebuildWait = Coordinator.maxFenceWait
-    /// Time between two looks at the sources' back-fills.
-    static let rebuildPollInterval = Duration.milliseconds(200)
 
     let coordinator: Coordinator
     let logger: Logger
@@ -88,7 +82,6 @@ public struct SlotMover: Service {
             logger.info("move cleaning up", metadata: ["move": "\(move.id)"])
         case .cleaning:
             for source in move.plan.sources { try await delete(move, at: source) }
-            await waitForRebuilds(at: move.plan.sources)
             try await coordinator.state.finishMove()
             await coordinator.pushAll()
             logger.info("move done", metadata: ["move": "\(move.id)", "worker": "\(move.plan.worker)"])
@@ -126,31 +119,6 @@ public struct SlotMover: Service {
             progress.bytes += bytes
             try await coordinator.state.recordCopy(source: source, progress: progress)
             if position - progress.copiedThrough <= lag { return }
-        }
-    }
-
-    /// Waits until no source reports a meter back-filling (at most `maxRebuildWait`); a source that cannot be asked
-    /// counts as done.
-    private func waitForRebuilds(at sources: [String]) async {
-        let deadline = ContinuousClock.now + SlotMover.maxRebuildWait
-        var waiting = sources
-        while !waiting.isEmpty, ContinuousClock.now < deadline, !Task.isCancelled {
-            var still: [String] = []
-            for source in waiting {
-                guard let url = coordinator.state.snapshot.workerURLs[source],
-                    let reply = try? await coordinator.client.send(
-                        .GET, baseURL: url, path: "/internal/v1/assignment", lane: .probes),
-                    reply.json?["building"]?.int64 ?? 0 > 0
-                else { continue }
-                still.append(source)
-            }
-            waiting = still
-            if !waiting.isEmpty { try? await Task.sleep(for: SlotMover.rebuildPollInterval) }
-        }
-        if !waiting.isEmpty {
-            logger.warning(
-                "sources still back-filling after a move; they answer queries with 503 meter-building until done",
-                metadata: ["workers": "\(waiting.joined(separator: ","))"])
         }
     }
 
