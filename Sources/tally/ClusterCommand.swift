@@ -9,6 +9,16 @@ struct ClusterCommand: AsyncParsableCommand {
         subcommands: [AddWorkerCommand.self, DrainWorkerCommand.self])
 }
 
+/// Where `tally cluster` commands reach the coordinator, and with which key.
+struct CoordinatorOptions: ParsableArguments {
+    @Option(help: "Base URL of the coordinator's API.")
+    var coordinator = "http://127.0.0.1:8080"
+    @Option(help: "API key (an admin key), if the coordinator requires keys.")
+    var apiKey: String?
+
+    var client: APIClient { APIClient(baseURL: coordinator, apiKey: apiKey) }
+}
+
 /// `tally cluster drain-worker NAME`: removes a worker through `DELETE /api/v1/cluster/workers/{name}`. Today this
 /// undoes the addition of a worker whose move has not reached its clean-up; a worker that owns slots is refused.
 struct DrainWorkerCommand: AsyncParsableCommand {
@@ -18,13 +28,10 @@ struct DrainWorkerCommand: AsyncParsableCommand {
 
     @Argument(help: "The worker's name.")
     var name: String
-    @Option(help: "Base URL of the coordinator's API.")
-    var coordinator = "http://127.0.0.1:8080"
-    @Option(help: "API key (an admin key), if the coordinator requires one.")
-    var apiKey: String?
+    @OptionGroup var options: CoordinatorOptions
 
     func run() async throws {
-        let client = APIClient(baseURL: coordinator, apiKey: apiKey)
+        let client = options.client
         let segment = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
         let path = "/api/v1/cluster/workers/" + (name.addingPercentEncoding(withAllowedCharacters: segment) ?? "")
         let response = try await client.send(.DELETE, path)
@@ -46,10 +53,7 @@ struct AddWorkerCommand: AsyncParsableCommand {
     var name: String
     @Argument(help: "The https:// URL the coordinator and the other workers reach it at.")
     var url: String
-    @Option(help: "Base URL of the coordinator's API.")
-    var coordinator = "http://127.0.0.1:8080"
-    @Option(help: "API key, if the coordinator requires one.")
-    var apiKey: String?
+    @OptionGroup var options: CoordinatorOptions
     @Flag(help: "Return once the move is planned instead of following it to the end.")
     var noWait = false
 
@@ -57,7 +61,7 @@ struct AddWorkerCommand: AsyncParsableCommand {
     static let pollInterval = Duration.milliseconds(500)
 
     func run() async throws {
-        let client = APIClient(baseURL: coordinator, apiKey: apiKey)
+        let client = options.client
         let request = JSONWriter.string(.object(["name": .string(name), "url": .string(url)]))
         let response = try await client.send(
             .POST, "/api/v1/cluster/workers", contentType: "application/json", body: Array(request.utf8))
