@@ -9,8 +9,12 @@ public struct ClusterSnapshot: Sendable {
     public var catalogVersion: Int64
     /// Every meter, deleted ones included, so workers learn of deletions.
     public var meters: [MeterDefinition]
-    /// The unfinished move of slots onto a joining worker, if any.
+    /// The unfinished move of slots (an addition or a repair), if any.
     public var move: SlotMove?
+    /// Workers failed over and not emptied since: they hold stale copies and receive nothing until they are emptied.
+    public var lostWorkers: Set<String> = []
+    /// Workers that took an assignment once: a slot table they report lost means their data folder was lost.
+    public var assignedWorkers: Set<String> = []
 
     /// Slots whose writes wait: those moving while a move switches over or cleans up. (Releasing them before the
     /// sources' clean-up was measured worse: the clean-up then competes with the full load; docs/benchmarks.md.)

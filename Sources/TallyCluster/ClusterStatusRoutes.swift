@@ -42,14 +42,17 @@ struct ClusterStatusRoutes {
         let snapshot = coordinator.state.snapshot
         let health = coordinator.health
         let counts = snapshot.table.slotCounts
+        let replicaCounts = snapshot.table.replicaCounts
         func number<T: BinaryInteger>(_ value: T?) -> JSONValue { value.map { .number(String($0)) } ?? .null }
         let workers: [JSONValue] = snapshot.workers.map { name in
             let worker = health[name] ?? WorkerHealth(settings: coordinator.settings)
             return .object([
                 "name": .string(name), "address": .string(snapshot.workerURLs[name] ?? ""),
                 "state": .string(worker.state.rawValue), "slots": number(counts[name] ?? 0),
+                "replicas": number(replicaCounts[name] ?? 0), "lost": .bool(snapshot.lostWorkers.contains(name)),
                 "silentSince": worker.detector.silentSince.map { .string($0.description) } ?? .null,
-                "eventsStored": number(worker.eventsStored), "epoch": number(worker.epoch),
+                "eventsStored": number(worker.eventsStored),
+                "replicaEventsStored": number(worker.replicaEventsStored), "epoch": number(worker.epoch),
                 "catalogVersion": number(worker.catalogVersion), "checkedAt": .string(worker.checkedAt.description),
                 "error": worker.error.map(JSONValue.string) ?? .null,
             ])
@@ -57,6 +60,8 @@ struct ClusterStatusRoutes {
         return .object([
             "epoch": number(snapshot.table.epoch), "slotCount": number(snapshot.table.slotCount),
             "catalogVersion": number(snapshot.catalogVersion), "workers": .array(workers),
+            "replicationFactor": number(coordinator.settings.replicationFactor),
+            "minimumCopies": number(snapshot.table.minimumCopies),
             "move": snapshot.move?.json() ?? .null,
         ])
     }

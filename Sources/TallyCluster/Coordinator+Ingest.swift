@@ -2,13 +2,13 @@ import TallyCore
 import TallyHTTP
 
 extension Coordinator {
-    /// Splits validated events by owning worker and forwards the parts concurrently; returns once every
-    /// owner has committed its part. Parts of concurrent batches bound for the same worker travel in one
-    /// request (group commit, up to `maxForwardBodyBytes`). Events of slots that are switching to a new worker wait
-    /// for the switch (at most `maxFenceWait`); a part a worker fenced because its slots moved meanwhile is routed
-    /// again by the current table (`maxReroutes` times). Otherwise throws `ClusterError.partialIngest` with
-    /// each part's outcome (committed, failed, or unknown after a timeout): committed parts stay committed, and a
-    /// retry of the whole batch is de-duplicated by the owners.
+    /// Splits validated events by the workers holding their slots (owner and replicas: each event goes to every holder)
+    /// and forwards the parts concurrently; returns once every holder has committed its part. Parts of concurrent
+    /// batches bound for the same worker travel in one request (group commit, up to `maxForwardBodyBytes`). Events of
+    /// slots that are switching to a new worker wait for the switch (at most `maxFenceWait`); a part a worker fenced
+    /// because its slots moved meanwhile is routed again by the current table (`maxReroutes` times). Otherwise throws
+    /// `ClusterError.partialIngest` with each part's outcome (committed, failed, or unknown after a timeout): committed
+    /// parts stay committed, and a retry of the whole batch is de-duplicated by the owners.
     public func ingest(_ events: [CloudEvent]) async throws(ClusterError) {
         var pending = events
         var reports: [IngestPart] = []
@@ -19,26 +19,32 @@ extension Coordinator {
                 let fenced = snapshot.fencedSlots
                 return !fenced.isEmpty && waiting.contains { fenced.contains(snapshot.table.slot(of: $0.subject)) }
             }).table
-            var parts: [String: [CloudEvent]] = [:]
-            for event in pending { parts[table.owner(of: event.subject), default: []].append(event) }
+            var parts: [String: [Int]] = [:]
+            for (index, event) in pending.enumerated() {
+                for holder in table.holders(ofSlot: table.slot(of: event.subject)) {
+                    parts[holder, default: []].append(index)
+                }
+            }
             var failures: [String: WorkerFailure] = [:]
             await withTaskGroup(of: (String, WorkerFailure?).self) { group in
                 for (worker, part) in parts {
-                    group.addTask { (worker, await self.forward(part, to: worker)) }
+                    let events = part.map { waiting[$0] }
+                    group.addTask { (worker, await self.forward(events, to: worker)) }
                 }
                 for await (worker, failure) in group { failures[worker] = failure }
             }
-            pending = []
+            var again = Set<Int>()
             let reroute = attempt < Coordinator.maxReroutes
             attempt += 1
             for worker in parts.keys.sorted() {
                 let part = parts[worker] ?? []
                 if let failure = failures[worker], failure.isFenced, reroute {
-                    pending += part
+                    again.formUnion(part)
                 } else {
                     reports.append(IngestPart(worker: worker, events: part.count, failure: failures[worker]))
                 }
             }
+            pending = again.sorted().map { waiting[$0] }
         }
         guard reports.contains(where: { $0.failure != nil }) else { return }
         throw .partialIngest(reports)

@@ -16,7 +16,7 @@ public final class Coordinator: Sendable {
     private let healthByWorker: Mutex<[String: WorkerHealth]>
     /// Per worker: parts of concurrent batches waiting to be forwarded together (made for a worker when first used).
     private let forwarders: Mutex<[String: GroupCommitter<String>]>
-    /// Signals `SlotMover` that a move was planned.
+    /// Signals `SlotMover` that a move was planned, or that copies may need a repair (a failover, a worker up).
     let moveRequests: AsyncStream<Void>
     private let moveRequested: AsyncStream<Void>.Continuation
     let settings: ClusterSettings
@@ -66,7 +66,8 @@ public final class Coordinator: Sendable {
                 "the worker at \(base) is \(json["node"]?.stringValue.map { "\"\($0.echoed)\"" } ?? "unnamed"), "
                     + "not \(worker)")
         }
-        guard json["epoch"] == .number("0"), json["events"] == .number("0") else {
+        guard json["epoch"] == .number("0"), json["events"] == .number("0"), json["replicaEvents"] == .number("0")
+        else {
             throw CoordinatorState.AdditionRefusal.workerUnusable(
                 "the worker at \(base) already holds a slot table or events; a joining worker starts empty")
         }
@@ -200,16 +201,18 @@ public final class Coordinator: Sendable {
                         worker: worker, kind: .refused(status: reply.status),
                         reason: "refused its assignment (\(reply.status)): \(reply.detail)"))
             }
+            if !snapshot.assignedWorkers.contains(worker) { try? await state.markAssigned(worker) }
             return .success(())
         } catch {
             return .failure(transportFailure(worker, error))
         }
     }
 
-    /// Pushes the assignment to every worker concurrently; workers that are down catch up at their next probe.
+    /// Pushes the assignment to every worker concurrently but those that are down: they catch up at their next probe.
     func pushAll() async {
+        let health = self.health
         await withTaskGroup(of: Void.self) { group in
-            for worker in state.snapshot.workers {
+            for worker in state.snapshot.workers where health[worker]?.state != .down {
                 group.addTask {
                     if case .failure(let failure) = await self.push(worker) {
                         self.logger.warning(
@@ -250,6 +253,16 @@ public final class Coordinator: Sendable {
         var epoch = number("epoch")
         var catalogVersion = number("catalogVersion")
         var error: String?
+        if epoch == 0, snapshot.assignedWorkers.contains(worker), snapshot.table.holders.contains(worker) {
+            // It took a table once and has none now: its data folder is gone, and so are its copies.
+            // It answers, so it is up (and can be emptied and receive copies again), but it must not get its old
+            // slots back: it is failed over before it gets any table.
+            logger.error(
+                "worker reports no slot table although it took one: its data folder was lost",
+                metadata: ["worker": "\(worker)"])
+            record(.answered, for: worker, reason: nil)
+            await failOver(worker)
+        }
         if epoch != snapshot.table.epoch || catalogVersion != snapshot.catalogVersion {
             if case .failure(let failure) = await push(worker) {
                 error = failure.reason
@@ -266,6 +279,7 @@ public final class Coordinator: Sendable {
         }
         record(.answered, for: worker, reason: error) { health in
             health.eventsStored = number("events")
+            health.replicaEventsStored = number("replicaEvents")
             health.epoch = epoch
             health.catalogVersion = catalogVersion
         }
@@ -289,11 +303,37 @@ public final class Coordinator: Sendable {
         guard before != after else { return }
         let metadata: Logger.Metadata = ["worker": "\(worker)", "reason": "\(reason ?? "answered")"]
         switch after {
-        case .up: logger.info("worker is up", metadata: metadata)
+        case .up:
+            logger.info("worker is up", metadata: metadata)
+            moveRequested.yield()
         case .suspect: logger.warning("worker is suspect", metadata: metadata)
-        case .down: logger.error("worker is down", metadata: metadata)
+        case .down:
+            logger.error("worker is down", metadata: metadata)
+            Task { await self.failOver(worker) }
         case .unknown: break
         }
+    }
+
+    /// Fails the down `worker` over when other workers hold copies of its slots (`CoordinatorState.failOver`): the
+    /// new table goes to every worker (a replica that becomes primary promotes its copy first), and the mover
+    /// rebuilds the missing copies.
+    func failOver(_ worker: String) async {
+        do {
+            guard let table = try await state.failOver(worker) else { return }
+            logger.warning(
+                "worker failed over: its replicas are promoted",
+                metadata: ["worker": "\(worker)", "epoch": "\(table.epoch)"])
+            await pushAll()
+            moveRequested.yield()
+        } catch {
+            logger.error("failover failed", metadata: ["worker": "\(worker)", "error": "\(error)"])
+        }
+    }
+
+    /// The workers that may receive copies: up, and not lost.
+    var replicaCandidates: Set<String> {
+        let lost = state.snapshot.lostWorkers
+        return Set(health.filter { $0.value.state == .up && !lost.contains($0.key) }.keys)
     }
 
     /// Sends a request to each of `workers` concurrently (`body` gives each worker's body); the replies in

@@ -49,6 +49,14 @@ public final class CoordinatorState: Sendable {
                         PRIMARY KEY(move_id, source));
                     """)
         }
+        migrator.registerMigration("v3-replication") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE moves ADD COLUMN kind TEXT NOT NULL DEFAULT 'add-worker';
+                    ALTER TABLE workers ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE workers ADD COLUMN assigned INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         try migrator.migrate(queue)
         let snapshot = try queue.write { db -> ClusterSnapshot in
             try CoordinatorState.reconcile(db, settings: settings)
@@ -96,7 +104,9 @@ public final class CoordinatorState: Sendable {
             try db.execute(
                 sql: "INSERT INTO cluster(id, slot_count, catalog_version) VALUES (1, ?, 0)",
                 arguments: [settings.slots])
-            let table = SlotPlanner.initial(workers: names, slotCount: settings.slots)
+            let table = SlotPlanner.withReplicas(
+                SlotPlanner.initial(workers: names, slotCount: settings.slots), factor: settings.replicationFactor,
+                candidates: names)
             try db.execute(
                 sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
                 arguments: [table.epoch, JSONWriter.string(table.json), Timestamp.now.micros])
@@ -126,7 +136,9 @@ public final class CoordinatorState: Sendable {
         }
         return ClusterSnapshot(
             table: try latestTable(db), workerURLs: urls, catalogVersion: version, meters: meters,
-            move: try unfinishedMove(db))
+            move: try unfinishedMove(db),
+            lostWorkers: Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE lost = 1")),
+            assignedWorkers: Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE assigned = 1")))
     }
 
     private static func unfinishedMove(_ db: Database) throws -> SlotMove? {
@@ -134,12 +146,12 @@ public final class CoordinatorState: Sendable {
             let row = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT id, worker, url, target, phase, started_us FROM moves
+                    SELECT id, worker, url, target, phase, started_us, kind FROM moves
                     WHERE phase NOT IN ('done', 'cancelled')
                     """)
         else { return nil }
         guard let target = (try? JSONParser.parse(row[3] as String)).flatMap(SlotTable.init(json:)),
-            let phase = SlotMove.Phase(rawValue: row[4])
+            let phase = SlotMove.Phase(rawValue: row[4]), let kind = SlotMovePlan.Kind(rawValue: row[6])
         else { throw Refusal(description: "the coordinator state holds an unreadable move") }
         let id: String = row[0]
         var slots: [String: [Int]] = [:]
@@ -162,7 +174,7 @@ public final class CoordinatorState: Sendable {
             progress[name] = entry
         }
         return SlotMove(
-            id: id, url: row[2], plan: SlotMovePlan(worker: row[1], target: target, slotsBySource: slots),
+            id: id, url: row[2], plan: SlotMovePlan(kind: kind, worker: row[1], target: target, slotsBySource: slots),
             phase: phase, progress: progress, startedAt: Timestamp(micros: row[5]))
     }
 
@@ -249,21 +261,95 @@ extension CoordinatorState {
                 progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
             try db.execute(
                 sql: "INSERT INTO workers(name, url, added) VALUES (?, ?, 1)", arguments: [worker, base])
-            try db.execute(
-                sql: "INSERT INTO moves(id, worker, url, target, phase, started_us) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [
-                    move.id, worker, base, JSONWriter.string(plan.target.json), move.phase.rawValue,
-                    move.startedAt.micros,
-                ])
-            for (source, slots) in plan.slotsBySource {
-                try db.execute(
-                    sql: "INSERT INTO move_sources(move_id, source, slots) VALUES (?, ?, ?)",
-                    arguments: [move.id, source, slots.map(String.init).joined(separator: ",")])
-            }
+            try CoordinatorState.insert(move, db: db)
             snapshot.workerURLs[worker] = base
             snapshot.move = move
             self.publish(snapshot, onCommitOf: db)
             return move
+        }
+    }
+
+    private static func insert(_ move: SlotMove, db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO moves(id, worker, url, target, phase, started_us, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [
+                move.id, move.plan.worker, move.url, JSONWriter.string(move.plan.target.json), move.phase.rawValue,
+                move.startedAt.micros, move.plan.kind.rawValue,
+            ])
+        for (source, slots) in move.plan.slotsBySource {
+            try db.execute(
+                sql: "INSERT INTO move_sources(move_id, source, slots) VALUES (?, ?, ?)",
+                arguments: [move.id, source, slots.map(String.init).joined(separator: ",")])
+        }
+    }
+
+    /// Writes and publishes the next repair towards `factor` copies of every slot (`SlotMovePlan.repairing`), its
+    /// replicas going only to `candidates`; nil when a move is unfinished or no slot needs a copy a candidate could
+    /// hold.
+    public func planRepair(factor: Int, candidates: Set<String>) async throws -> SlotMove? {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard snapshot.move == nil,
+                let plan = SlotMovePlan.repairing(
+                    snapshot.table, factor: factor, candidates: candidates.subtracting(snapshot.lostWorkers)),
+                let url = snapshot.workerURLs[plan.worker]
+            else { return nil }
+            let move = SlotMove(
+                id: ULID.make(time: .now), url: url, plan: plan, phase: .copying,
+                progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
+            try CoordinatorState.insert(move, db: db)
+            snapshot.move = move
+            self.publish(snapshot, onCommitOf: db)
+            return move
+        }
+    }
+
+    /// Fails `worker` over (`SlotPlanner.failingOver`): its slots are owned by their first replicas at the next
+    /// epoch, it keeps nothing, and it is marked lost (emptied before it holds anything again). An unfinished move
+    /// that copies or switches over is cancelled first, its table restored, as `cancelAddition` does. Returns the new
+    /// table, or nil when `worker` holds nothing another worker could take over (no replication, or already failed
+    /// over).
+    public func failOver(_ worker: String) async throws -> SlotTable? {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            func changes(_ table: SlotTable) -> Bool {
+                let after = SlotPlanner.failingOver(worker, in: table)
+                return after.owners != table.owners || after.replicas != table.replicas
+            }
+            guard changes(snapshot.table) else { return nil }
+            if let move = snapshot.move, move.phase == .copying || move.phase == .switching {
+                snapshot = try CoordinatorState.cancel(move, snapshot: snapshot, db: db)
+            }
+            var table = SlotPlanner.failingOver(worker, in: snapshot.table)
+            table.epoch = snapshot.table.epoch + 1
+            try db.execute(
+                sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
+                arguments: [table.epoch, JSONWriter.string(table.json), Timestamp.now.micros])
+            try db.execute(sql: "UPDATE workers SET lost = 1 WHERE name = ?", arguments: [worker])
+            snapshot.table = table
+            snapshot.lostWorkers.insert(worker)
+            self.publish(snapshot, onCommitOf: db)
+            return table
+        }
+    }
+
+    /// Records that `worker` took an assignment: from now on, a worker reporting no slot table lost its data.
+    public func markAssigned(_ worker: String) async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            try db.execute(sql: "UPDATE workers SET assigned = 1 WHERE name = ?", arguments: [worker])
+            snapshot.assignedWorkers.insert(worker)
+            self.publish(snapshot, onCommitOf: db)
+        }
+    }
+
+    /// Records that the lost `worker` deleted every slot it held: it may receive slots again.
+    public func markEmptied(_ worker: String) async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            try db.execute(sql: "UPDATE workers SET lost = 0 WHERE name = ?", arguments: [worker])
+            snapshot.lostWorkers.remove(worker)
+            self.publish(snapshot, onCommitOf: db)
         }
     }
 
@@ -330,39 +416,46 @@ extension CoordinatorState {
     /// writes to the moving slots were held, never sent to the new worker. Returns the cancelled move.
     public func cancelAddition(of worker: String) async throws -> SlotMove {
         try await queue.write { db in
-            var snapshot = self.snapshot
-            guard snapshot.workerURLs[worker] != nil else { throw RemovalRefusal.unknownWorker(worker) }
-            guard var move = snapshot.move, move.plan.worker == worker else {
+            guard self.snapshot.workerURLs[worker] != nil else { throw RemovalRefusal.unknownWorker(worker) }
+            guard let move = self.snapshot.move, move.plan.kind == .addWorker, move.plan.worker == worker else {
                 throw RemovalRefusal.ownsSlots(worker)
             }
-            switch move.phase {
-            case .copying:
-                break
-            case .switching:
-                guard
-                    let text = try String.fetchOne(
-                        db, sql: "SELECT owners FROM slot_tables WHERE epoch = ?",
-                        arguments: [move.plan.target.epoch - 1]),
-                    let before = (try? JSONParser.parse(text)).flatMap(SlotTable.init(json:))
-                else { throw Refusal(description: "the slot table before move \(move.id) is missing") }
-                let restored = SlotTable(epoch: move.plan.target.epoch + 1, owners: before.owners)
-                try db.execute(
-                    sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
-                    arguments: [restored.epoch, JSONWriter.string(restored.json), Timestamp.now.micros])
-                snapshot.table = restored
-            case .cleaning, .done, .cancelled:
+            guard move.phase == .copying || move.phase == .switching else {
                 throw RemovalRefusal.tooLate(moveID: move.id)
             }
-            try db.execute(
-                sql: "UPDATE moves SET phase = 'cancelled', finished_us = ? WHERE id = ?",
-                arguments: [Timestamp.now.micros, move.id])
-            try db.execute(sql: "DELETE FROM workers WHERE name = ? AND added = 1", arguments: [worker])
-            move.phase = .cancelled
-            snapshot.move = nil
-            snapshot.workerURLs[worker] = nil
-            self.publish(snapshot, onCommitOf: db)
-            return move
+            self.publish(try CoordinatorState.cancel(move, snapshot: self.snapshot, db: db), onCommitOf: db)
+            var cancelled = move
+            cancelled.phase = .cancelled
+            return cancelled
         }
+    }
+
+    /// Cancels `move` (copying or switching) in `db`: when the switch-over had begun, a table of the next epoch gives
+    /// the sources their slots back (and takes the repair's replicas away); a joining worker leaves the state. The
+    /// snapshot to publish.
+    private static func cancel(_ move: SlotMove, snapshot: ClusterSnapshot, db: Database) throws -> ClusterSnapshot {
+        var snapshot = snapshot
+        if move.phase == .switching {
+            guard
+                let text = try String.fetchOne(
+                    db, sql: "SELECT owners FROM slot_tables WHERE epoch = ?", arguments: [move.plan.target.epoch - 1]),
+                var restored = (try? JSONParser.parse(text)).flatMap(SlotTable.init(json:))
+            else { throw Refusal(description: "the slot table before move \(move.id) is missing") }
+            restored.epoch = move.plan.target.epoch + 1
+            try db.execute(
+                sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
+                arguments: [restored.epoch, JSONWriter.string(restored.json), Timestamp.now.micros])
+            snapshot.table = restored
+        }
+        try db.execute(
+            sql: "UPDATE moves SET phase = 'cancelled', finished_us = ? WHERE id = ?",
+            arguments: [Timestamp.now.micros, move.id])
+        if move.plan.kind == .addWorker {
+            try db.execute(sql: "DELETE FROM workers WHERE name = ? AND added = 1", arguments: [move.plan.worker])
+            snapshot.workerURLs[move.plan.worker] = nil
+        }
+        snapshot.move = nil
+        return snapshot
     }
 
     /// Marks the current move done.

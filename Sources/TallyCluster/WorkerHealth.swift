@@ -5,7 +5,10 @@ import TallyCore
 public struct WorkerHealth: Sendable, Hashable {
     /// Up, suspect or down, from the outcomes of probes and requests.
     public var detector: FailureDetector
+    /// Events in the worker's primary store (the slots it owns).
     public var eventsStored: Int64?
+    /// Events in the worker's replica store (copies of slots other workers own).
+    public var replicaEventsStored: Int64?
     public var epoch: Int64?
     public var catalogVersion: Int64?
     /// Why the last probe or request failed; nil once a probe was answered.

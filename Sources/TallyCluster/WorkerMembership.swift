@@ -51,20 +51,25 @@ public final class WorkerMembership: Sendable {
 
     public var epoch: Int64 { state.withLock { $0.fencing.table?.epoch ?? 0 } }
 
-    /// The slots this worker owns at its epoch in a cluster of `slotCount` slots; every slot when its table has
-    /// another slot count (so nothing is deleted on a mismatch).
-    public func ownedSlots(slotCount: Int) -> Set<Int> {
-        let table = state.withLock { $0.fencing.table }
+    /// The slot table this worker holds, if any.
+    public var table: SlotTable? { state.withLock { $0.fencing.table } }
+
+    /// The slots this worker holds in `role` at its epoch in a cluster of `slotCount` slots; every slot when its
+    /// table has another slot count (so nothing is deleted on a mismatch).
+    public func heldSlots(_ role: SlotRole, slotCount: Int) -> Set<Int> {
         guard let table else { return [] }
         guard table.slotCount == slotCount else { return Set(0..<slotCount) }
-        return Set(table.slots(ownedBy: node))
+        return Set(role == .primary ? table.slots(ownedBy: node) : table.slots(replicatedBy: node))
     }
     public var catalogVersion: Int64 { state.withLock { $0.catalogVersion } }
 
-    /// Throws unless a request routed at `epoch`, needing catalog version `catalog`, may touch `subjects` here.
-    public func admit(epoch: Int64, catalog: Int64, subjects: some Sequence<String>) throws(MembershipError) {
+    /// Throws unless a request routed at `epoch`, needing catalog version `catalog`, may touch `subjects` here in
+    /// `role` (queries and the owner's writes: `.primary`).
+    public func admit(
+        epoch: Int64, catalog: Int64, subjects: some Sequence<String>, role: SlotRole = .primary
+    ) throws(MembershipError) {
         let (fencing, localCatalog) = state.withLock { ($0.fencing, $0.catalogVersion) }
-        switch fencing.admit(epoch: epoch, subjects: subjects) {
+        switch fencing.admit(epoch: epoch, subjects: subjects, role: role) {
         case .staleEpoch(let local): throw .staleEpoch(requested: epoch, local: local)
         case .notOwner(let slots): throw .notOwner(slots: slots, epoch: epoch)
         case .accept:

@@ -5,14 +5,18 @@ import TallyCore
 import TallyHTTP
 import TallyStore
 
-/// The internal API a worker serves to the coordinator over mutual TLS. Every route but the assignment
-/// is fenced: it answers only for the worker's epoch and for subjects in its slots; a forwarded batch is admitted
-/// inside the transaction that commits it. Forwarded ingest requests combine parts of several client batches,
-/// so they may be up to `forwardBodyBytesCeiling`; each event meets the same `InputLimits` as at the coordinator.
+/// The internal API a worker serves to the coordinator over mutual TLS. Every route but the assignment is fenced: it
+/// answers only for the worker's epoch and for subjects in its slots; a forwarded batch is admitted inside the
+/// transaction that commits it, its events of slots the worker owns in the primary store and those of slots it
+/// replicates in the replica store. Reads are answered from the primary store. Forwarded ingest requests combine parts
+/// of several client batches, so they may be up to `forwardBodyBytesCeiling`; each event meets the same `InputLimits`
+/// as at the coordinator.
 struct WorkerRoutes<Context: RequestContext> {
-    let store: ShardStore
+    let stores: WorkerStores
     let membership: WorkerMembership
     let limits: APILimits
+
+    private var store: ShardStore { stores.primary }
 
     func register(on router: Router<Context>) {
         router.get("/internal/v1/assignment") { _, _ -> Response in
@@ -20,11 +24,13 @@ struct WorkerRoutes<Context: RequestContext> {
                 .object([
                     "node": .string(membership.node), "epoch": .number(String(membership.epoch)),
                     "catalogVersion": .number(String(membership.catalogVersion)),
-                    "events": .number(String(store.eventCount)),
+                    "events": .number(String(stores.primary.eventCount)),
+                    "replicaEvents": .number(String(stores.replica.eventCount)),
                 ]))
         }
+        let promotion = ReplicaPromotion(stores: stores, membership: membership)
         router.put("/internal/v1/assignment") { request, _ -> Response in
-            try await rendering { try await membership.apply(request.jsonBody(maxBytes: limits.maxBodyBytes)) }
+            try await rendering { try await promotion.apply(request.jsonBody(maxBytes: limits.maxBodyBytes)) }
             return Response(status: .noContent)
         }
         var forwarded = limits
@@ -33,9 +39,23 @@ struct WorkerRoutes<Context: RequestContext> {
         router.post("/internal/v1/events") { [forwarded] request, _ -> Response in
             let events = try await IngestRequest.events(of: request, limits: forwarded)
             let (epoch, catalog) = WorkerHeaders.routing(request.headers)
+            let table = membership.table
+            var parts: [SlotRole: [CloudEvent]] = [:]
+            for event in events {
+                let role = table.flatMap { $0.role(of: membership.node, slot: $0.slot(of: event.subject)) }
+                parts[role ?? .primary, default: []].append(event)
+            }
             try await rendering {
-                try await store.ingest(events) {
-                    try membership.admit(epoch: epoch, catalog: catalog, subjects: events.lazy.map(\.subject))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (role, part) in parts {
+                        group.addTask {
+                            try await stores.store(role).ingest(part) {
+                                try membership.admit(
+                                    epoch: epoch, catalog: catalog, subjects: part.lazy.map(\.subject), role: role)
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
                 }
             }
             return Response(status: .noContent)

@@ -10,26 +10,27 @@ import TallyStore
 /// by the cluster CA; the internal API only with the coordinator's.
 public enum WorkerServer {
     public static func router(
-        store: ShardStore, membership: WorkerMembership, puller: SlotPuller, limits: APILimits
+        stores: WorkerStores, membership: WorkerMembership, puller: SlotPuller, limits: APILimits
     ) -> Router<WorkerRequestContext> {
         let router = Router(context: WorkerRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: CoordinatorOnlyMiddleware())
         router.get("/healthz") { _, _ in Response.json(.object(["status": .string("ok")])) }
-        WorkerRoutes<WorkerRequestContext>(store: store, membership: membership, limits: limits).register(on: router)
-        SlotRoutes<WorkerRequestContext>(store: store, membership: membership, puller: puller).register(on: router)
+        WorkerRoutes<WorkerRequestContext>(stores: stores, membership: membership, limits: limits).register(on: router)
+        SlotRoutes<WorkerRequestContext>(stores: stores, membership: membership, puller: puller).register(on: router)
         MethodNotAllowed.register(on: router)
         return router
     }
 
     /// The application serving the worker on `host:port` with mutual TLS (port 0 picks a free port).
     public static func application(
-        store: ShardStore, membership: WorkerMembership, puller: SlotPuller, tls: ClusterTLS, host: String, port: Int,
+        stores: WorkerStores, membership: WorkerMembership, puller: SlotPuller, tls: ClusterTLS, host: String,
+        port: Int,
         limits: APILimits,
         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         Application(
-            router: router(store: store, membership: membership, puller: puller, limits: limits),
+            router: router(stores: stores, membership: membership, puller: puller, limits: limits),
             server: try .tls(
                 .http1(configuration: .init(idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)))),
                 tlsConfiguration: tls.server),

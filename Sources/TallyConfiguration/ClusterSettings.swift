@@ -17,6 +17,11 @@ public struct ClusterSettings: Sendable, Hashable {
     /// Slots of a new cluster (`slot = XXH64(subject) mod slots`); fixed once the cluster exists.
     public var slots = SlotTable.defaultSlotCount
     public var workers: [Worker] = []
+    /// Copies of every slot, each on another worker (`maxReplicationFactor` at most): an acknowledged event is
+    /// committed by every live copy, so it survives the loss of `replicationFactor - 1` workers.
+    public var replicationFactor = 2
+    /// The ceiling of `replicationFactor`.
+    public static let maxReplicationFactor = 3
     /// Longest wait for a worker's answer to one forwarded request, in milliseconds.
     public var forwardTimeoutMs = 10_000
     /// Time between two health probes of every worker, in milliseconds.
@@ -51,7 +56,7 @@ public struct ClusterSettings: Sendable, Hashable {
     public static let workerNamePattern = #"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"#
 
     static let knownKeys = [
-        "slots", "workers", "forwardTimeoutMs", "workerProbeIntervalMs", "workerFailureTimeoutMs",
+        "slots", "workers", "replicationFactor", "forwardTimeoutMs", "workerProbeIntervalMs", "workerFailureTimeoutMs",
         "maxConnectionsPerWorker", "certsDir", "maxForwardBodyBytes", "maxForwardsInFlightPerWorker",
         "maxQueuedPartsPerWorker", "moveChunkEvents",
     ]
@@ -81,6 +86,7 @@ public struct ClusterSettings: Sendable, Hashable {
             apply(parsed)
         }
         integer("slots", minimum: 1, maximum: SlotTable.maxSlotCount) { settings.slots = $0 }
+        integer("replicationFactor", minimum: 1, maximum: maxReplicationFactor) { settings.replicationFactor = $0 }
         integer("forwardTimeoutMs", minimum: 1, maximum: maxWorkerTimingMs) { settings.forwardTimeoutMs = $0 }
         integer("workerProbeIntervalMs", minimum: 10, maximum: maxWorkerTimingMs) {
             settings.workerProbeIntervalMs = $0

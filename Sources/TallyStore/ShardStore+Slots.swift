@@ -178,6 +178,13 @@ extension ShardStore {
         return Int(clamping: effects.stored)
     }
 
+    /// The source position through which the copy named `cursor` is installed here (0 before its first piece).
+    public func copiedThrough(cursor: String) async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT through FROM slot_copies WHERE cursor = ?", arguments: [cursor]) ?? 0
+        }
+    }
+
     /// Deletes everything `slots` hold here: their customers, raw events and de-dup entries, then rebuilds every
     /// meter's aggregates from the raw events that remain, in the background beside ingestion
     /// (`changeEventsAndRebuild`). The shard's position does not go back. Returns the events deleted.

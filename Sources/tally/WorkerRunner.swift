@@ -19,6 +19,9 @@ enum WorkerRunner {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         let store = try ShardStore(
             path: config.dataDirectory + "/shard.sqlite", configuration: config.store, logger: logger)
+        let replica = try ShardStore(
+            path: config.dataDirectory + "/replica.sqlite", configuration: config.store, logger: logger)
+        let stores = WorkerStores(primary: store, replica: replica)
         let membership = try await WorkerMembership(node: name, store: store)
         let host = config.host
         let listener = ListenerState(address: "https://\(host):\(config.port)")
@@ -26,9 +29,9 @@ enum WorkerRunner {
             stagingDirectory: config.dataDirectory + "/staging", maxChunkBytes: SlotChunkHeader.maxChunkBytes,
             maxBytesPerSecond: SlotChunkReceiver.maxCopyBytesPerSecond)
         try receiver.clearStaging()
-        let puller = SlotPuller(tls: tls, store: store, receiver: receiver)
+        let puller = SlotPuller(tls: tls, receiver: receiver)
         let app = try WorkerServer.application(
-            store: store, membership: membership, puller: puller, tls: tls, host: host, port: config.port,
+            stores: stores, membership: membership, puller: puller, tls: tls, host: host, port: config.port,
             limits: config.limits,
             logger: logger,
             onServerRunning: { port in
@@ -42,6 +45,7 @@ enum WorkerRunner {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: app),
             .init(service: DedupPruneService(store: store, logger: logger)),
+            .init(service: DedupPruneService(store: replica, logger: logger)),
             .init(service: MeterBuildService(store: store, logger: logger)),
         ]
         if let parent {
@@ -54,6 +58,7 @@ enum WorkerRunner {
                 logger: logger))
         try await listener.run(group)
         try await store.flushAggregates()
+        try await replica.flushAggregates()
         logger.info("stopped")
     }
 }

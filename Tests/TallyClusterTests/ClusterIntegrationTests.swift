@@ -100,7 +100,8 @@ import Testing
     }
 
     @Test func clusterEqualsSingleNodeAndFailsClosed() async throws {
-        let cluster = try ClusterProcesses()
+        // Without replication, so that a dead worker's customers have no other copy.
+        let cluster = try ClusterProcesses(clusterSettings: ["replicationFactor: 1"])
         let singleData = cluster.folder + "/single"
         let single = try NodeProcess(arguments: ["serve", "--port", "0", "--data", singleData])
         defer { _ = single.stop() }

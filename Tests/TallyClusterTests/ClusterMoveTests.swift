@@ -33,6 +33,17 @@ import Testing
 
         func refuse(_ reason: String) { refusals.withLock { $0.append(reason) } }
 
+        /// Adds what `other` recorded.
+        func add(_ other: Acknowledged) {
+            let more = other.byCustomer
+            tallies.withLock { all in
+                for (subject, tally) in more {
+                    all[subject, default: (0, 0)].count += tally.count
+                    all[subject, default: (0, 0)].tokens += tally.tokens
+                }
+            }
+        }
+
         var byCustomer: [String: (count: Int, tokens: Int)] { tallies.withLock { $0 } }
         var total: Int { tallies.withLock { $0.values.reduce(0) { $0 + $1.count } } }
         var refused: [String] { refusals.withLock { $0 } }
@@ -87,8 +98,8 @@ import Testing
         throw NodeProcess.StartFailure(description: "the move did not finish within 240 s")
     }
 
-    /// Every customer's COUNT and SUM through the coordinator equal what was acknowledged; every worker holds
-    /// exactly the acknowledged events, none twice.
+    /// Every customer's COUNT and SUM through the coordinator equal what was acknowledged; the workers' primary
+    /// stores hold exactly the acknowledged events, none twice, and so do their replica stores (replication factor 2).
     static func expectExact(_ cluster: ClusterProcesses, _ acknowledged: Acknowledged) async throws {
         let range = "from=2026-03-01T00:00:00Z&to=2026-03-05T00:00:00Z&groupBy=subject"
         var counted: [String: (count: Int, tokens: Int)] = [:]
@@ -113,6 +124,7 @@ import Testing
             #expect(counted[subject]?.tokens == tally.tokens, "\(subject) tokens")
         }
         #expect(try await cluster.storedEvents() == acknowledged.total)
+        #expect(try await cluster.storedEvents(.replica) == acknowledged.total)
     }
 
     /// A cluster of two workers and a spare (`clusterSettings` added to the coordinator's), the two meters, and

@@ -123,12 +123,14 @@ final class ClusterProcesses {
             .GET, "https://127.0.0.1:\(workerPorts[name]!)" + path, headers: headers, client: peerClient)
     }
 
-    /// Events stored on every running worker, asked of each worker directly (no wait for the coordinator's probe).
-    func storedEvents() async throws -> Int {
+    /// Events stored in the primary (or replica) stores of every running worker, asked of each worker directly (no
+    /// wait for the coordinator's probe).
+    func storedEvents(_ role: SlotRole = .primary) async throws -> Int {
         var total = 0
         for name in workers.keys.sorted() {
             let reply = try await worker(name, "/internal/v1/assignment")
-            guard case .number(let text)? = reply.json?["events"], let events = Int(text) else {
+            let key = role == .primary ? "events" : "replicaEvents"
+            guard case .number(let text)? = reply.json?[key], let events = Int(text) else {
                 throw NodeProcess.StartFailure(description: "worker \(name) did not report its events: \(reply.body)")
             }
             total += events

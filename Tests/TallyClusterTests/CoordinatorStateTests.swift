@@ -23,7 +23,10 @@ import Testing
         let spec = MeterSpec(
             slug: "tokens", aggregation: .sum, eventType: "prompt", valueProperty: try JSONPath(parsing: "$.tokens"))
         let first = try CoordinatorState(path: file, settings: settings(["w1", "w2"]), meters: [spec])
-        #expect(first.snapshot.table == SlotPlanner.initial(workers: ["w1", "w2"], slotCount: 64))
+        let initial = SlotPlanner.initial(workers: ["w1", "w2"], slotCount: 64)
+        // Replication factor 2 by default: each slot's replica is the other worker.
+        #expect(first.snapshot.table.owners == initial.owners)
+        #expect(first.snapshot.table.replicas == initial.owners.map { [$0 == "w1" ? "w2" : "w1"] })
         #expect(first.snapshot.catalogVersion == 1)
         var meter = try #require(first.snapshot.liveMeter("tokens"))
         meter.name = "Tokens"
@@ -92,7 +95,7 @@ import Testing
         try await state.switchOver()
         #expect(state.snapshot.table.epoch == 2)
         #expect(try await state.cancelAddition(of: "w3").id == switching.id)
-        #expect(state.snapshot.table == SlotTable(epoch: 3, owners: initial.owners))
+        #expect(state.snapshot.table == SlotTable(epoch: 3, owners: initial.owners, replicas: initial.replicas))
         #expect(state.snapshot.workers == ["w1", "w2"])
 
         let cleaning = try await state.planAddition(worker: "w3", url: "https://127.0.0.1:9003")
@@ -108,6 +111,58 @@ import Testing
         #expect(reopened.snapshot.move == nil)
         #expect(reopened.snapshot.table == cleaning.plan.target)
         #expect(reopened.snapshot.workers == ["w1", "w2", "w3"])
+    }
+
+    @Test func aFailoverPromotesReplicasMarksTheWorkerLostAndRepairsFollow() async throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let state = try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"]))
+        let initial = state.snapshot.table
+        #expect(initial.minimumCopies == 2)
+        // A repair is planned only for slots that lack a copy.
+        #expect(try await state.planRepair(factor: 2, candidates: ["w1", "w2", "w3"]) == nil)
+
+        let failed = try #require(try await state.failOver("w2"))
+        #expect(failed == SlotPlanner.failingOver("w2", in: initial))
+        #expect(state.snapshot.table == failed)
+        #expect(state.snapshot.lostWorkers == ["w2"])
+        #expect(try await state.failOver("w2") == nil)
+
+        // The lost worker is never a candidate until it is emptied.
+        let repair = try #require(try await state.planRepair(factor: 2, candidates: ["w1", "w2", "w3"]))
+        #expect(repair.plan == SlotMovePlan.repairing(failed, factor: 2, candidates: ["w1", "w3"]))
+        #expect(repair.url == "https://127.0.0.1:8081")
+        #expect(try await state.planRepair(factor: 2, candidates: ["w1", "w3"]) == nil)
+
+        // A failover while the repair copies cancels it; w3's slots go to their replicas on w1, but those the repair
+        // was copying have no other copy and stay on w3.
+        let second = try #require(try await state.failOver("w3"))
+        #expect(state.snapshot.move == nil)
+        #expect(second.epoch == failed.epoch + 1)
+        let stranded = repair.plan.movingSlots
+        #expect(second.owners == (0..<64).map { stranded.contains($0) ? "w3" : "w1" })
+        #expect(state.snapshot.lostWorkers == ["w2", "w3"])
+        try await state.markEmptied("w2")
+
+        let reopened = try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"]))
+        #expect(reopened.snapshot.lostWorkers == ["w3"])
+        #expect(reopened.snapshot.table == second)
+        let rebuilt = try #require(try await reopened.planRepair(factor: 2, candidates: ["w1", "w2", "w3"]))
+        // Only slots whose owner is live can be copied.
+        #expect(rebuilt.plan.worker == "w2")
+        #expect(rebuilt.plan.movingSlots == Set(0..<64).subtracting(stranded))
+    }
+
+    @Test func withoutReplicationAFailoverChangesNothing() async throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        var single = settings(["w1", "w2"])
+        single.replicationFactor = 1
+        let state = try CoordinatorState(path: file, settings: single)
+        #expect(state.snapshot.table.minimumCopies == 1)
+        #expect(try await state.failOver("w1") == nil)
+        #expect(state.snapshot.lostWorkers == [])
+        #expect(state.snapshot.table.epoch == 1)
     }
 }
 
@@ -137,6 +192,7 @@ import Testing
                 yaml: """
                     cluster:
                       slots: 0
+                      replicationFactor: 4
                       maxForwardBodyBytes: 999999999999
                       moveChunkEvents: 20001
                       forwardTimeoutMs: 3600001
@@ -152,11 +208,12 @@ import Testing
                 FieldError(
                     field: "cluster.colour",
                     reason:
-                        "unknown setting; known: slots, workers, forwardTimeoutMs, workerProbeIntervalMs,"
-                        + " workerFailureTimeoutMs, maxConnectionsPerWorker, certsDir, maxForwardBodyBytes,"
-                        + " maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker, moveChunkEvents"
+                        "unknown setting; known: slots, workers, replicationFactor, forwardTimeoutMs,"
+                        + " workerProbeIntervalMs, workerFailureTimeoutMs, maxConnectionsPerWorker, certsDir,"
+                        + " maxForwardBodyBytes, maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker, moveChunkEvents"
                 ),
                 FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 16384"),
+                FieldError(field: "cluster.replicationFactor", reason: "must be an integer from 1 to 3"),
                 FieldError(field: "cluster.forwardTimeoutMs", reason: "must be an integer from 1 to 3600000"),
                 FieldError(
                     field: "cluster.workerFailureTimeoutMs",

@@ -5,11 +5,11 @@ import Testing
 
 /// The coordinator's failure detector on real processes: a worker paused with SIGSTOP is first suspect, then down
 /// once it answered nothing for `workerFailureTimeoutMs`, and up again when resumed; while it is down, its customers'
-/// requests fail at once and the other worker's customers are served.
+/// requests fail at once and the other worker's customers are served (without replication: no copy takes over).
 @Suite struct FailureDetectionTests {
     @Test func aPausedWorkerIsSuspectThenDownThenUpAgainWhenResumed() async throws {
         let cluster = try ClusterProcesses(
-            workers: 2, probeIntervalMs: 100, clusterSettings: ["workerFailureTimeoutMs: 1500"])
+            workers: 2, probeIntervalMs: 100, clusterSettings: ["workerFailureTimeoutMs: 1500", "replicationFactor: 1"])
         do {
             try await cluster.waitReady()
             #expect(

@@ -79,6 +79,92 @@ import Testing
         let table = SlotPlanner.initial(workers: ["w1", "w2"], slotCount: 16, epoch: 9)
         #expect(SlotTable(json: table.json) == table)
         #expect(SlotTable(json: .object(["epoch": .number("1"), "owners": .array([])])) == nil)
+        let replicated = SlotPlanner.withReplicas(table, factor: 2, candidates: ["w1", "w2"])
+        #expect(SlotTable(json: replicated.json) == replicated)
+        #expect(table.json["replicas"] == nil)
+        // A replica that is also the slot's owner, or a list per slot missing, is not a table.
+        let owners: JSONValue = .array([.string("w1"), .string("w2")])
+        let bad: [JSONValue] = [
+            .array([.array([.string("w1")]), .array([.string("w1")])]), .array([.array([.string("w2")])]),
+            .array([.array([.string("w2"), .string("w2")]), .array([])]),
+        ]
+        for replicas in bad {
+            #expect(
+                SlotTable(json: .object(["epoch": .number("1"), "owners": owners, "replicas": replicas])) == nil)
+        }
+    }
+}
+
+@Suite struct ReplicaPlacementTests {
+    @Test(arguments: [(3, 2), (3, 3), (4, 2), (5, 3), (2, 2)])
+    func everySlotHasItsCopiesOnDistinctWorkersBalancedWithinOne(workers: Int, factor: Int) {
+        let names = (1...workers).map { "w\($0)" }
+        let table = SlotPlanner.withReplicas(
+            SlotPlanner.initial(workers: names, slotCount: 1024), factor: factor, candidates: names)
+        for slot in 0..<1024 {
+            #expect(table.replicas[slot].count == factor - 1)
+            #expect(Set(table.holders(ofSlot: slot)).count == factor)
+        }
+        let counts = names.map { table.replicaCounts[$0, default: 0] }
+        #expect(counts.reduce(0, +) == 1024 * (factor - 1))
+        #expect(counts.max()! - counts.min()! <= 1)
+        #expect(table.minimumCopies == factor)
+    }
+
+    @Test func aFactorAboveTheWorkersGivesEveryWorkerACopy() {
+        let table = SlotPlanner.withReplicas(
+            SlotPlanner.initial(workers: ["w1", "w2"], slotCount: 8), factor: 3, candidates: ["w1", "w2"])
+        #expect(table.minimumCopies == 2)
+        #expect(SlotPlanner.withReplicas(table, factor: 1, candidates: ["w1", "w2"]) == table)
+    }
+
+    @Test func aFailoverPromotesTheFirstReplicaAndTheLostWorkerHoldsNothing() {
+        let names = ["w1", "w2", "w3"]
+        let table = SlotPlanner.withReplicas(
+            SlotPlanner.initial(workers: names, slotCount: 64, epoch: 5), factor: 2, candidates: names)
+        let after = SlotPlanner.failingOver("w2", in: table)
+        #expect(after.epoch == 6)
+        #expect(!after.holders.contains("w2"))
+        for slot in 0..<64 {
+            if table.owners[slot] == "w2" {
+                #expect(after.owners[slot] == table.replicas[slot][0])
+                #expect(after.replicas[slot] == [])
+            } else {
+                #expect(after.owners[slot] == table.owners[slot])
+                #expect(after.replicas[slot] == table.replicas[slot].filter { $0 != "w2" })
+            }
+        }
+        // Without replicas nothing can take over: the table stays as it is.
+        let single = SlotPlanner.initial(workers: names, slotCount: 64, epoch: 5)
+        let unchanged = SlotPlanner.failingOver("w2", in: single)
+        #expect(unchanged.owners == single.owners && unchanged.replicas == single.replicas)
+    }
+
+    @Test func repairsCopyTheMissingReplicasFromTheOwnersOneWorkerAtATime() throws {
+        let names = ["w1", "w2", "w3"]
+        var table = SlotPlanner.failingOver(
+            "w2",
+            in: SlotPlanner.withReplicas(
+                SlotPlanner.initial(workers: names, slotCount: 64), factor: 2, candidates: names))
+        var receivers: [String] = []
+        while let plan = SlotMovePlan.repairing(table, factor: 2, candidates: ["w1", "w3"]) {
+            #expect(plan.kind == .repair)
+            #expect(plan.target.epoch == table.epoch + 1)
+            for (source, slots) in plan.slotsBySource {
+                for slot in slots {
+                    #expect(table.owners[slot] == source)
+                    #expect(table.replicas[slot] == [])
+                    #expect(plan.target.replicas[slot] == [plan.worker])
+                }
+            }
+            #expect(plan.target.owners == table.owners)
+            receivers.append(plan.worker)
+            table = plan.target
+        }
+        #expect(receivers == ["w1", "w3"])
+        #expect(table.minimumCopies == 2)
+        #expect(table.epoch == 4)
+        #expect(SlotMovePlan.repairing(table, factor: 2, candidates: []) == nil)
     }
 }
 
@@ -106,6 +192,16 @@ import Testing
         let state = FencingState(node: "w1", table: table)
         #expect(
             state.admit(epoch: 4, subjects: [subject(inSlot: 0), subject(inSlot: 3), subject(inSlot: 1)])
+                == .notOwner(slots: [1, 3]))
+    }
+
+    @Test func aReplicaTakesOnlyTheWritesOfTheSlotsItReplicates() {
+        let replicated = SlotTable(epoch: 4, owners: table.owners, replicas: [["w2"], [], ["w2"], ["w1"]])
+        let state = FencingState(node: "w2", table: replicated)
+        #expect(state.admit(epoch: 4, subjects: [subject(inSlot: 0), subject(inSlot: 2)], role: .replica) == .accept)
+        #expect(state.admit(epoch: 4, subjects: [subject(inSlot: 0)]) == .notOwner(slots: [0]))
+        #expect(
+            state.admit(epoch: 4, subjects: [subject(inSlot: 1), subject(inSlot: 3)], role: .replica)
                 == .notOwner(slots: [1, 3]))
     }
 }

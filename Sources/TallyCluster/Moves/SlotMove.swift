@@ -78,7 +78,7 @@ public struct SlotMove: Sendable, Hashable {
             ])
         }
         return .object([
-            "id": .string(id), "kind": .string("add-worker"), "worker": .string(plan.worker), "url": .string(url),
+            "id": .string(id), "kind": .string(plan.kind.rawValue), "worker": .string(plan.worker), "url": .string(url),
             "phase": .string(phase.rawValue), "epoch": number(plan.target.epoch),
             "slots": number(plan.movingSlots.count),
             "events": number(progress.values.reduce(Int64(0)) { $0 + $1.events }),

@@ -16,13 +16,14 @@ public enum SlotMoveError: Error, Sendable {
     case cancelled
 }
 
-/// Runs the move of slots onto a joining worker, one move at a time, and resumes an unfinished one when the
-/// coordinator starts. Each step is durable and can be repeated: the joining worker pulls chunks of each source's
-/// slots (its cursor makes a chunk installed twice count once) until it is within one chunk of the source;
-/// then the target table becomes the cluster's (`CoordinatorState.switchOver`): every worker gets it, so sources
-/// refuse writes to the slots they gave up, while the coordinator holds writes to those slots and queries; the last
-/// events are pulled (`CoordinatorState.startCleaning` marks that the move can no longer be cancelled); the sources
-/// delete what they gave up, and the move is done.
+/// Runs the move of slots onto a joining worker, or of replicas onto a worker (a repair: no source gives anything up,
+/// so it ends after the switch-over), one move at a time, resumes an unfinished one when the coordinator starts, and
+/// plans repairs while slots lack copies (`keepReplicated`). Each step is durable and can be repeated: the joining
+/// worker pulls chunks of each source's slots (its cursor makes a chunk installed twice count once) until it is within
+/// one chunk of the source; then the target table becomes the cluster's (`CoordinatorState.switchOver`): every worker
+/// gets it, so sources refuse writes to the slots they gave up, while the coordinator holds writes to those slots and
+/// queries; the last events are pulled (`CoordinatorState.startCleaning` marks that the move can no longer be
+/// cancelled); the sources delete what they gave up, and the move is done.
 public struct SlotMover: Service {
     /// Pause before a failed step is tried again.
     public static let retryInterval = Duration.seconds(1)
@@ -40,8 +41,66 @@ public struct SlotMover: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await runUnfinished()
+            await keepReplicated()
             for await _ in coordinator.moveRequests {
                 await runUnfinished()
+                await keepReplicated()
+            }
+        }
+    }
+
+    /// Empties the lost workers that are up again, then runs repairs until every slot has
+    /// `cluster.replicationFactor` copies or no worker up can take the missing ones.
+    func keepReplicated() async {
+        for worker in coordinator.state.snapshot.lostWorkers.sorted()
+        where coordinator.health[worker]?.state == .up && !Task.isCancelled {
+            do {
+                try await empty(worker)
+                try await coordinator.state.markEmptied(worker)
+                logger.info("lost worker emptied; it may hold copies again", metadata: ["worker": "\(worker)"])
+            } catch {
+                logger.warning("emptying a lost worker failed", metadata: ["worker": "\(worker)", "error": "\(error)"])
+            }
+        }
+        while !Task.isCancelled, coordinator.state.snapshot.move == nil {
+            do {
+                guard
+                    let move = try await coordinator.state.planRepair(
+                        factor: coordinator.settings.replicationFactor, candidates: coordinator.replicaCandidates)
+                else { return }
+                logger.info(
+                    "repair planned: copying replicas",
+                    metadata: [
+                        "move": "\(move.id)", "worker": "\(move.plan.worker)",
+                        "slots": "\(move.plan.movingSlots.count)",
+                    ])
+                await runUnfinished()
+            } catch {
+                logger.warning("planning a repair failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Deletes from each store of the lost `worker` every slot it does not hold there at the current epoch (it holds
+    /// only slots that had no other copy when it was lost: those it keeps).
+    private func empty(_ worker: String) async throws {
+        let snapshot = coordinator.state.snapshot
+        guard let url = snapshot.workerURLs[worker] else { throw SlotMoveError.unknownWorker(worker) }
+        if case .failure(let failure) = await coordinator.push(worker) { throw failure }
+        let table = snapshot.table
+        for store in SlotRole.allCases {
+            let slots = (0..<table.slotCount).filter { table.role(of: worker, slot: $0) != store }
+            guard !slots.isEmpty else { continue }
+            let body: JSONValue = .object([
+                "slots": .array(slots.map { .number(String($0)) }),
+                "slotCount": .number(String(table.slotCount)), "store": .string(store.rawValue),
+            ])
+            let reply = try await coordinator.client.send(
+                .POST, baseURL: url, path: "/internal/v1/slots/delete", body: JSONWriter.string(body),
+                timeout: SlotMover.stepTimeout)
+            guard reply.status == 200 else {
+                throw SlotMoveError.deleteFailed(source: worker, status: reply.status, detail: reply.detail)
             }
         }
     }
@@ -78,6 +137,13 @@ public struct SlotMover: Service {
             }
             for source in move.plan.sources { try await copy(move, from: source, lag: 0) }
             guard coordinator.state.snapshot.move?.id == move.id else { throw SlotMoveError.cancelled }
+            if move.plan.kind == .repair {
+                // Nobody gave anything up: nothing to clean.
+                try await coordinator.state.finishMove()
+                await coordinator.pushAll()
+                logger.info("repair done", metadata: ["move": "\(move.id)", "worker": "\(move.plan.worker)"])
+                return
+            }
             try await coordinator.state.startCleaning()
             logger.info("move cleaning up", metadata: ["move": "\(move.id)"])
         case .cleaning:
@@ -105,6 +171,7 @@ public struct SlotMover: Service {
                 "slotCount": .number(String(move.plan.target.slotCount)),
                 "after": .number(String(progress.copiedThrough)), "cursor": .string(move.cursor(source: source)),
                 "maxEvents": .number(String(coordinator.settings.moveChunkEvents)),
+                "store": .string(move.plan.kind == .repair ? SlotRole.replica.rawValue : SlotRole.primary.rawValue),
             ])
             let reply = try await coordinator.client.send(
                 .POST, baseURL: move.url, path: "/internal/v1/slots/pull", body: JSONWriter.string(body),

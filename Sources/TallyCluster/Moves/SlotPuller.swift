@@ -11,20 +11,19 @@ public enum SlotPullError: Error, Sendable, Hashable {
 }
 
 /// The receiving worker's side of a slot copy: it asks the source worker for the next chunk over mutual TLS (its own
-/// cluster certificate), receives it through `SlotChunkReceiver` and installs it under the copy's cursor, so a chunk
-/// pulled twice is installed once. Each pull has its own client, shut down when it ends: a pull moves megabytes,
-/// so a handshake per pull costs nothing worth a client that lives (and must be shut down) with the worker.
+/// cluster certificate), receives it through `SlotChunkReceiver` and installs it in the store it is told under the
+/// copy's cursor, so a chunk pulled twice is installed once. Each pull has its own client, shut down when it ends: a
+/// pull moves megabytes, so a handshake per pull costs nothing worth a client that lives (and must be shut down) with
+/// the worker.
 public struct SlotPuller: Sendable {
     /// Longest wait for one chunk, from the request to the last byte.
     public static let chunkTimeout = TimeAmount.seconds(300)
 
     let tls: ClusterTLS
-    let store: ShardStore
     let receiver: SlotChunkReceiver
 
-    public init(tls: ClusterTLS, store: ShardStore, receiver: SlotChunkReceiver) {
+    public init(tls: ClusterTLS, receiver: SlotChunkReceiver) {
         self.tls = tls
-        self.store = store
         self.receiver = receiver
     }
 
@@ -38,15 +37,16 @@ public struct SlotPuller: Sendable {
     }
 
     /// Pulls the events of `slots` above `after` from the worker at `source` (at most `maxEvents`) and installs them
-    /// as the copy `cursor`.
+    /// into `store` as the copy `cursor`.
     public func pull(
-        source: String, slots: [Int], slotCount: Int, after: Int64, maxEvents: Int, cursor: String
+        source: String, slots: [Int], slotCount: Int, after: Int64, maxEvents: Int, cursor: String,
+        into store: ShardStore
     ) async throws -> Outcome {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls.client))
         do {
             let outcome = try await pull(
                 with: http, source: source, slots: slots, slotCount: slotCount, after: after, maxEvents: maxEvents,
-                cursor: cursor)
+                cursor: cursor, into: store)
             try await http.shutdown()
             return outcome
         } catch {
@@ -57,7 +57,7 @@ public struct SlotPuller: Sendable {
 
     private func pull(
         with http: HTTPClient, source: String, slots: [Int], slotCount: Int, after: Int64, maxEvents: Int,
-        cursor: String
+        cursor: String, into store: ShardStore
     ) async throws -> Outcome {
         let query =
             "slots=\(slots.map(String.init).joined(separator: ","))&slotCount=\(slotCount)&after=\(after)"

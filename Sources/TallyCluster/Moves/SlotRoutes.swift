@@ -5,12 +5,15 @@ import TallyCore
 import TallyHTTP
 import TallyStore
 
-/// A worker's routes for moving slots: serving a chunk of its slots to another worker (any cluster certificate),
-/// pulling and installing one from another worker, and deleting slots it no longer owns (both the coordinator's).
+/// A worker's routes for moving slots: serving a chunk of the slots it owns to another worker (any cluster
+/// certificate), pulling and installing one from another worker into its primary or replica store (`"store"`), and
+/// deleting from one store slots it no longer holds there (both the coordinator's).
 struct SlotRoutes<Context: RequestContext> {
-    let store: ShardStore
+    let stores: WorkerStores
     let membership: WorkerMembership
     let puller: SlotPuller
+
+    private var store: ShardStore { stores.primary }
 
     func register(on router: Router<Context>) {
         router.get("/internal/v1/slots/chunk") { request, _ -> Response in
@@ -48,10 +51,11 @@ struct SlotRoutes<Context: RequestContext> {
             let after = try SlotRoutes.integer(body["after"]?.numberText ?? "0", "after", Int64.self)
             let maxEvents = try SlotRoutes.integer(
                 body["maxEvents"]?.numberText ?? String(ClusterSettings.maxMoveChunkEvents), "maxEvents", Int.self)
+            let role = try SlotRoutes.role(body["store"])
             do {
                 let outcome = try await puller.pull(
                     source: source, slots: slots, slotCount: slotCount, after: after, maxEvents: maxEvents,
-                    cursor: cursor)
+                    cursor: cursor, into: stores.store(role))
                 return Response.json(
                     .object([
                         "through": .number(String(outcome.through)),
@@ -73,17 +77,27 @@ struct SlotRoutes<Context: RequestContext> {
             let body = try await request.jsonBody(maxBytes: SlotRouteLimits.maxRequestBytes)
             let slotsText = (body["slots"]?.arrayValue ?? []).map { $0.numberText ?? "x" }.joined(separator: ",")
             let (slots, slotCount) = try SlotRoutes.slots(slotsText, body["slotCount"]?.numberText)
-            let owned = membership.ownedSlots(slotCount: slotCount)
-            let kept = slots.filter { owned.contains($0) }
+            let role = try SlotRoutes.role(body["store"])
+            let held = membership.heldSlots(role, slotCount: slotCount)
+            let kept = slots.filter { held.contains($0) }
             guard kept.isEmpty else {
                 throw Problem(
                     .conflict, type: "urn:tally:problem:slot-owned",
-                    detail: "worker \(membership.node) owns slot(s) \(kept.map(String.init).joined(separator: ", ")) "
-                        + "at epoch \(membership.epoch); only slots it no longer owns are deleted")
+                    detail: "worker \(membership.node) holds slot(s) \(kept.map(String.init).joined(separator: ", ")) "
+                        + "as \(role.rawValue) at epoch \(membership.epoch); only slots it no longer holds are deleted")
             }
-            let deleted = try await store.deleteSlots(Set(slots), slotCount: slotCount)
+            let deleted = try await stores.store(role).deleteSlots(Set(slots), slotCount: slotCount)
             return Response.json(.object(["deleted": .number(String(deleted))]))
         }
+    }
+
+    /// The store a request names: `"primary"` (the default) or `"replica"`.
+    static func role(_ value: JSONValue?) throws -> SlotRole {
+        guard let value else { return .primary }
+        guard let role = value.stringValue.flatMap(SlotRole.init(rawValue:)) else {
+            throw Problem.invalidField("store", "must be \"primary\" or \"replica\"")
+        }
+        return role
     }
 
     static func integer<T: FixedWidthInteger>(_ text: String, _ field: String, _: T.Type) throws -> T {

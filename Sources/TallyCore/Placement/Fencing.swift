@@ -17,13 +17,14 @@ public struct FencingState: Sendable, Hashable {
         self.table = table
     }
 
-    /// Accepts only requests routed at the worker's epoch for subjects in slots it owns.
-    public func admit(epoch: Int64, subjects: some Sequence<String>) -> FencingDecision {
+    /// Accepts only requests routed at the worker's epoch for subjects in slots it holds in `role` (reads and the
+    /// primary's writes: `.primary`; a replica's writes: `.replica`).
+    public func admit(epoch: Int64, subjects: some Sequence<String>, role: SlotRole = .primary) -> FencingDecision {
         guard let table, table.epoch == epoch else { return .staleEpoch(local: table?.epoch ?? 0) }
         var foreign = Set<Int>()
         for subject in subjects {
             let slot = table.slot(of: subject)
-            if table.owners[slot] != node { foreign.insert(slot) }
+            if table.role(of: node, slot: slot) != role { foreign.insert(slot) }
         }
         return foreign.isEmpty ? .accept : .notOwner(slots: foreign.sorted())
     }

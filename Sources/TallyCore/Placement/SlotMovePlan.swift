@@ -1,14 +1,26 @@
-/// What adding a worker moves: the table after it joins (`SlotPlanner.adding`) and, for each current owner that
-/// gives slots up, the slots it hands to the new worker. Only the new worker receives slots.
+/// What a move copies onto one worker: for each current owner of some of the slots, the slots it copies to the
+/// receiving worker, and the table once they are copied. Adding a worker (`adding`) hands the new worker the slots
+/// it will own (their owners give them up); a repair (`replicating`) gives an existing worker replicas of slots
+/// that lack copies (nobody gives anything up).
 public struct SlotMovePlan: Sendable, Hashable {
-    /// The worker that joins.
+    /// What a move does.
+    public enum Kind: String, Sendable, Hashable {
+        /// A worker joins and takes over slots from their owners.
+        case addWorker = "add-worker"
+        /// A worker receives replicas of slots that have fewer copies than the replication factor.
+        case repair
+    }
+
+    public var kind: Kind
+    /// The worker that receives the slots.
     public var worker: String
     /// The table once the move is done; its epoch is the current one plus one.
     public var target: SlotTable
     /// Source worker → the slots it gives up, ascending.
     public var slotsBySource: [String: [Int]]
 
-    public init(worker: String, target: SlotTable, slotsBySource: [String: [Int]]) {
+    public init(kind: Kind = .addWorker, worker: String, target: SlotTable, slotsBySource: [String: [Int]]) {
+        self.kind = kind
         self.worker = worker
         self.target = target
         self.slotsBySource = slotsBySource
@@ -22,7 +34,32 @@ public struct SlotMovePlan: Sendable, Hashable {
         return SlotMovePlan(worker: worker, target: target, slotsBySource: bySource.mapValues { $0.sorted() })
     }
 
-    /// Every slot that changes owner.
+    /// The first repair of `table` towards `factor` copies of every slot, between `candidates` (the live workers): the
+    /// replicas `SlotPlanner.withReplicas` adds for the first candidate (by name) that receives any, copied from each
+    /// slot's owner, which must be a candidate too; nil when no slot lacks a copy the candidates could make.
+    public static func repairing(
+        _ table: SlotTable, factor: Int, candidates: some Sequence<String>
+    ) -> SlotMovePlan? {
+        let live = Set(candidates)
+        let complete = SlotPlanner.withReplicas(table, factor: factor, candidates: live)
+        var added: [String: [Int]] = [:]
+        for slot in 0..<table.slotCount where live.contains(table.owners[slot]) {
+            for holder in complete.replicas[slot] where !table.replicas[slot].contains(holder) {
+                added[holder, default: []].append(slot)
+            }
+        }
+        guard let worker = added.keys.min(), let slots = added[worker] else { return nil }
+        var target = table
+        target.epoch += 1
+        var bySource: [String: [Int]] = [:]
+        for slot in slots {
+            target.replicas[slot].append(worker)
+            bySource[table.owners[slot], default: []].append(slot)
+        }
+        return SlotMovePlan(kind: .repair, worker: worker, target: target, slotsBySource: bySource)
+    }
+
+    /// Every slot copied to the receiving worker (for an addition: every slot that changes owner).
     public var movingSlots: Set<Int> { Set(slotsBySource.values.joined()) }
 
     /// Source workers in name order.

@@ -86,7 +86,50 @@ public enum SlotPlanner {
         for slot in byNewWeight where owners[slot] != worker && counts[owners[slot], default: 0] > cap { take(slot) }
         for slot in byNewWeight
         where taken < floor && owners[slot] != worker && counts[owners[slot], default: 0] > floor { take(slot) }
-        return SlotTable(epoch: table.epoch + 1, owners: owners)
+        return SlotTable(epoch: table.epoch + 1, owners: owners, replicas: table.replicas)
+    }
+
+    /// `table` with replicas added until every slot has `factor` copies, or as many as `candidates` (the workers
+    /// that may receive one) allow: a slot's copies are on distinct workers. Existing replicas stay; each missing one
+    /// goes to the candidate not holding the slot with the fewest replicas below ⌈slots × (factor - 1) / candidates⌉,
+    /// highest rendezvous weight first. The epoch does not change.
+    public static func withReplicas(_ table: SlotTable, factor: Int, candidates: some Sequence<String>) -> SlotTable {
+        let names = Set(candidates).sorted()
+        let wanted = max(0, factor - 1)
+        var replicas = table.replicas
+        guard !names.isEmpty, wanted > 0 else { return table }
+        let cap = (table.slotCount * wanted + names.count - 1) / names.count
+        var counts = replicas.joined().reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+        for slot in 0..<table.slotCount {
+            while replicas[slot].count < wanted {
+                let free = names.filter { $0 != table.owners[slot] && !replicas[slot].contains($0) }
+                let roomy = free.filter { counts[$0, default: 0] < cap }
+                let pool = roomy.isEmpty ? free : roomy
+                guard
+                    let chosen = pool.min(by: { a, b in
+                        let (ca, cb) = (counts[a, default: 0], counts[b, default: 0])
+                        return ca != cb ? ca < cb : prefers(a, over: b, slot: slot)
+                    })
+                else { break }
+                replicas[slot].append(chosen)
+                counts[chosen, default: 0] += 1
+            }
+        }
+        return SlotTable(epoch: table.epoch, owners: table.owners, replicas: replicas)
+    }
+
+    /// The table once `worker` is lost: each slot it owned is owned by its first replica, and it keeps no replica.
+    /// A slot with no other copy keeps its owner (its data is on that worker only). The epoch grows by one.
+    public static func failingOver(_ worker: String, in table: SlotTable) -> SlotTable {
+        var owners = table.owners
+        var replicas = table.replicas
+        for slot in 0..<table.slotCount {
+            let holders = table.holders(ofSlot: slot).filter { $0 != worker }
+            guard let first = holders.first else { continue }
+            owners[slot] = first
+            replicas[slot] = Array(holders.dropFirst())
+        }
+        return SlotTable(epoch: table.epoch + 1, owners: owners, replicas: replicas)
     }
 
     /// The slots whose owner differs between `old` and `new`.

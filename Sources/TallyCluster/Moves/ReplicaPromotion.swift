@@ -1,0 +1,39 @@
+import TallyCore
+import TallyStore
+
+/// Applies an assignment on a worker, promoting its replicas first: the slots the new table makes this worker own
+/// that it kept as a replica are copied from the replica store into the primary store (under the cursor
+/// `promote-<epoch>`, so a push repeated after a crash copies nothing twice) before the table is applied, then the
+/// events the replica store committed meanwhile are copied too, and the promoted slots leave the replica store.
+/// Once applied, the old epoch's writes are refused, so the last copy misses nothing.
+struct ReplicaPromotion: Sendable {
+    let stores: WorkerStores
+    let membership: WorkerMembership
+
+    func apply(_ json: JSONValue) async throws {
+        guard let table = json["table"].flatMap(SlotTable.init(json:)), let current = membership.table,
+            table.epoch > current.epoch, table.slotCount == current.slotCount
+        else { return try await membership.apply(json) }
+        let node = membership.node
+        let promoted = Set(
+            table.slots(ownedBy: node).filter { current.role(of: node, slot: $0) == .replica })
+        guard !promoted.isEmpty else { return try await membership.apply(json) }
+        let cursor = "promote-\(table.epoch)"
+        try await copy(promoted, slotCount: table.slotCount, cursor: cursor)
+        try await membership.apply(json)
+        try await copy(promoted, slotCount: table.slotCount, cursor: cursor)
+        try await stores.replica.deleteSlots(promoted, slotCount: table.slotCount)
+    }
+
+    /// Copies `slots` from the replica store into the primary store until the copy reaches the replica store's
+    /// position.
+    private func copy(_ slots: Set<Int>, slotCount: Int, cursor: String) async throws {
+        var through = try await stores.primary.copiedThrough(cursor: cursor)
+        while true {
+            let data = try await stores.replica.exportSlots(slots, slotCount: slotCount, after: through)
+            try await stores.primary.installSlots(data, cursor: cursor)
+            through = data.through
+            if through >= data.sourcePosition { return }
+        }
+    }
+}
