@@ -31,6 +31,10 @@ public final class Coordinator: Sendable {
     static let maxRetriesAfterRefresh = 1
     /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
     let probeTimeout: Duration
+    /// A worker that has not answered once since the coordinator started is failed over only after this long, so the
+    /// workers of a cluster starting on a busy machine are not failed over for starting slowly.
+    static let startupFailoverGrace = Duration.seconds(60)
+    let startedAt = ContinuousClock.now
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
         self.state = state
@@ -185,21 +189,45 @@ public final class Coordinator: Sendable {
         return WorkerFailure(worker: worker, kind: .unreachable, reason: "unreachable: \(error)")
     }
 
-    /// Sends `worker` its assignment (slot table and meter catalog).
+    /// Sends `worker` its assignment (slot table and meter catalog). With replication, a worker that took an
+    /// assignment before and holds slots must still have its table (`WorkerHeaders.expectTable`): one that lost it
+    /// lost its data folder, so it is failed over first (its slots go to their replicas) and then gets the new table.
     func push(_ worker: String) async -> Result<Void, WorkerFailure> {
-        let snapshot = state.snapshot
+        for attempt in 0...1 {
+            let snapshot = state.snapshot
+            let expectTable =
+                settings.replicationFactor > 1 && snapshot.assignedWorkers.contains(worker)
+                && snapshot.table.holders.contains(worker)
+            let result = await push(worker, snapshot: snapshot, expectTable: expectTable)
+            guard case .failure(let failure) = result, attempt == 0,
+                failure.problem?["type"] == .string(WorkerHeaders.tableLostProblem)
+            else { return result }
+            logger.error(
+                "worker has no slot table although it took one: its data folder was lost",
+                metadata: ["worker": "\(worker)"])
+            // It answers, so it is up (it can be emptied and receive copies again), but it must not get its slots back.
+            record(.answered, for: worker, reason: nil)
+            await failOver(worker)
+        }
+        return .failure(WorkerFailure(worker: worker, kind: .refused(status: 409), reason: "lost its data folder"))
+    }
+
+    private func push(
+        _ worker: String, snapshot: ClusterSnapshot, expectTable: Bool
+    ) async -> Result<Void, WorkerFailure> {
         guard let url = snapshot.workerURLs[worker] else {
             return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
         }
         do {
             let reply = try await client.send(
                 .PUT, baseURL: url, path: "/internal/v1/assignment",
+                headers: expectTable ? [(WorkerHeaders.expectTable.rawName, "true")] : [],
                 body: JSONWriter.string(snapshot.assignment(for: worker)))
             guard reply.status == 204 else {
                 return .failure(
                     WorkerFailure(
                         worker: worker, kind: .refused(status: reply.status),
-                        reason: "refused its assignment (\(reply.status)): \(reply.detail)"))
+                        reason: "refused its assignment (\(reply.status)): \(reply.detail)", problem: reply.json))
             }
             if !snapshot.assignedWorkers.contains(worker) { try? await state.markAssigned(worker) }
             return .success(())
@@ -224,13 +252,21 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Asks every worker for its state; pushes the assignment to those behind and records their health.
+    /// Asks every worker for its state; pushes the assignment to those behind and records their health. Then fails
+    /// over every `down` worker that still holds slots (`failOver`), unless it has not answered once since the
+    /// coordinator started less than `startupFailoverGrace` ago.
     public func probeAll() async {
         let snapshot = state.snapshot
         await withTaskGroup(of: Void.self) { group in
             for (worker, url) in snapshot.workerURLs {
                 group.addTask { await self.probe(worker, url: url, snapshot: snapshot) }
             }
+        }
+        let holders = Set(state.snapshot.table.holders)
+        let graceOver = ContinuousClock.now - startedAt >= Coordinator.startupFailoverGrace
+        for (worker, health) in self.health.sorted(by: { $0.key < $1.key })
+        where health.state == .down && holders.contains(worker) && (health.detector.hasAnswered || graceOver) {
+            await failOver(worker)
         }
     }
 
@@ -253,16 +289,6 @@ public final class Coordinator: Sendable {
         var epoch = number("epoch")
         var catalogVersion = number("catalogVersion")
         var error: String?
-        if epoch == 0, snapshot.assignedWorkers.contains(worker), snapshot.table.holders.contains(worker) {
-            // It took a table once and has none now: its data folder is gone, and so are its copies.
-            // It answers, so it is up (and can be emptied and receive copies again), but it must not get its old
-            // slots back: it is failed over before it gets any table.
-            logger.error(
-                "worker reports no slot table although it took one: its data folder was lost",
-                metadata: ["worker": "\(worker)"])
-            record(.answered, for: worker, reason: nil)
-            await failOver(worker)
-        }
         if epoch != snapshot.table.epoch || catalogVersion != snapshot.catalogVersion {
             if case .failure(let failure) = await push(worker) {
                 error = failure.reason
@@ -307,16 +333,14 @@ public final class Coordinator: Sendable {
             logger.info("worker is up", metadata: metadata)
             moveRequested.yield()
         case .suspect: logger.warning("worker is suspect", metadata: metadata)
-        case .down:
-            logger.error("worker is down", metadata: metadata)
-            Task { await self.failOver(worker) }
+        case .down: logger.error("worker is down", metadata: metadata)
         case .unknown: break
         }
     }
 
-    /// Fails the down `worker` over when other workers hold copies of its slots (`CoordinatorState.failOver`): the
-    /// new table goes to every worker (a replica that becomes primary promotes its copy first), and the mover
-    /// rebuilds the missing copies.
+    /// Fails `worker` over when other workers hold copies of its slots (`CoordinatorState.failOver`; nothing happens
+    /// otherwise): the new table goes to every worker (a replica that becomes primary promotes its copy first), and
+    /// the mover rebuilds the missing copies.
     func failOver(_ worker: String) async {
         do {
             guard let table = try await state.failOver(worker) else { return }

@@ -16,6 +16,9 @@ public enum MembershipError: Error, Sendable, Hashable {
     case staleAssignment(epoch: Int64, catalogVersion: Int64, localEpoch: Int64, localCatalogVersion: Int64)
     /// The assignment is not one: the field and the reason.
     case invalidAssignment(FieldError)
+    /// The coordinator pushed an assignment to a worker it knows took one before, but the worker has no slot table:
+    /// its data folder was lost, so it must not take slots it would serve empty.
+    case tableLost
 }
 
 /// A worker's place in the cluster: its slot table and the meter catalog version it holds, kept in its

@@ -30,6 +30,9 @@ struct WorkerRoutes<Context: RequestContext> {
         }
         let promotion = ReplicaPromotion(stores: stores, membership: membership)
         router.put("/internal/v1/assignment") { request, _ -> Response in
+            if request.headers[WorkerHeaders.expectTable] != nil, membership.table == nil {
+                throw MembershipError.tableLost.problem(node: membership.node)
+            }
             try await rendering { try await promotion.apply(request.jsonBody(maxBytes: limits.maxBodyBytes)) }
             return Response(status: .noContent)
         }
@@ -131,6 +134,10 @@ public enum WorkerHeaders {
     public static let epoch = HTTPField.Name("Tally-Epoch")!
     /// The meter catalog version the coordinator held when it sent the request.
     public static let catalog = HTTPField.Name("Tally-Catalog-Version")!
+    /// On an assignment: the worker took one before, so it must refuse this one if it has no slot table.
+    public static let expectTable = HTTPField.Name("Tally-Expect-Table")!
+    /// The problem type of that refusal.
+    public static let tableLostProblem = "urn:tally:problem:table-lost"
 
     /// The epoch (-1 when absent) and catalog version (0 when absent) of a request.
     static func routing(_ headers: HTTPFields) -> (epoch: Int64, catalog: Int64) {
@@ -170,6 +177,10 @@ extension MembershipError {
                     + "\(localEpoch), catalog \(localVersion)")
         case .invalidAssignment(let error):
             Problem.invalid("the assignment is invalid", [error])
+        case .tableLost:
+            Problem(
+                .conflict, type: WorkerHeaders.tableLostProblem,
+                detail: "worker \(node) has no slot table although it took one: its data folder was lost")
         }
     }
 }

@@ -19,9 +19,14 @@ struct LocalCommand: AsyncParsableCommand {
     var workers = 3
     @Option(help: "Folder for certificates and data.")
     var dir = "./.tally"
+    @Option(help: "Copies of every slot, each on another worker (cluster.replicationFactor).")
+    var replicationFactor = ClusterSettings().replicationFactor
 
     func validate() throws {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be from 1 to 64") }
+        guard (1...ClusterSettings.maxReplicationFactor).contains(replicationFactor) else {
+            throw ValidationError("--replication-factor must be from 1 to \(ClusterSettings.maxReplicationFactor)")
+        }
     }
 
     func run() async throws {
@@ -62,6 +67,7 @@ struct LocalCommand: AsyncParsableCommand {
         node.dataDirectory = dir + "/coordinator"
         var cluster = ClusterSettings()
         cluster.certsDir = authority.directory
+        cluster.replicationFactor = replicationFactor
         cluster.workers = seeded.map { .init(name: $0, url: url($0)) }
         node.cluster = cluster
         let joining = names.filter { !seeded.contains($0) && !(stored?.added.contains($0) ?? false) }

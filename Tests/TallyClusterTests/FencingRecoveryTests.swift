@@ -3,12 +3,13 @@ import TallyCore
 import TallyTestSupport
 import Testing
 
-/// The coordinator's refresh-and-retry: a worker that lost its state (no slot table, no meters) fences
-/// the first request it gets; the coordinator pushes it its assignment and retries once, and the
-/// client sees only success.
+/// The coordinator's refresh-and-retry without replication: a worker that lost its state (no slot table, no meters)
+/// fences the first request it gets; the coordinator pushes it its assignment and retries once, and the client sees
+/// only success. (With replication such a worker is failed over instead: `ReplicationTests`.)
 @Suite struct FencingRecoveryTests {
     @Test func aWorkerWithoutItsAssignmentIsRefreshedOnItsFirstRequest() async throws {
-        let cluster = try ClusterProcesses(workers: 2, probeIntervalMs: 3_600_000)
+        let cluster = try ClusterProcesses(
+            workers: 2, probeIntervalMs: 3_600_000, clusterSettings: ["replicationFactor: 1"])
         do {
             try await cluster.waitReady()
             #expect(

@@ -8,7 +8,7 @@ import Testing
 /// are rebuilt on the other workers, and a worker that comes back is emptied before it holds anything again. Clients
 /// retry a refused batch with the same ids until it is acknowledged (the Jepsen-style checker: every customer's
 /// count and sum equal what was acknowledged, never more, never less, and both copies hold every event once).
-@Suite struct ReplicationTests {
+@Suite(.serialized) struct ReplicationTests {
     typealias Acknowledged = ClusterMoveTests.Acknowledged
 
     /// Sends the batch `prefix` until it is acknowledged (at most 60 s); the refusals it met on the way.
@@ -149,10 +149,11 @@ import Testing
             },
             after: { cluster, _, repaired in
                 #expect(cluster.coordinator.errors.contains("its data folder was lost"))
-                // Rebuilt from the other copies: w3 keeps replicas again (it owns nothing: primaries are not
-                // rebalanced onto it), as many as the placement's cap allows, and holds each of them once.
+                // Rebuilt from the other copies: every slot has two copies again and each copy holds every event
+                // once (checked above). The copies w3 lost went to the workers up when the repair was planned: to
+                // w3 too when it was up by then (it owns nothing: primaries are not rebalanced onto a worker).
                 #expect(Self.worker("w3", in: repaired)?["slots"] == .number("0"))
-                #expect(Self.worker("w3", in: repaired)?["replicas"] == .number("342"))
+                #expect(Self.worker("w3", in: repaired)?["state"] == .string("up"))
             })
     }
 

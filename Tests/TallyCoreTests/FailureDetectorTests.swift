@@ -7,7 +7,9 @@ import Testing
     @Test func aWorkerIsSuspectedAtItsFirstMissedProbeAndDownOnlyAfterTheFailureTimeout() {
         var detector = FailureDetector(failureTimeoutMicros: 5_000_000)
         #expect(detector.state == .unknown)
+        #expect(!detector.hasAnswered)
         #expect(detector.record(.answered, at: Self.at(0)) == .up)
+        #expect(detector.hasAnswered)
         #expect(detector.record(.timedOut, at: Self.at(1)) == .suspect)
         #expect(detector.silentSince == Self.at(1))
         #expect(detector.record(.timedOut, at: Self.at(5)) == .suspect)
@@ -35,6 +37,7 @@ import Testing
         var detector = FailureDetector(failureTimeoutMicros: 5_000_000)
         #expect(detector.record(.unreachable, at: Self.at(10)) == .suspect)
         #expect(detector.refusesRequests)
+        #expect(!detector.hasAnswered)
         #expect(detector.unreachableSince == Self.at(10))
         #expect(detector.record(.timedOut, at: Self.at(12)) == .suspect)
         #expect(detector.unreachableSince == Self.at(10))

@@ -33,6 +33,8 @@ public struct FailureDetector: Sendable, Hashable {
     /// Since when connections to the worker have been refused; nil once it answers. Requests for such a worker fail
     /// at once instead of each waiting for a connection that will not come.
     public private(set) var unreachableSince: Timestamp?
+    /// Whether the worker has answered at least once.
+    public private(set) var hasAnswered = false
 
     public init(failureTimeoutMicros: Int64) {
         precondition(failureTimeoutMicros > 0, "a failure timeout is positive")
@@ -45,6 +47,7 @@ public struct FailureDetector: Sendable, Hashable {
         switch outcome {
         case .answered:
             state = .up
+            hasAnswered = true
             silentSince = nil
             unreachableSince = nil
         case .timedOut, .unreachable:
