@@ -30,6 +30,14 @@
 #                  time, events and bytes moved, MB/s, the load's rate and p99 before and during the move, the
 #                  failed and slowest of the month totals asked every 0.5 s during it, and the events counted against
 #                  those acknowledged. With --baseline, the older binary's cluster first.
+#   --replication "F..."  replication factors of the --cluster load, each on a fresh cluster in the same run (default
+#                  "2"; e.g. "1 2" compares the cost of the second copy).
+#   --failover     instead of a timed load: a local 3-worker cluster (replication factor 2) filled with --events
+#                  back-fill events (default 200,000), a steady load (8 connections), then worker w2 paused (SIGSTOP)
+#                  under it: prints the seconds until the coordinator failed it over and until the first acknowledged
+#                  batch touching every slot's copies, the load's rate, p99 and longest request across it, then
+#                  resumes w2 and checks every acknowledged event is counted once. With --baseline, the older binary
+#                  first.
 #   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
 #                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
 #                  and prints bytes on disk per event and peak RSS.
@@ -50,6 +58,8 @@ queries=0
 meter_build=0
 add_worker=0
 events=10000000
+replication="2"
+failover=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile)
@@ -76,6 +86,9 @@ while [ $# -gt 0 ]; do
     --add-worker) add_worker=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
       spread_days=30; events=1000000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     --events) events="$2"; shift 2 ;;
+    --replication) replication="$2"; shift 2 ;;
+    --failover) failover=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
+      events=200000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -274,12 +287,13 @@ steady() {
   load_pid=$!
 }
 
-# start_cluster SPARE_PORTS [TALLY]: `tally local --workers $cluster` (of the TALLY binary, default this build's) in
-# $cluster_dir on free loopback ports (the API port, the workers' and SPARE_PORTS more after them) with the 4 meters;
-# sets port, local_pid and url.
+# start_cluster SPARE_PORTS [TALLY] [FACTOR]: `tally local --workers $cluster` (of the TALLY binary, default this
+# build's; with `--replication-factor FACTOR` when given) in $cluster_dir on free loopback ports (the API port, the
+# workers' and SPARE_PORTS more after them) with the 4 meters; sets port, local_pid and url.
 cluster_dir="$work/cluster"
 start_cluster() {
-  local tally="${2:-$bin/tally}"
+  local tally="${2:-$bin/tally}" factor=()
+  [ -z "${3:-}" ] || factor=(--replication-factor "$3")
   port="$(python3 -c '
 import socket, sys
 n = int(sys.argv[1])
@@ -291,7 +305,7 @@ for base in range(20000, 60000, 97):
         print(base); break
     except OSError:
         for s in socks: s.close()' "$((cluster + $1))")"
-  "$tally" local --workers "$cluster" --port "$port" --dir "$cluster_dir" > "$cluster_dir.log" 2>&1 &
+  "$tally" local --workers "$cluster" --port "$port" --dir "$cluster_dir" "${factor[@]}" > "$cluster_dir.log" 2>&1 &
   local_pid=$!
   pids+=("$local_pid")
   url="$(wait_for "$cluster_dir.log")"
@@ -380,6 +394,76 @@ add_worker_run() {
   kill -INT "$local_pid"; wait "$local_pid" || true
 }
 
+# failover_run NAME TALLY: fills a replicated 3-worker cluster of TALLY, then pauses w2 under a steady load; prints how
+# long until it was failed over and until a batch touching every slot was acknowledged again, and checks the count.
+failover_run() {
+  local name="$1" tally="$2" paused started failed_over first_ack status counted acknowledged part value
+  cluster_dir="$work/$name"
+  start_cluster 0 "$tally"
+  echo "== $name failover: $cluster workers, $events back-fill events (${subjects} random customers), then w2 paused"
+  "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
+    --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
+    > "$work/$name-fill.txt"
+  echo "$name fill: $(grep events_per_second "$work/$name-fill.txt")"
+  for i in $(seq 1 "$cluster"); do wait_idle "$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)"; done
+  python3 -c 'import json
+print(json.dumps([{"specversion": "1.0", "id": f"probe-{i}", "source": "bench", "type": "request",
+  "subject": f"probe-customer-{i}", "data": {"tokens": 1}} for i in range(400)]))' > "$work/$name-probe.json"
+  steady "$name-load" "$url" 900
+  local load=$load_pid
+  sleep 10
+  paused="$(pgrep -f -- "worker --name w2 .*$cluster_dir" | head -n 1)"
+  started="$(date +%s.%N)"
+  kill -STOP "$paused"
+  failed_over=""
+  first_ack=""
+  for _ in $(seq 1 6000); do
+    if [ -z "$first_ack" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -X POST "$url/api/v1/events" \
+      -H 'Content-Type: application/cloudevents-batch+json' --data-binary "@$work/$name-probe.json")" = 204 ]; then
+      first_ack="$(date +%s.%N)"
+    fi
+    if [ -z "$failed_over" ]; then
+      status="$(curl -s "$url/api/v1/cluster")"
+      echo "$status" | python3 -c 'import json,sys
+w = [x for x in json.load(sys.stdin)["workers"] if x["name"] == "w2"][0]
+sys.exit(0 if w.get("lost") else 1)' && failed_over="$(date +%s.%N)"
+    fi
+    [ -n "$first_ack" ] && [ -n "$failed_over" ] && break
+    sleep 0.05
+  done
+  echo "$name failover_s=$(awk -v s="$started" -v e="${failed_over:-0}" 'BEGIN {printf "%.2f", e - s}')" \
+    "first_acknowledged_batch_s=$(awk -v s="$started" -v e="${first_ack:-0}" 'BEGIN {printf "%.2f", e - s}')"
+  sleep 20
+  kill -CONT "$paused"
+  for _ in $(seq 1 600); do
+    status="$(curl -s "$url/api/v1/cluster")"
+    echo "$status" | grep -q '"move":null' && echo "$status" | grep -q '"minimumCopies":2' && break
+    sleep 0.1
+  done
+  touch "$work/$name-load.stop"
+  wait "$load" || true
+  echo "$name load_across_failover: $(grep events_per_second "$work/$name-load.txt")"
+  echo "$name $(echo "$status" | python3 -c 'import json,sys
+s = json.load(sys.stdin)
+print("epoch=%s minimumCopies=%s " % (s["epoch"], s["minimumCopies"]) + " ".join(
+  "%s:slots=%s,replicas=%s,lost=%s" % (w["name"], w["slots"], w["replicas"], w["lost"]) for w in s["workers"]))')"
+  acknowledged=400
+  for part in fill load; do
+    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
+    acknowledged=$((acknowledged + ${value:-0}))
+  done
+  counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
+    | grep -o '"value":[0-9]*' | cut -d: -f2 || true)"
+  echo "$name counted_events=${counted:-0} (acknowledged $acknowledged)"
+  kill -INT "$local_pid"; wait "$local_pid" || true
+}
+
+if [ "$failover" = 1 ]; then
+  if [ -n "$baseline" ]; then failover_run baseline "$baseline"; fi
+  failover_run new "$bin/tally"
+  exit 0
+fi
+
 if [ "$add_worker" = 1 ]; then
   if [ -n "$baseline" ]; then add_worker_run baseline "$baseline"; fi
   add_worker_run new "$bin/tally"
@@ -402,15 +486,18 @@ for round in $(seq 1 "$rounds"); do
 done
 
 if [ "$cluster" -gt 0 ]; then
-  start_cluster 0
-  processes=("coordinator=$local_pid")
-  for i in $(seq 1 "$cluster"); do
-    processes+=("worker_w$i=$(pgrep -f -- "worker --name w$i .*$work/cluster" | head -n 1)")
+  for factor in $replication; do
+    cluster_dir="$work/cluster-rf$factor"
+    start_cluster 0 "$bin/tally" "$factor"
+    processes=("coordinator=$local_pid")
+    for i in $(seq 1 "$cluster"); do
+      processes+=("worker_w$i=$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)")
+    done
+    if [ "$queries" = 1 ]; then
+      fill_and_query "cluster_${cluster}_rf$factor" "$url" "$cluster_dir" "${processes[@]}"
+    else
+      load "cluster_${cluster}_rf$factor" "$url" "${processes[@]}"
+    fi
+    kill -INT "$local_pid"; wait "$local_pid" || true
   done
-  if [ "$queries" = 1 ]; then
-    fill_and_query "cluster_$cluster" "$url" "$work/cluster" "${processes[@]}"
-  else
-    load "cluster_$cluster" "$url" "${processes[@]}"
-  fi
-  kill -INT "$local_pid"; wait "$local_pid" || true
 fi
