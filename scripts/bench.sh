@@ -31,7 +31,8 @@
 #                  failed and slowest of the month totals asked every 0.5 s during it, and the events counted against
 #                  those acknowledged. With --baseline, the older binary's cluster first.
 #   --replication "F..."  replication factors of the --cluster load, each on a fresh cluster in the same run (default
-#                  "2"; e.g. "1 2" compares the cost of the second copy).
+#                  "2"; e.g. "1 2" compares the cost of the second copy). With --baseline, the older binary's
+#                  cluster runs first.
 #   --failover     instead of a timed load: a local 3-worker cluster (replication factor 2) filled with --events
 #                  back-fill events (default 200,000), a steady load (8 connections), then worker w2 paused (SIGSTOP)
 #                  under it: prints the seconds until the coordinator failed it over and until the first acknowledged
@@ -486,9 +487,17 @@ for round in $(seq 1 "$rounds"); do
 done
 
 if [ "$cluster" -gt 0 ]; then
-  for factor in $replication; do
-    cluster_dir="$work/cluster-rf$factor"
-    start_cluster 0 "$bin/tally" "$factor"
+  # With --baseline, the older binary's cluster first (its own default replication), then each factor of this build.
+  for run in ${baseline:+baseline} $replication; do
+    if [ "$run" = baseline ]; then
+      factor=baseline
+      cluster_dir="$work/cluster-baseline"
+      start_cluster 0 "$baseline"
+    else
+      factor="$run"
+      cluster_dir="$work/cluster-rf$factor"
+      start_cluster 0 "$bin/tally" "$factor"
+    fi
     processes=("coordinator=$local_pid")
     for i in $(seq 1 "$cluster"); do
       processes+=("worker_w$i=$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)")

@@ -18,7 +18,7 @@ public final class Coordinator: Sendable {
     private let forwarders: Mutex<[String: GroupCommitter<String>]>
     /// Signals `SlotMover` that a move was planned, or that copies may need a repair (a failover, a worker up).
     let moveRequests: AsyncStream<Void>
-    private let moveRequested: AsyncStream<Void>.Continuation
+    let moveRequested: AsyncStream<Void>.Continuation
     let settings: ClusterSettings
     /// Longest wait of a request for a move's switch-over (writes to moving slots, queries) before it is refused
     /// with 503 `slots-moving`.
@@ -31,9 +31,7 @@ public final class Coordinator: Sendable {
     static let maxRetriesAfterRefresh = 1
     /// Longest wait for a probe's answer: the probe interval, at least one second, at most `forwardTimeoutMs`.
     let probeTimeout: Duration
-    /// A worker that has not answered once since the coordinator started is failed over only after this long, so the
-    /// workers of a cluster starting on a busy machine are not failed over for starting slowly.
-    static let startupFailoverGrace = Duration.seconds(60)
+    /// When this coordinator started (`startupFailoverGrace` counts from it).
     let startedAt = ContinuousClock.now
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
@@ -262,12 +260,7 @@ public final class Coordinator: Sendable {
                 group.addTask { await self.probe(worker, url: url, snapshot: snapshot) }
             }
         }
-        let holders = Set(state.snapshot.table.holders)
-        let graceOver = ContinuousClock.now - startedAt >= Coordinator.startupFailoverGrace
-        for (worker, health) in self.health.sorted(by: { $0.key < $1.key })
-        where health.state == .down && holders.contains(worker) && (health.detector.hasAnswered || graceOver) {
-            await failOver(worker)
-        }
+        await failOverDownWorkers()
     }
 
     private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {
@@ -336,28 +329,6 @@ public final class Coordinator: Sendable {
         case .down: logger.error("worker is down", metadata: metadata)
         case .unknown: break
         }
-    }
-
-    /// Fails `worker` over when other workers hold copies of its slots (`CoordinatorState.failOver`; nothing happens
-    /// otherwise): the new table goes to every worker (a replica that becomes primary promotes its copy first), and
-    /// the mover rebuilds the missing copies.
-    func failOver(_ worker: String) async {
-        do {
-            guard let table = try await state.failOver(worker) else { return }
-            logger.warning(
-                "worker failed over: its replicas are promoted",
-                metadata: ["worker": "\(worker)", "epoch": "\(table.epoch)"])
-            await pushAll()
-            moveRequested.yield()
-        } catch {
-            logger.error("failover failed", metadata: ["worker": "\(worker)", "error": "\(error)"])
-        }
-    }
-
-    /// The workers that may receive copies: up, and not lost.
-    var replicaCandidates: Set<String> {
-        let lost = state.snapshot.lostWorkers
-        return Set(health.filter { $0.value.state == .up && !lost.contains($0.key) }.keys)
     }
 
     /// Sends a request to each of `workers` concurrently (`body` gives each worker's body); the replies in
