@@ -21,9 +21,9 @@ extension Coordinator {
             }).table
             var parts: [String: [Int]] = [:]
             for (index, event) in pending.enumerated() {
-                for holder in table.holders(ofSlot: table.slot(of: event.subject)) {
-                    parts[holder, default: []].append(index)
-                }
+                let slot = table.slot(of: event.subject)
+                parts[table.owners[slot], default: []].append(index)
+                for replica in table.replicas[slot] { parts[replica, default: []].append(index) }
             }
             var failures: [String: WorkerFailure] = [:]
             await withTaskGroup(of: (String, WorkerFailure?).self) { group in

@@ -265,16 +265,19 @@ public final class Coordinator: Sendable {
 
     private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {
         let reply: WorkerReply
+        let sent = Timestamp.now
         do {
             reply = try await client.send(
                 .GET, baseURL: url, path: "/internal/v1/assignment", timeout: probeTimeout, lane: .probes)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            return record(.timedOut, for: worker, reason: "no answer to a probe within \(probeTimeout)")
+            return record(
+                .timedOut, for: worker, reason: "no answer to a probe within \(probeTimeout)", sentAt: sent)
         } catch {
-            return record(.unreachable, for: worker, reason: "\(error)")
+            return record(.unreachable, for: worker, reason: "\(error)", sentAt: sent)
         }
         guard reply.status == 200, let json = reply.json else {
-            return record(.timedOut, for: worker, reason: "answered a probe with \(reply.status): \(reply.detail)")
+            return record(
+                .timedOut, for: worker, reason: "answered a probe with \(reply.status): \(reply.detail)", sentAt: sent)
         }
         func number(_ key: String) -> Int64? {
             if case .number(let text)? = json[key] { return Int64(text) } else { return nil }
@@ -306,13 +309,13 @@ public final class Coordinator: Sendable {
 
     /// Feeds `outcome` to `worker`'s failure detector (under the lock), then logs a change of its state.
     private func record(
-        _ outcome: FailureDetector.Outcome, for worker: String, reason: String?,
+        _ outcome: FailureDetector.Outcome, for worker: String, reason: String?, sentAt: Timestamp? = nil,
         update: (inout WorkerHealth) -> Void = { _ in }
     ) {
         let (before, after) = healthByWorker.withLock { all in
             var health = all[worker] ?? WorkerHealth(settings: settings)
             let before = health.state
-            health.detector.record(outcome, at: .now)
+            health.detector.record(outcome, at: .now, sentAt: sentAt)
             health.error = reason
             health.checkedAt = .now
             update(&health)

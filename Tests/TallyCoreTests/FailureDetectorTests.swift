@@ -47,6 +47,15 @@ import Testing
         #expect(!detector.refusesRequests)
     }
 
+    @Test func aMissedProbesSilenceStartsWhenItWasSent() {
+        var detector = FailureDetector(failureTimeoutMicros: 5_000_000)
+        #expect(detector.record(.answered, at: Self.at(0)) == .up)
+        #expect(detector.record(.timedOut, at: Self.at(2), sentAt: Self.at(1)) == .suspect)
+        #expect(detector.silentSince == Self.at(1))
+        #expect(detector.record(.timedOut, at: Self.at(5), sentAt: Self.at(4)) == .suspect)
+        #expect(detector.record(.timedOut, at: Self.at(6), sentAt: Self.at(5)) == .down)
+    }
+
     @Test func aClockThatGoesBackDoesNotDeclareAWorkerDown() {
         var detector = FailureDetector(failureTimeoutMicros: 5_000_000)
         #expect(detector.record(.timedOut, at: Self.at(100)) == .suspect)

@@ -41,9 +41,10 @@ public struct FailureDetector: Sendable, Hashable {
         self.failureTimeoutMicros = failureTimeoutMicros
     }
 
-    /// Records `outcome` observed at `now`; the state after it.
+    /// Records `outcome` observed at `now` for a probe sent at `sentAt` (nil: at `now`; a missed probe's silence
+    /// starts when it was sent, not when its timeout ran out); the state after it.
     @discardableResult
-    public mutating func record(_ outcome: Outcome, at now: Timestamp) -> State {
+    public mutating func record(_ outcome: Outcome, at now: Timestamp, sentAt: Timestamp? = nil) -> State {
         switch outcome {
         case .answered:
             state = .up
@@ -51,7 +52,7 @@ public struct FailureDetector: Sendable, Hashable {
             silentSince = nil
             unreachableSince = nil
         case .timedOut, .unreachable:
-            let since = silentSince ?? now
+            let since = silentSince ?? min(sentAt ?? now, now)
             silentSince = since
             if outcome == .unreachable { unreachableSince = unreachableSince ?? now }
             let (silence, overflow) = now.micros.subtractingReportingOverflow(since.micros)
