@@ -5,9 +5,22 @@ extension Coordinator {
     /// workers of a cluster starting on a busy machine are not failed over for starting slowly.
     static let startupFailoverGrace = Duration.seconds(60)
 
-    /// Fails over every `down` worker that still holds slots, unless it has not answered once since the coordinator
-    /// started less than `startupFailoverGrace` ago (the probe loop runs this after each round).
+    /// Cancels a repair whose receiving worker is down, then fails over every `down` worker that still holds slots,
+    /// unless it has not answered once since the coordinator started less than `startupFailoverGrace` ago (the probe
+    /// loop runs this after each round).
     func failOverDownWorkers() async {
+        if let move = state.snapshot.move, move.plan.kind == .repair, health[move.plan.worker]?.state == .down {
+            do {
+                try await state.cancelRepair(move.id)
+                logger.warning(
+                    "repair cancelled: its worker is down",
+                    metadata: ["move": "\(move.id)", "worker": "\(move.plan.worker)"])
+                await pushAll()
+                moveRequested.yield()
+            } catch {
+                logger.error("cancelling a repair failed", metadata: ["move": "\(move.id)", "error": "\(error)"])
+            }
+        }
         let holders = Set(state.snapshot.table.holders)
         let graceOver = ContinuousClock.now - startedAt >= Coordinator.startupFailoverGrace
         for (worker, health) in self.health.sorted(by: { $0.key < $1.key })
@@ -32,9 +45,12 @@ extension Coordinator {
         }
     }
 
-    /// The workers that may receive copies: up, and not lost.
+    /// The workers that may receive copies: up, still in the cluster, and not lost.
     var replicaCandidates: Set<String> {
-        let lost = state.snapshot.lostWorkers
-        return Set(health.filter { $0.value.state == .up && !lost.contains($0.key) }.keys)
+        let snapshot = state.snapshot
+        return Set(
+            health.filter { name, health in
+                health.state == .up && snapshot.workerURLs[name] != nil && !snapshot.lostWorkers.contains(name)
+            }.keys)
     }
 }

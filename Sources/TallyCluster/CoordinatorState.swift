@@ -333,6 +333,18 @@ extension CoordinatorState {
         }
     }
 
+    /// Cancels the repair `moveID` if it is still the current move and copying or switching over (its receiving
+    /// worker is down). What it copied stays in that worker's replica store (a later repair of the same slots onto it
+    /// installs the events again, de-duplicated within the de-dup window).
+    public func cancelRepair(_ moveID: String) async throws {
+        try await queue.write { db in
+            guard let move = self.snapshot.move, move.id == moveID, move.plan.kind == .repair,
+                move.phase == .copying || move.phase == .switching
+            else { return }
+            self.publish(try CoordinatorState.cancel(move, snapshot: self.snapshot, db: db), onCommitOf: db)
+        }
+    }
+
     /// Records that `worker` took an assignment: from now on, a worker reporting no slot table lost its data.
     public func markAssigned(_ worker: String) async throws {
         try await queue.write { db in

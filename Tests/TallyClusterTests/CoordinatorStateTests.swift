@@ -133,13 +133,20 @@ import Testing
         #expect(repair.plan == SlotMovePlan.repairing(failed, factor: 2, candidates: ["w1", "w3"]))
         #expect(repair.url == "https://127.0.0.1:8081")
         #expect(try await state.planRepair(factor: 2, candidates: ["w1", "w3"]) == nil)
+        // A repair whose worker went down is cancelled; the next one is planned the same way.
+        try await state.cancelRepair(repair.id)
+        #expect(state.snapshot.move == nil)
+        #expect(state.snapshot.table == failed)
+        let again = try #require(try await state.planRepair(factor: 2, candidates: ["w1", "w3"]))
+        #expect(again.plan == repair.plan)
+        #expect(again.id != repair.id)
 
         // A failover while the repair copies cancels it; w3's slots go to their replicas on w1, but those the repair
         // was copying have no other copy and stay on w3.
         let second = try #require(try await state.failOver("w3"))
         #expect(state.snapshot.move == nil)
         #expect(second.epoch == failed.epoch + 1)
-        let stranded = repair.plan.movingSlots
+        let stranded = again.plan.movingSlots
         #expect(second.owners == (0..<64).map { stranded.contains($0) ? "w3" : "w1" })
         #expect(state.snapshot.lostWorkers == ["w2", "w3"])
         try await state.markEmptied("w2")

@@ -2,9 +2,9 @@ import TallyCore
 import TallyStore
 
 /// Applies an assignment on a worker, promoting its replicas first: the slots the new table makes this worker own
-/// that it kept as a replica are copied from the replica store into the primary store (under the cursor
-/// `promote-<epoch>`, so a push repeated after a crash copies nothing twice) before the table is applied, then the
-/// events the replica store committed meanwhile are copied too, and the promoted slots leave the replica store.
+/// that it kept as a replica are copied from the replica store into the primary store (under a cursor named by the
+/// slot set, so a push repeated after a crash copies nothing twice) before the table is applied, then the events the
+/// replica store committed meanwhile are copied too, and the promoted slots leave the replica store.
 /// Once applied, the old epoch's writes are refused, so the last copy misses nothing.
 struct ReplicaPromotion: Sendable {
     let stores: WorkerStores
@@ -18,9 +18,14 @@ struct ReplicaPromotion: Sendable {
         let promoted = Set(
             table.slots(ownedBy: node).filter { current.role(of: node, slot: $0) == .replica })
         guard !promoted.isEmpty else { return try await membership.apply(json) }
-        let cursor = "promote-\(table.epoch)"
+        // One cursor per slot set, whatever the epoch: two pushes promoting the same slots share it and install
+        // each event once.
+        let cursor = "promote-\(XXHash64.hash(promoted.sorted().map(String.init).joined(separator: ",")))"
         try await copy(promoted, slotCount: table.slotCount, cursor: cursor)
         try await membership.apply(json)
+        // A write transaction on the replica store waits for the writes admitted there before the apply: the last
+        // copy sees them, and every later one is refused at the new epoch.
+        try await stores.replica.saveEventsState([:])
         try await copy(promoted, slotCount: table.slotCount, cursor: cursor)
         try await stores.replica.deleteSlots(promoted, slotCount: table.slotCount)
     }

@@ -147,7 +147,9 @@ public struct SlotMover: Service {
             try await coordinator.state.startCleaning()
             logger.info("move cleaning up", metadata: ["move": "\(move.id)"])
         case .cleaning:
-            for source in move.plan.sources { try await delete(move, at: source) }
+            // A source lost meanwhile holds nothing any more: it is emptied before it holds anything again.
+            let lost = coordinator.state.snapshot.lostWorkers
+            for source in move.plan.sources where !lost.contains(source) { try await delete(move, at: source) }
             try await coordinator.state.finishMove()
             await coordinator.pushAll()
             logger.info("move done", metadata: ["move": "\(move.id)", "worker": "\(move.plan.worker)"])
