@@ -112,6 +112,21 @@ import Testing
         await cluster.stop()
     }
 
+    /// `worker` holds nothing at the repaired epoch, and five more batches are counted exactly.
+    static func expectEmptiedAndExact(
+        _ worker: String, _ cluster: ClusterProcesses, _ acknowledged: Acknowledged, _ repaired: JSONValue
+    ) async throws {
+        let emptied = try await cluster.worker(worker, "/internal/v1/assignment")
+        #expect(emptied.json?["events"] == .number("0"))
+        #expect(emptied.json?["replicaEvents"] == .number("0"))
+        #expect(emptied.json?["epoch"] == repaired["epoch"])
+        for batch in 0..<5 {
+            _ = try await sendUntilAcknowledged(
+                cluster.coordinator.baseURL, prefix: "after-\(batch)", offset: batch, into: acknowledged)
+        }
+        try await ClusterMoveTests.expectExact(cluster, acknowledged)
+    }
+
     @Test func aKilledWorkerFailsOverWithEveryAcknowledgedEventCountedOnceAndComesBackEmpty() async throws {
         try await Self.withFaultUnderLoad(
             clusterSettings: ["workerFailureTimeoutMs: 1000"], lost: "w2", comesBack: false,
@@ -126,15 +141,7 @@ import Testing
                     Self.worker("w2", in: status)?["state"] == .string("up")
                         && Self.worker("w2", in: status)?["lost"] == .bool(false)
                 }
-                let emptied = try await cluster.worker("w2", "/internal/v1/assignment")
-                #expect(emptied.json?["events"] == .number("0"))
-                #expect(emptied.json?["replicaEvents"] == .number("0"))
-                #expect(emptied.json?["epoch"] == repaired["epoch"])
-                for batch in 0..<5 {
-                    _ = try await Self.sendUntilAcknowledged(
-                        cluster.coordinator.baseURL, prefix: "after-\(batch)", offset: batch, into: acknowledged)
-                }
-                try await ClusterMoveTests.expectExact(cluster, acknowledged)
+                try await Self.expectEmptiedAndExact("w2", cluster, acknowledged, repaired)
             })
     }
 
@@ -175,15 +182,7 @@ import Testing
                 }
             },
             after: { cluster, acknowledged, repaired in
-                let emptied = try await cluster.worker("w1", "/internal/v1/assignment")
-                #expect(emptied.json?["events"] == .number("0"))
-                #expect(emptied.json?["replicaEvents"] == .number("0"))
-                #expect(emptied.json?["epoch"] == repaired["epoch"])
-                for batch in 0..<5 {
-                    _ = try await Self.sendUntilAcknowledged(
-                        cluster.coordinator.baseURL, prefix: "after-\(batch)", offset: batch, into: acknowledged)
-                }
-                try await ClusterMoveTests.expectExact(cluster, acknowledged)
+                try await Self.expectEmptiedAndExact("w1", cluster, acknowledged, repaired)
             })
     }
 }

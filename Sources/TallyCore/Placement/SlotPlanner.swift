@@ -91,8 +91,8 @@ public enum SlotPlanner {
 
     /// `table` with replicas added until every slot has `factor` copies, or as many as `candidates` (the workers
     /// that may receive one) allow: a slot's copies are on distinct workers. Existing replicas stay; each missing one
-    /// goes to the candidate not holding the slot with the fewest replicas below ⌈slots × (factor - 1) / candidates⌉,
-    /// highest rendezvous weight first. The epoch does not change.
+    /// goes to the candidate not holding the slot with the fewest replicas below
+    /// ⌈slots × (factor - 1) / candidates⌉, highest rendezvous weight first. The epoch does not change.
     public static func withReplicas(_ table: SlotTable, factor: Int, candidates: some Sequence<String>) -> SlotTable {
         let names = Set(candidates).sorted()
         let wanted = max(0, factor - 1)
