@@ -326,6 +326,16 @@ query_prober() {
   done
 }
 
+# fill_cluster NAME: sends --events back-fill events to the cluster at $url, prints the fill's rate, and waits until
+# every worker of $cluster_dir is idle (pending aggregates merged).
+fill_cluster() {
+  "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
+    --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
+    > "$work/$1-fill.txt"
+  echo "$1 fill: $(grep events_per_second "$work/$1-fill.txt")"
+  for i in $(seq 1 "$cluster"); do wait_idle "$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)"; done
+}
+
 # add_worker_run NAME TALLY: fills a cluster of TALLY, measures a steady load, then adds a worker under the same load
 # with queries asked beside it; prints the move's numbers and checks every acknowledged event is counted once.
 add_worker_run() {
@@ -339,11 +349,7 @@ add_worker_run() {
     > "$work/$name-$new.log" 2>&1 &
   pids+=("$!")
   echo "== $name add-worker: $cluster workers, $events back-fill events (${subjects} random customers), then $new joins"
-  "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
-    --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
-    > "$work/$name-fill.txt"
-  echo "$name fill: $(grep events_per_second "$work/$name-fill.txt")"
-  for i in $(seq 1 "$cluster"); do wait_idle "$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)"; done
+  fill_cluster "$name"
   steady "$name-before" "$url" 15
   wait "$load_pid"
   echo "$name before_move: $(grep events_per_second "$work/$name-before.txt")"
@@ -402,11 +408,7 @@ failover_run() {
   cluster_dir="$work/$name"
   start_cluster 0 "$tally"
   echo "== $name failover: $cluster workers, $events back-fill events (${subjects} random customers), then w2 paused"
-  "$bin/tally-loadgen" --url "$url" --duration-seconds 86400 --max-events "$events" --connections 16 \
-    --batch-events "$batch" --subjects "$subjects" --spread-days "$spread_days" $random_ids $random_subjects \
-    > "$work/$name-fill.txt"
-  echo "$name fill: $(grep events_per_second "$work/$name-fill.txt")"
-  for i in $(seq 1 "$cluster"); do wait_idle "$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)"; done
+  fill_cluster "$name"
   python3 -c 'import json
 print(json.dumps([{"specversion": "1.0", "id": f"probe-{i}", "source": "bench", "type": "request",
   "subject": f"probe-customer-{i}", "data": {"tokens": 1}} for i in range(400)]))' > "$work/$name-probe.json"

@@ -347,20 +347,22 @@ extension CoordinatorState {
 
     /// Records that `worker` took an assignment: from now on, a worker reporting no slot table lost its data.
     public func markAssigned(_ worker: String) async throws {
-        try await queue.write { db in
-            var snapshot = self.snapshot
-            try db.execute(sql: "UPDATE workers SET assigned = 1 WHERE name = ?", arguments: [worker])
-            snapshot.assignedWorkers.insert(worker)
-            self.publish(snapshot, onCommitOf: db)
-        }
+        try await update(worker, set: "assigned = 1") { $0.assignedWorkers.insert(worker) }
     }
 
     /// Records that the lost `worker` deleted every slot it held: it may receive slots again.
     public func markEmptied(_ worker: String) async throws {
+        try await update(worker, set: "lost = 0") { $0.lostWorkers.remove(worker) }
+    }
+
+    /// Sets a column of `worker`'s row (`assignment`, e.g. `lost = 0`) and publishes `change` to the snapshot with it.
+    private func update(
+        _ worker: String, set assignment: String, change: @escaping @Sendable (inout ClusterSnapshot) -> Void
+    ) async throws {
         try await queue.write { db in
             var snapshot = self.snapshot
-            try db.execute(sql: "UPDATE workers SET lost = 0 WHERE name = ?", arguments: [worker])
-            snapshot.lostWorkers.remove(worker)
+            try db.execute(sql: "UPDATE workers SET \(assignment) WHERE name = ?", arguments: [worker])
+            change(&snapshot)
             self.publish(snapshot, onCommitOf: db)
         }
     }
