@@ -15,6 +15,9 @@ public struct ClusterSnapshot: Sendable {
     public var lostWorkers: Set<String> = []
     /// Workers that took an assignment once: a slot table they report lost means their data folder was lost.
     public var assignedWorkers: Set<String> = []
+    /// The worker being drained, if any: repairs copy its slots to the others, then a drain move switches to the
+    /// table without it and it leaves the cluster.
+    public var drain: WorkerDrain?
 
     /// Slots whose writes wait: those moving while a move switches over or cleans up. (Releasing them before the
     /// sources' clean-up was measured worse: the clean-up then competes with the full load; docs/benchmarks.md.)

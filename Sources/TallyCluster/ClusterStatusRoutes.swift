@@ -4,8 +4,8 @@ import TallyCore
 import TallyHTTP
 
 /// `GET /api/v1/cluster`: workers, slots, epoch and the move in progress; `POST /api/v1/cluster/workers`: add a
-/// worker online; `DELETE /api/v1/cluster/workers/{name}`: remove one (today: undo an addition that has not reached
-/// its clean-up). Tally's additions, served by a coordinator only.
+/// worker online; `DELETE /api/v1/cluster/workers/{name}`: remove one (undo an addition that has not reached its
+/// clean-up, or drain the worker). Tally's additions, served by a coordinator only.
 struct ClusterStatusRoutes {
     let coordinator: Coordinator
     /// Largest body of `POST /api/v1/cluster/workers`, in bytes.
@@ -16,7 +16,11 @@ struct ClusterStatusRoutes {
         router.delete("/api/v1/cluster/workers/:name") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
             do {
-                return Response.json(try await coordinator.removeWorker(name).json())
+                switch try await coordinator.removeWorker(name) {
+                case .cancelled(let move): return Response.json(move.json())
+                case .draining(let drain):
+                    return Response.json(drain.json(in: coordinator.state.snapshot), status: .accepted)
+                }
             } catch let refusal as CoordinatorState.RemovalRefusal {
                 throw refusal.problem
             }
@@ -50,6 +54,7 @@ struct ClusterStatusRoutes {
                 "name": .string(name), "address": .string(snapshot.workerURLs[name] ?? ""),
                 "state": .string(worker.state.rawValue), "slots": number(counts[name] ?? 0),
                 "replicas": number(replicaCounts[name] ?? 0), "lost": .bool(snapshot.lostWorkers.contains(name)),
+                "draining": .bool(snapshot.drain?.worker == name),
                 "silentSince": worker.detector.silentSince.map { .string($0.description) } ?? .null,
                 "eventsStored": number(worker.eventsStored),
                 "replicaEventsStored": number(worker.replicaEventsStored), "epoch": number(worker.epoch),
@@ -62,7 +67,7 @@ struct ClusterStatusRoutes {
             "catalogVersion": number(snapshot.catalogVersion), "workers": .array(workers),
             "replicationFactor": number(coordinator.settings.replicationFactor),
             "minimumCopies": number(snapshot.table.minimumCopies),
-            "move": snapshot.move?.json() ?? .null,
+            "move": snapshot.move?.json() ?? .null, "drain": snapshot.drain?.json(in: snapshot) ?? .null,
         ])
     }
 }
@@ -75,17 +80,22 @@ extension CoordinatorState.RemovalRefusal {
             Problem(
                 .notFound, type: "urn:tally:problem:worker-not-found",
                 detail: "the cluster has no worker \(name.echoed)")
-        case .ownsSlots(let name):
-            Problem(
-                .conflict, type: "urn:tally:problem:drain-not-supported",
-                detail: "worker \(name) owns slots; draining a worker that owns slots is not supported yet "
-                    + "(only an addition that has not reached its clean-up can be undone)")
         case .tooLate(let id):
             Problem(
                 .conflict, type: "urn:tally:problem:move-too-far",
                 detail: "move \(id) is cleaning up: the other workers are deleting the slots they gave up, so its "
                     + "addition can no longer be undone; wait until GET /api/v1/cluster shows it done",
                 extensions: ["move": .string(id)])
+        case .drainInProgress(let worker, let id):
+            Problem(
+                .conflict, type: "urn:tally:problem:drain-in-progress",
+                detail: "worker \(worker) is being drained (drain \(id)); drain the next worker when GET "
+                    + "/api/v1/cluster no longer lists it",
+                extensions: ["drain": .string(id)])
+        case .lastWorker(let name):
+            Problem(
+                .conflict, type: "urn:tally:problem:last-worker",
+                detail: "worker \(name) is the cluster's only worker: no other worker could keep its slots")
         }
     }
 }

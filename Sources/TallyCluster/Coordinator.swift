@@ -78,15 +78,33 @@ public final class Coordinator: Sendable {
         return move
     }
 
-    /// Removes `worker` from the cluster: today only a worker whose addition is still copying or switching over
-    /// (`CoordinatorState.cancelAddition`); every worker then gets the current table. The cancelled move.
-    public func removeWorker(_ worker: String) async throws -> SlotMove {
-        let move = try await state.cancelAddition(of: worker)
+    /// What removing a worker did.
+    public enum WorkerRemoval: Sendable {
+        /// The worker was being added: its addition was undone (`CoordinatorState.cancelAddition`).
+        case cancelled(SlotMove)
+        /// The worker is being drained (`CoordinatorState.startDrain`); `SlotMover` runs it.
+        case draining(WorkerDrain)
+    }
+
+    /// Removes `worker` from the cluster: a worker whose addition is still copying or switching over is taken out at
+    /// once (every worker then gets the current table); any other is drained.
+    public func removeWorker(_ worker: String) async throws -> WorkerRemoval {
+        if let move = try await state.cancelAddition(of: worker) {
+            forget(worker)
+            logger.notice("move cancelled", metadata: ["move": "\(move.id)", "worker": "\(worker)"])
+            await pushAll()
+            return .cancelled(move)
+        }
+        let drain = try await state.startDrain(of: worker)
+        logger.notice("draining worker", metadata: ["drain": "\(drain.id)", "worker": "\(worker)"])
+        moveRequested.yield()
+        return .draining(drain)
+    }
+
+    /// Drops what the coordinator keeps in memory for `worker`, which left the cluster.
+    func forget(_ worker: String) {
         healthByWorker.withLock { _ = $0.removeValue(forKey: worker) }
         forwarders.withLock { _ = $0.removeValue(forKey: worker) }
-        logger.notice("move cancelled", metadata: ["move": "\(move.id)", "worker": "\(worker)"])
-        await pushAll()
-        return move
     }
 
     /// The group committer forwarding parts to `worker`.

@@ -57,6 +57,14 @@ public final class CoordinatorState: Sendable {
                     ALTER TABLE workers ADD COLUMN assigned INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("v4-draining") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE workers ADD COLUMN drain_id TEXT;
+                    ALTER TABLE workers ADD COLUMN drain_started_us INTEGER;
+                    ALTER TABLE workers ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         try migrator.migrate(queue)
         let snapshot = try queue.write { db -> ClusterSnapshot in
             try CoordinatorState.reconcile(db, settings: settings)
@@ -130,15 +138,22 @@ public final class CoordinatorState: Sendable {
     private static func load(_ db: Database) throws -> ClusterSnapshot {
         let version = try Int64.fetchOne(db, sql: "SELECT catalog_version FROM cluster") ?? 0
         var urls: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, url FROM workers") { urls[row[0]] = row[1] }
+        for row in try Row.fetchAll(db, sql: "SELECT name, url FROM workers WHERE removed = 0") {
+            urls[row[0]] = row[1]
+        }
+        let drain = try Row.fetchOne(
+            db, sql: "SELECT drain_id, name, drain_started_us FROM workers WHERE drain_id IS NOT NULL AND removed = 0"
+        ).map { WorkerDrain(id: $0[0], worker: $0[1], startedAt: Timestamp(micros: $0[2])) }
         let meters = try String.fetchAll(db, sql: "SELECT definition FROM meters ORDER BY id").compactMap { text in
             (try? JSONParser.parse(text)).flatMap(MeterDefinition.init(json:))
         }
         return ClusterSnapshot(
             table: try latestTable(db), workerURLs: urls, catalogVersion: version, meters: meters,
             move: try unfinishedMove(db),
-            lostWorkers: Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE lost = 1")),
-            assignedWorkers: Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE assigned = 1")))
+            lostWorkers: Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE lost = 1 AND removed = 0")),
+            assignedWorkers: Set(
+                try String.fetchAll(db, sql: "SELECT name FROM workers WHERE assigned = 1 AND removed = 0")),
+            drain: drain)
     }
 
     private static func unfinishedMove(_ db: Database) throws -> SlotMove? {
@@ -242,6 +257,7 @@ extension CoordinatorState {
         worker: String, base: String, snapshot: ClusterSnapshot
     ) throws(AdditionRefusal) {
         if let move = snapshot.move { throw .moveInProgress(id: move.id) }
+        if let drain = snapshot.drain { throw .moveInProgress(id: drain.id) }
         guard snapshot.workerURLs[worker] == nil else { throw .workerExists(worker) }
         if let holder = snapshot.workerURLs.first(where: { $0.value == base })?.key {
             throw .urlTaken(worker: holder)
@@ -260,9 +276,15 @@ extension CoordinatorState {
                 id: ULID.make(time: .now), url: base, plan: plan, phase: .copying,
                 progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
             try db.execute(
-                sql: "INSERT INTO workers(name, url, added) VALUES (?, ?, 1)", arguments: [worker, base])
+                sql: """
+                    INSERT INTO workers(name, url, added) VALUES (?, ?, 1) ON CONFLICT(name) DO UPDATE SET
+                        url = excluded.url, removed = 0, lost = 0, assigned = 0, drain_id = NULL
+                    """,
+                arguments: [worker, base])
             try CoordinatorState.insert(move, db: db)
             snapshot.workerURLs[worker] = base
+            snapshot.lostWorkers.remove(worker)
+            snapshot.assignedWorkers.remove(worker)
             snapshot.move = move
             self.publish(snapshot, onCommitOf: db)
             return move
@@ -306,7 +328,8 @@ extension CoordinatorState {
 
     /// Fails `worker` over (`SlotPlanner.failingOver`): its slots are owned by their first replicas at the next
     /// epoch, it keeps nothing, and it is marked lost (emptied before it holds anything again). An unfinished move
-    /// that copies or switches over is cancelled first, its table restored, as `cancelAddition` does. Returns the new
+    /// that copies or switches over is cancelled first, its table restored, as `cancelAddition` does (not a drain: its
+    /// target is already the table, and restoring the leaving worker's replicas would give them a gap). Returns the new
     /// table, or nil when `worker` holds nothing another worker could take over (no replication, or already failed
     /// over).
     public func failOver(_ worker: String) async throws -> SlotTable? {
@@ -317,7 +340,7 @@ extension CoordinatorState {
                 return after.owners != table.owners || after.replicas != table.replicas
             }
             guard changes(snapshot.table) else { return nil }
-            if let move = snapshot.move, move.phase == .copying || move.phase == .switching {
+            if let move = snapshot.move, move.plan.kind != .drain, move.phase == .copying || move.phase == .switching {
                 snapshot = try CoordinatorState.cancel(move, snapshot: snapshot, db: db)
             }
             var table = SlotPlanner.failingOver(worker, in: snapshot.table)
@@ -418,21 +441,92 @@ extension CoordinatorState {
     /// Why a worker cannot be removed now.
     public enum RemovalRefusal: Error, Sendable, Hashable {
         case unknownWorker(String)
-        /// The worker owns slots: draining a worker is not built yet.
-        case ownsSlots(String)
         /// The worker's addition is cleaning up: the sources are deleting what they gave up, so it cannot be undone.
         case tooLate(moveID: String)
+        /// Another worker is being drained; one drain runs at a time.
+        case drainInProgress(worker: String, drainID: String)
+        /// The worker is the cluster's only one: nobody could keep its slots.
+        case lastWorker(String)
+    }
+
+    /// Records that `worker` is to be drained (or returns its drain when it already is): the mover copies its slots
+    /// to the other workers, then switches to the table without it and removes it. Refused for an unknown worker,
+    /// the only worker, and while another worker is being drained.
+    public func startDrain(of worker: String) async throws -> WorkerDrain {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard snapshot.workerURLs[worker] != nil else { throw RemovalRefusal.unknownWorker(worker) }
+            if let drain = snapshot.drain {
+                guard drain.worker == worker else {
+                    throw RemovalRefusal.drainInProgress(worker: drain.worker, drainID: drain.id)
+                }
+                return drain
+            }
+            guard snapshot.workerURLs.count > 1 else { throw RemovalRefusal.lastWorker(worker) }
+            let drain = WorkerDrain(id: ULID.make(time: .now), worker: worker, startedAt: .now)
+            try db.execute(
+                sql: "UPDATE workers SET drain_id = ?, drain_started_us = ? WHERE name = ?",
+                arguments: [drain.id, drain.startedAt.micros, worker])
+            snapshot.drain = drain
+            self.publish(snapshot, onCommitOf: db)
+            return drain
+        }
+    }
+
+    /// Writes and publishes the next step of the drain (`SlotMovePlan.draining` towards `factor` copies, copies going
+    /// only to `candidates`, taken from owners in `sources`); nil when there is no drain, a move is unfinished, or
+    /// copies are missing that no source can give now.
+    public func planDrainStep(factor: Int, candidates: Set<String>, sources: Set<String>) async throws -> SlotMove? {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard snapshot.move == nil, let drain = snapshot.drain,
+                let plan = SlotMovePlan.draining(
+                    drain.worker, from: snapshot.table, factor: factor,
+                    candidates: candidates.subtracting(snapshot.lostWorkers).subtracting([drain.worker]),
+                    sources: sources),
+                let url = snapshot.workerURLs[plan.worker]
+            else { return nil }
+            let move = SlotMove(
+                id: ULID.make(time: .now), url: url, plan: plan, phase: .copying,
+                progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
+            try CoordinatorState.insert(move, db: db)
+            snapshot.move = move
+            self.publish(snapshot, onCommitOf: db)
+            return move
+        }
+    }
+
+    /// Ends the current drain move: the move is done and its worker leaves the cluster (its row stays, marked
+    /// removed, so that a worker the configuration seeded the cluster with is still recognised).
+    public func finishDrain() async throws {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard let move = snapshot.move, move.plan.kind == .drain else { return }
+            try db.execute(
+                sql: "UPDATE moves SET phase = 'done', finished_us = ? WHERE id = ?",
+                arguments: [Timestamp.now.micros, move.id])
+            try db.execute(
+                sql: "UPDATE workers SET removed = 1, drain_id = NULL, lost = 0, assigned = 0 WHERE name = ?",
+                arguments: [move.plan.worker])
+            snapshot.move = nil
+            snapshot.drain = nil
+            snapshot.workerURLs[move.plan.worker] = nil
+            snapshot.lostWorkers.remove(move.plan.worker)
+            snapshot.assignedWorkers.remove(move.plan.worker)
+            self.publish(snapshot, onCommitOf: db)
+        }
     }
 
     /// Undoes the addition of `worker` while its move copies or switches over, in one transaction: the move becomes
-    /// `cancelled` and the worker leaves the state; when the switch-over had begun, a table of the next epoch gives the
-    /// sources their slots back. They still hold every event of them: sources delete nothing before `cleaning`, and
-    /// writes to the moving slots were held, never sent to the new worker. Returns the cancelled move.
-    public func cancelAddition(of worker: String) async throws -> SlotMove {
+    /// `cancelled` and the worker leaves the cluster; when the switch-over had begun, a table of the next epoch gives
+    /// the sources their slots back. They still hold every event of them: sources delete nothing before `cleaning`, and
+    /// writes to the moving slots were held, never sent to the new worker. Returns the cancelled move, or nil when
+    /// `worker` is not being added.
+    public func cancelAddition(of worker: String) async throws -> SlotMove? {
         try await queue.write { db in
             guard self.snapshot.workerURLs[worker] != nil else { throw RemovalRefusal.unknownWorker(worker) }
             guard let move = self.snapshot.move, move.plan.kind == .addWorker, move.plan.worker == worker else {
-                throw RemovalRefusal.ownsSlots(worker)
+                return nil
             }
             guard move.phase == .copying || move.phase == .switching else {
                 throw RemovalRefusal.tooLate(moveID: move.id)
@@ -445,7 +539,7 @@ extension CoordinatorState {
     }
 
     /// Cancels `move` (copying or switching) in `db`: when the switch-over had begun, a table of the next epoch gives
-    /// the sources their slots back (and takes the repair's replicas away); a joining worker leaves the state. The
+    /// the sources their slots back (and takes the repair's replicas away); a joining worker leaves the cluster. The
     /// snapshot to publish.
     private static func cancel(_ move: SlotMove, snapshot: ClusterSnapshot, db: Database) throws -> ClusterSnapshot {
         var snapshot = snapshot
@@ -465,8 +559,12 @@ extension CoordinatorState {
             sql: "UPDATE moves SET phase = 'cancelled', finished_us = ? WHERE id = ?",
             arguments: [Timestamp.now.micros, move.id])
         if move.plan.kind == .addWorker {
-            try db.execute(sql: "DELETE FROM workers WHERE name = ? AND added = 1", arguments: [move.plan.worker])
+            try db.execute(
+                sql: "UPDATE workers SET removed = 1, lost = 0, assigned = 0 WHERE name = ?",
+                arguments: [move.plan.worker])
             snapshot.workerURLs[move.plan.worker] = nil
+            snapshot.lostWorkers.remove(move.plan.worker)
+            snapshot.assignedWorkers.remove(move.plan.worker)
         }
         snapshot.move = nil
         return snapshot
@@ -487,19 +585,25 @@ extension CoordinatorState {
 }
 
 extension CoordinatorState {
-    /// The workers a coordinator state at `path` holds: those it was created with and those added online, each in
-    /// name order; nil when there is no state there yet. Reads the file without changing it.
-    public static func storedWorkers(path: String) throws -> (seeded: [String], added: [String])? {
+    /// The workers a coordinator state at `path` holds: those it was created with (drained ones included: the
+    /// configuration still lists them), those added online and still in it, and those drained, each in name order;
+    /// nil when there is no state there yet. Reads the file without changing it.
+    public static func storedWorkers(path: String) throws -> (seeded: [String], added: [String], removed: [String])? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         var configuration = Configuration()
         configuration.readonly = true
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         return try queue.read { db in
             guard try db.tableExists("workers") else { return nil }
-            let hasAdded = try db.columns(in: "workers").contains { $0.name == "added" }
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT name, \(hasAdded ? "added" : "0") FROM workers ORDER BY name")
-            return (rows.filter { $0[1] as Int == 0 }.map { $0[0] }, rows.filter { $0[1] as Int != 0 }.map { $0[0] })
+            let columns = Set(try db.columns(in: "workers").map(\.name))
+            let added = columns.contains("added") ? "added" : "0"
+            let removed = columns.contains("removed") ? "removed" : "0"
+            let rows = try Row.fetchAll(db, sql: "SELECT name, \(added), \(removed) FROM workers ORDER BY name")
+            return (
+                rows.filter { $0[1] as Int == 0 }.map { $0[0] },
+                rows.filter { $0[1] as Int != 0 && $0[2] as Int == 0 }.map { $0[0] },
+                rows.filter { $0[2] as Int != 0 }.map { $0[0] }
+            )
         }
     }
 }

@@ -19,27 +19,71 @@ struct CoordinatorOptions: ParsableArguments {
     var client: APIClient { APIClient(baseURL: coordinator, apiKey: apiKey) }
 }
 
-/// `tally cluster drain-worker NAME`: removes a worker through `DELETE /api/v1/cluster/workers/{name}`. Today this
-/// undoes the addition of a worker whose move has not reached its clean-up; a worker that owns slots is refused.
+/// `tally cluster drain-worker NAME`: removes a worker through `DELETE /api/v1/cluster/workers/{name}`: a worker
+/// whose addition has not reached its clean-up is taken out at once; any other is drained (its slots are copied to the
+/// other workers, then the cluster switches to the table without it), and the command follows the drain to its end.
 struct DrainWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drain-worker",
-        abstract: "Remove a worker (today: undo the addition of a worker whose move has not reached its clean-up).")
+        abstract: "Remove a worker: copy its slots to the other workers, then take it out of the cluster.")
 
     @Argument(help: "The worker's name.")
     var name: String
     @OptionGroup var options: CoordinatorOptions
+    @Flag(help: "Return once the drain is recorded instead of following it to the end.")
+    var noWait = false
 
     func run() async throws {
         let client = options.client
         let segment = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
         let path = "/api/v1/cluster/workers/" + (name.addingPercentEncoding(withAllowedCharacters: segment) ?? "")
         let response = try await client.send(.DELETE, path)
-        guard response.status == 200, let move = try? JSONParser.parse(response.body) else {
-            let detail = (try? JSONParser.parse(response.body))?["detail"]?.stringValue ?? response.body
+        let body = try? JSONParser.parse(response.body)
+        switch response.status {
+        case 200:
+            print("move \(body?["id"]?.stringValue ?? "?") cancelled: \(name) is no longer part of the cluster")
+            return
+        case 202:
+            let slots = body?["slots"].map(JSONWriter.string) ?? "?"
+            let replicas = body?["replicas"].map(JSONWriter.string) ?? "?"
+            print("drain \(body?["id"]?.stringValue ?? "?"): \(name) owns \(slots) slots and replicates \(replicas)")
+        default:
+            let detail = body?["detail"]?.stringValue ?? response.body
             throw ValidationError("removing \(name) failed (\(response.status)): \(detail)")
         }
-        print("move \(move["id"]?.stringValue ?? "?") cancelled: \(name) is no longer part of the cluster")
+        guard !noWait else { return }
+        while true {
+            try await Task.sleep(for: AddWorkerCommand.pollInterval)
+            let status = try await client.send(.GET, "/api/v1/cluster")
+            guard status.status == 200, let json = try? JSONParser.parse(status.body) else {
+                throw ValidationError("reading the cluster failed (\(status.status)): \(status.body)")
+            }
+            guard json["workers"]?.arrayValue?.contains(where: { $0["name"]?.stringValue == name }) == true else {
+                print(
+                    "\r\(AddWorkerCommand.bar(1))  done: \(name) left the cluster at epoch "
+                        + "\(json["epoch"].map(JSONWriter.string) ?? "?")")
+                return
+            }
+            FileHandle.standardOutput.write(Data(DrainWorkerCommand.progressLine(json).utf8))
+        }
+    }
+
+    /// The line that follows a drain: the move running for it (a repair copying its slots, or the drain itself) with
+    /// its bar, and what the worker still holds.
+    static func progressLine(_ status: JSONValue) -> String {
+        let drain = status["drain"]
+        let held =
+            "holds \(drain?["slots"].map(JSONWriter.string) ?? "?") slots, "
+            + "\(drain?["replicas"].map(JSONWriter.string) ?? "?") replicas"
+        guard let move = status["move"], move != .null else {
+            return "\r\(AddWorkerCommand.bar(0))  planning, \(held)   "
+        }
+        let fraction =
+            move["progress"].flatMap { value -> Double? in
+                if case .number(let text) = value { Double(text) } else { nil }
+            } ?? 0
+        return AddWorkerCommand.progressLine(move, fraction: fraction).dropLast(3)
+            + ", \(move["kind"]?.stringValue ?? "?") to \(move["worker"]?.stringValue ?? "?"), \(held)   "
     }
 }
 

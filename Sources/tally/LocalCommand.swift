@@ -8,14 +8,16 @@ import TallyHTTP
 /// 127.0.0.1:PORT, in this process) and N workers as child processes on PORT+1…PORT+N, with the cluster CA,
 /// node certificates and all data under `./.tally/`. A worker that exits unexpectedly is restarted with backoff;
 /// the workers stop by themselves if this process dies. Ctrl-C stops them all gracefully. Started again on its folder
-/// with more workers than it holds, it starts the new ones and adds them online, one after the other.
+/// with more workers than it holds, it starts the new ones and adds them online, one after the other; with fewer, it
+/// drains the highest-numbered ones (they run until they have left, and are not started again).
 struct LocalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "local", abstract: "Run a local Tally cluster with data under ./.tally/.")
 
     @Option(help: "Port of the public API; workers listen on the next ports.")
     var port = 8080
-    @Option(help: "Number of worker processes; more than the folder's cluster holds adds the new ones online.")
+    @Option(
+        help: "Number of workers; more than the folder's cluster holds adds the new ones online, fewer drains some.")
     var workers = 3
     @Option(help: "Folder for certificates and data.")
     var dir = "./.tally"
@@ -33,17 +35,19 @@ struct LocalCommand: AsyncParsableCommand {
         let authority = CertificateAuthority(directory: dir + "/certs")
         if !authority.hasCA { try authority.initialize() }
         let stored = try CoordinatorState.storedWorkers(path: dir + "/coordinator/coordinator.sqlite")
-        let existing = (stored.map { $0.seeded + $0.added } ?? []).sorted { $0.localNumber < $1.localNumber }
-        guard workers >= existing.count else {
-            throw ValidationError(
-                "\(dir) holds a cluster of \(existing.count) workers; draining workers is not supported yet, so "
-                    + "--workers must be at least \(existing.count)")
-        }
+        let removed = Set(stored?.removed ?? [])
+        let existing = (stored.map { $0.seeded + $0.added } ?? []).filter { !removed.contains($0) }
+            .sorted { $0.localNumber < $1.localNumber }
+        let draining = Array(existing.dropFirst(workers))
         var names = existing
         var number = 0
         while names.count < workers {
             number += 1
             if !names.contains("w\(number)") { names.append("w\(number)") }
+        }
+        for name in names where removed.contains(name) {
+            // A drained worker holds nothing but its old slot table; it joins again empty.
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(name)")
         }
         let seeded = stored?.seeded ?? names
         func url(_ name: String) -> String { "https://127.0.0.1:\(port + name.localNumber)" }
@@ -70,11 +74,12 @@ struct LocalCommand: AsyncParsableCommand {
         cluster.replicationFactor = replicationFactor
         cluster.workers = seeded.map { .init(name: $0, url: url($0)) }
         node.cluster = cluster
-        let joining = names.filter { !seeded.contains($0) && !(stored?.added.contains($0) ?? false) }
-        let growth = LocalGrowth(
-            workers: joining.map { ($0, url($0)) }, api: APIClient(baseURL: "http://127.0.0.1:\(port)", apiKey: nil),
+        let joining = stored == nil ? [] : names.filter { !existing.contains($0) }
+        let resize = LocalResize(
+            adding: joining.map { ($0, url($0)) }, draining: draining,
+            api: APIClient(baseURL: "http://127.0.0.1:\(port)", apiKey: nil),
             logger: RunnerLogger.make(label: "tally.local"))
-        try await CoordinatorRunner.run(node, companions: [supervisor, growth])
+        try await CoordinatorRunner.run(node, companions: [supervisor, resize])
     }
 }
 

@@ -81,10 +81,8 @@ import Testing
         }
 
         let copying = try await state.planAddition(worker: "w3", url: "https://127.0.0.1:9003")
-        await #expect(throws: CoordinatorState.RemovalRefusal.ownsSlots("w1")) {
-            try await state.cancelAddition(of: "w1")
-        }
-        let first = try await state.cancelAddition(of: "w3")
+        #expect(try await state.cancelAddition(of: "w1") == nil)
+        let first = try #require(try await state.cancelAddition(of: "w3"))
         #expect(first.id == copying.id)
         #expect(first.phase == .cancelled)
         #expect(state.snapshot.move == nil)
@@ -94,7 +92,7 @@ import Testing
         let switching = try await state.planAddition(worker: "w3", url: "https://127.0.0.1:9003")
         try await state.switchOver()
         #expect(state.snapshot.table.epoch == 2)
-        #expect(try await state.cancelAddition(of: "w3").id == switching.id)
+        #expect(try await state.cancelAddition(of: "w3")?.id == switching.id)
         #expect(state.snapshot.table == SlotTable(epoch: 3, owners: initial.owners, replicas: initial.replicas))
         #expect(state.snapshot.workers == ["w1", "w2"])
 
@@ -111,6 +109,56 @@ import Testing
         #expect(reopened.snapshot.move == nil)
         #expect(reopened.snapshot.table == cleaning.plan.target)
         #expect(reopened.snapshot.workers == ["w1", "w2", "w3"])
+    }
+
+    @Test func aDrainCopiesThenSwitchesAndTheWorkerLeavesForGoodButCanJoinAgain() async throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let state = try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"]))
+        await #expect(throws: CoordinatorState.RemovalRefusal.unknownWorker("w9")) {
+            try await state.startDrain(of: "w9")
+        }
+        let drain = try await state.startDrain(of: "w3")
+        #expect(try await state.startDrain(of: "w3") == drain)
+        await #expect(throws: CoordinatorState.RemovalRefusal.drainInProgress(worker: "w3", drainID: drain.id)) {
+            try await state.startDrain(of: "w1")
+        }
+        await #expect(throws: CoordinatorState.AdditionRefusal.moveInProgress(id: drain.id)) {
+            try await state.planAddition(worker: "w4", url: "https://127.0.0.1:9004")
+        }
+        #expect(try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"])).snapshot.drain == drain)
+
+        try await state.markAssigned("w3")
+        let everyone: Set<String> = ["w1", "w2", "w3"]
+        var kinds: [SlotMovePlan.Kind] = []
+        while let move = try await state.planDrainStep(factor: 2, candidates: everyone, sources: everyone) {
+            kinds.append(move.plan.kind)
+            try await state.switchOver()
+            if move.plan.kind == .drain {
+                try await state.startCleaning()
+                try await state.finishDrain()
+            } else {
+                try await state.finishMove()
+            }
+        }
+        #expect(kinds == [.repair, .repair, .drain])
+        #expect(state.snapshot.workers == ["w1", "w2"])
+        #expect(state.snapshot.drain == nil)
+        #expect(!state.snapshot.assignedWorkers.contains("w3"))
+        #expect(state.snapshot.table.holders == ["w1", "w2"])
+        #expect(state.snapshot.table.minimumCopies == 2)
+        #expect(try CoordinatorState.storedWorkers(path: file)! == (["w1", "w2", "w3"], [], ["w3"]))
+
+        // The configuration that seeded the cluster still opens it; the drained worker stays out, and may join again.
+        let reopened = try CoordinatorState(path: file, settings: settings(["w1", "w2", "w3"]))
+        #expect(reopened.snapshot.workers == ["w1", "w2"])
+        _ = try await reopened.planAddition(worker: "w3", url: "https://127.0.0.1:9013")
+        #expect(reopened.snapshot.workerURLs["w3"] == "https://127.0.0.1:9013")
+        // It joins as a new worker: no slot table is expected of it.
+        #expect(!reopened.snapshot.assignedWorkers.contains("w3"))
+        await #expect(throws: CoordinatorState.RemovalRefusal.lastWorker("w1")) {
+            try await CoordinatorState(path: path(), settings: settings(["w1"])).startDrain(of: "w1")
+        }
     }
 
     @Test func aFailoverPromotesReplicasMarksTheWorkerLostAndRepairsFollow() async throws {

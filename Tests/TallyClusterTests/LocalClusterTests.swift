@@ -96,8 +96,27 @@ import Testing
         grown.process.waitUntilExit()
         #expect(grown.process.terminationStatus == 0)
 
-        let shrunk = try NodeProcess.run(arguments + ["2"])
-        #expect(shrunk.status != 0)
-        #expect(shrunk.error.contains("holds a cluster of 3 workers; draining workers is not supported yet"))
+        // Started with fewer workers, it drains the highest-numbered one; started with more again, that one joins
+        // again, empty.
+        for (count, workers) in [("2", ["w1", "w2"]), ("3", ["w1", "w2", "w3"])] {
+            let resized = try NodeProcess(arguments: arguments + [count])
+            for _ in 0..<1200 {
+                status = try? await TestHTTP.send(.GET, resized.baseURL + "/api/v1/cluster").json
+                let names = status?["workers"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
+                if names == workers, status?["move"] == .null, status?["drain"] == .null,
+                    status?["workers"]?.arrayValue?.allSatisfy({ $0["slots"] != .number("0") }) == true
+                {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(status?["workers"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == workers)
+            let counted = try await TestHTTP.send(
+                .GET, resized.baseURL + "/api/v1/meters/calls/query?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z")
+            #expect(counted.json?["data"]?.arrayValue?.first?["value"] == .number("200"))
+            kill(resized.process.processIdentifier, SIGINT)
+            resized.process.waitUntilExit()
+            #expect(resized.process.terminationStatus == 0)
+        }
     }
 }

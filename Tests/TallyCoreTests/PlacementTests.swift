@@ -166,6 +166,65 @@ import Testing
         #expect(table.epoch == 4)
         #expect(SlotMovePlan.repairing(table, factor: 2, candidates: []) == nil)
     }
+
+    /// Draining `worker` step by step: each repair copies slots from their owners to one receiver and changes nothing
+    /// else; the drain's target holds no slot on `worker`, every holder of it already held its slot, and every slot
+    /// ends with min(factor, workers left) copies. The steps taken, by kind and receiver.
+    func drain(_ worker: String, of table: SlotTable, factor: Int, workers: [String]) -> (SlotTable, [String]) {
+        var table = table
+        var steps: [String] = []
+        let others = Set(workers).subtracting([worker])
+        while let plan = SlotMovePlan.draining(
+            worker, from: table, factor: factor, candidates: others, sources: Set(workers))
+        {
+            #expect(plan.target.epoch == table.epoch + 1)
+            steps.append("\(plan.kind.rawValue):\(plan.worker)")
+            guard plan.kind == .repair else {
+                #expect(plan.slotsBySource == [worker: table.slots(ownedBy: worker)])
+                #expect(!plan.target.holders.contains(worker))
+                for slot in 0..<table.slotCount {
+                    #expect(Set(plan.target.holders(ofSlot: slot)).isSubset(of: table.holders(ofSlot: slot)))
+                    #expect(plan.target.holders(ofSlot: slot).count == min(factor, others.count))
+                    if table.owners[slot] != worker { #expect(plan.target.owners[slot] == table.owners[slot]) }
+                }
+                return (plan.target, steps)
+            }
+            #expect(plan.target.owners == table.owners)
+            for (source, slots) in plan.slotsBySource {
+                for slot in slots {
+                    #expect(table.owners[slot] == source)
+                    #expect(plan.target.replicas[slot] == table.replicas[slot] + [plan.worker])
+                }
+            }
+            table = plan.target
+        }
+        Issue.record("the drain of \(worker) never switched over")
+        return (table, steps)
+    }
+
+    @Test(arguments: [(3, 2), (3, 1), (4, 2), (4, 3), (2, 2), (2, 1)])
+    func drainingAWorkerCopiesItsSlotsThenSwitchesToATableWithoutIt(workers: Int, factor: Int) {
+        let names = (1...workers).map { "w\($0)" }
+        let table = SlotPlanner.withReplicas(
+            SlotPlanner.initial(workers: names, slotCount: 256), factor: factor, candidates: names)
+        let (drained, steps) = drain("w2", of: table, factor: factor, workers: names)
+        #expect(steps.last == "drain:w2")
+        #expect(steps.dropLast().allSatisfy { $0.hasPrefix("repair:") && $0 != "repair:w2" })
+        let counts = drained.slotCounts.values
+        #expect(counts.reduce(0, +) == 256)
+        #expect(counts.max()! - counts.min()! <= (256 + workers - 2) / (workers - 1))
+    }
+
+    @Test func aDrainWaitsWhileOnlyADownWorkerCouldGiveACopy() {
+        let table = SlotPlanner.initial(workers: ["w1", "w2", "w3"], slotCount: 32)
+        // Without replicas only w2 holds its slots: with w2 not a source, nothing can be planned.
+        #expect(
+            SlotMovePlan.draining("w2", from: table, factor: 1, candidates: ["w1", "w3"], sources: ["w1", "w3"]) == nil)
+        let first = SlotMovePlan.draining(
+            "w2", from: table, factor: 1, candidates: ["w1", "w3"], sources: ["w1", "w2"])
+        #expect(first?.kind == .repair)
+        #expect(first?.sources == ["w2"])
+    }
 }
 
 @Suite struct FencingTests {

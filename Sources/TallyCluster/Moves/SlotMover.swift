@@ -50,7 +50,8 @@ public struct SlotMover: Service {
     }
 
     /// Empties the lost workers that are up again, then runs repairs until every slot has
-    /// `cluster.replicationFactor` copies or no worker up can take the missing ones.
+    /// `cluster.replicationFactor` copies or no worker up can take the missing ones; while a worker is being drained,
+    /// runs the drain's repairs and then the drain.
     func keepReplicated() async {
         for worker in coordinator.state.snapshot.lostWorkers.sorted()
         where coordinator.health[worker]?.state == .up && !Task.isCancelled {
@@ -64,12 +65,11 @@ public struct SlotMover: Service {
         }
         while !Task.isCancelled, coordinator.state.snapshot.move == nil {
             do {
-                guard
-                    let move = try await coordinator.state.planRepair(
-                        factor: coordinator.settings.replicationFactor, candidates: coordinator.replicaCandidates)
-                else { return }
+                guard let move = try await planNextStep() else { return }
                 logger.info(
-                    "repair planned: copying replicas",
+                    move.plan.kind == .drain
+                        ? "drain planned: switching to the table without the worker"
+                        : "repair planned: copying replicas",
                     metadata: [
                         "move": "\(move.id)", "worker": "\(move.plan.worker)",
                         "slots": "\(move.plan.movingSlots.count)",
@@ -80,6 +80,18 @@ public struct SlotMover: Service {
                 return
             }
         }
+    }
+
+    /// The next repair, or the next step of the drain when a worker is being drained (its copies are taken from the
+    /// live workers, the draining one included, and go to the other candidates).
+    private func planNextStep() async throws -> SlotMove? {
+        let factor = coordinator.settings.replicationFactor
+        let candidates = coordinator.replicaCandidates
+        guard let drain = coordinator.state.snapshot.drain else {
+            return try await coordinator.state.planRepair(factor: factor, candidates: candidates)
+        }
+        let sources = candidates.union(coordinator.health[drain.worker]?.state == .up ? [drain.worker] : [])
+        return try await coordinator.state.planDrainStep(factor: factor, candidates: candidates, sources: sources)
     }
 
     /// Deletes from each store of the lost `worker` every slot it does not hold there at the current epoch (it holds
@@ -123,6 +135,26 @@ public struct SlotMover: Service {
 
     private func step(_ move: SlotMove) async throws {
         switch move.phase {
+        case .copying where move.plan.kind == .drain:
+            // The repairs before it copied everything; every later write reached those copies.
+            try await coordinator.state.switchOver()
+            logger.info("drain switching over", metadata: ["move": "\(move.id)", "epoch": "\(move.plan.target.epoch)"])
+        case .switching where move.plan.kind == .drain:
+            // The new owners promote their replicas as they take the table (one that is down meanwhile is failed over).
+            let table = coordinator.state.snapshot.table
+            for owner in Set(move.plan.movingSlots.map { table.owners[$0] }).sorted()
+            where coordinator.health[owner]?.state != .down {
+                if case .failure(let failure) = await coordinator.push(owner) { throw failure }
+            }
+            try await coordinator.state.startCleaning()
+        case .cleaning where move.plan.kind == .drain:
+            let worker = move.plan.worker
+            if coordinator.health[worker]?.state != .down { try await empty(worker) }
+            try await coordinator.state.finishDrain()
+            coordinator.forget(worker)
+            await coordinator.pushAll()
+            logger.notice(
+                "worker drained: it left the cluster", metadata: ["move": "\(move.id)", "worker": "\(worker)"])
         case .copying:
             // The switch-over starts once every source is at most one chunk's worth of positions ahead of the copy,
             // so writes to the moving slots and queries wait for about one pull per source.

@@ -1,7 +1,9 @@
 /// What a move copies onto one worker: for each current owner of some of the slots, the slots it copies to the
 /// receiving worker, and the table once they are copied. Adding a worker (`adding`) hands the new worker the slots
-/// it will own (their owners give them up); a repair (`replicating`) gives an existing worker replicas of slots
-/// that lack copies (nobody gives anything up).
+/// it will own (their owners give them up); a repair (`repairing`) gives an existing worker replicas of slots
+/// that lack copies (nobody gives anything up); draining a worker (`draining`) is repairs that copy its slots to the
+/// workers that keep them, then a drain that switches to the table without it (nothing is copied: its `worker` is
+/// the one leaving, and its only source that worker with the slots it owned).
 public struct SlotMovePlan: Sendable, Hashable {
     /// What a move does.
     public enum Kind: String, Sendable, Hashable {
@@ -9,6 +11,8 @@ public struct SlotMovePlan: Sendable, Hashable {
         case addWorker = "add-worker"
         /// A worker receives replicas of slots that have fewer copies than the replication factor.
         case repair
+        /// A worker whose slots were copied to the others leaves: the table without it becomes the cluster's.
+        case drain
     }
 
     public var kind: Kind
@@ -41,10 +45,36 @@ public struct SlotMovePlan: Sendable, Hashable {
         _ table: SlotTable, factor: Int, candidates: some Sequence<String>
     ) -> SlotMovePlan? {
         let live = Set(candidates)
-        let complete = SlotPlanner.withReplicas(table, factor: factor, candidates: live)
+        return repairing(
+            table, towards: SlotPlanner.withReplicas(table, factor: factor, candidates: live), sources: live)
+    }
+
+    /// The next step of draining `worker` out of `table` (`SlotPlanner.draining` towards `factor` copies among
+    /// `candidates`): a repair that copies, from the slots' owners in `sources` (the live workers, `worker` included),
+    /// the slots the first receiver by name must hold and does not yet; once every holder of the table without
+    /// `worker` holds its slots, the drain, whose target is that table at the next epoch. Nil while copies are missing
+    /// that no source can give.
+    public static func draining(
+        _ worker: String, from table: SlotTable, factor: Int, candidates: Set<String>, sources: Set<String>
+    ) -> SlotMovePlan? {
+        var target = SlotPlanner.draining(worker, from: table, factor: factor, candidates: candidates)
+        if let repair = repairing(table, towards: target, sources: sources) { return repair }
+        let missing = (0..<table.slotCount).contains { slot in
+            !Set(target.holders(ofSlot: slot)).isSubset(of: table.holders(ofSlot: slot))
+        }
+        guard !missing else { return nil }
+        target.epoch = table.epoch + 1
+        return SlotMovePlan(
+            kind: .drain, worker: worker, target: target, slotsBySource: [worker: table.slots(ownedBy: worker)])
+    }
+
+    /// The repair of `table` that gives the first worker (by name) holding a slot in `complete` but not in `table`
+    /// every such slot whose owner is one of `sources`, copied from that owner; nil when there is none.
+    static func repairing(_ table: SlotTable, towards complete: SlotTable, sources: Set<String>) -> SlotMovePlan? {
         var added: [String: [Int]] = [:]
-        for slot in 0..<table.slotCount where live.contains(table.owners[slot]) {
-            for holder in complete.replicas[slot] where !table.replicas[slot].contains(holder) {
+        for slot in 0..<table.slotCount where sources.contains(table.owners[slot]) {
+            let holders = table.holders(ofSlot: slot)
+            for holder in complete.holders(ofSlot: slot) where !holders.contains(holder) {
                 added[holder, default: []].append(slot)
             }
         }

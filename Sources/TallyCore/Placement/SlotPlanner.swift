@@ -132,6 +132,29 @@ public enum SlotPlanner {
         return SlotTable(epoch: table.epoch + 1, owners: owners, replicas: replicas)
     }
 
+    /// The table once `worker` has left the cluster: each slot it owned is owned by its first replica (a slot only it
+    /// holds goes to the candidate owning the fewest slots, highest rendezvous weight first), it keeps no replica, and
+    /// replicas are added as `withReplicas` places them until every slot has `factor` copies among `candidates`
+    /// (`worker` excluded). The epoch grows by one; with no other candidate, the slots only `worker` holds stay its.
+    public static func draining(
+        _ worker: String, from table: SlotTable, factor: Int, candidates: some Sequence<String>
+    ) -> SlotTable {
+        let names = Set(candidates).subtracting([worker]).sorted()
+        var drained = failingOver(worker, in: table)
+        var counts = drained.slotCounts
+        for slot in 0..<table.slotCount where drained.owners[slot] == worker {
+            guard
+                let chosen = names.min(by: { a, b in
+                    let (ca, cb) = (counts[a, default: 0], counts[b, default: 0])
+                    return ca != cb ? ca < cb : prefers(a, over: b, slot: slot)
+                })
+            else { break }
+            drained.owners[slot] = chosen
+            counts[chosen, default: 0] += 1
+        }
+        return withReplicas(drained, factor: factor, candidates: names)
+    }
+
     /// The slots whose owner differs between `old` and `new`.
     public static func moves(from old: SlotTable, to new: SlotTable) -> [Move] {
         zip(old.owners, new.owners).enumerated().compactMap { slot, pair in
