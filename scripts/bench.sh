@@ -33,6 +33,11 @@
 #   --replication "F..."  replication factors of the --cluster load, each on a fresh cluster in the same run (default
 #                  "2"; e.g. "1 2" compares the cost of the second copy). With --baseline, the older binary's
 #                  cluster runs first.
+#   --drain        instead of a timed load: a local 3-worker cluster (replication factor 2) filled with --events
+#                  back-fill events (default 200,000), a steady load (8 connections, 15 s), then the same load while
+#                  w3 is drained (`tally cluster drain-worker`); prints the drain's time, the repairs it ran with the
+#                  events and bytes they copied, the load's rate and p99 before and during it, anti-entropy's
+#                  counters, and the events counted against those acknowledged.
 #   --failover     instead of a timed load: a local 3-worker cluster (replication factor 2) filled with --events
 #                  back-fill events (default 200,000), a steady load (8 connections), then worker w2 paused (SIGSTOP)
 #                  under it: prints the seconds until the coordinator failed it over and until the first acknowledged
@@ -61,6 +66,7 @@ add_worker=0
 events=10000000
 replication="2"
 failover=0
+drain=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile)
@@ -88,6 +94,8 @@ while [ $# -gt 0 ]; do
       spread_days=30; events=1000000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     --events) events="$2"; shift 2 ;;
     --replication) replication="$2"; shift 2 ;;
+    --drain) drain=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
+      events=200000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     --failover) failover=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
       events=200000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -460,6 +468,70 @@ print("epoch=%s minimumCopies=%s " % (s["epoch"], s["minimumCopies"]) + " ".join
   echo "$name counted_events=${counted:-0} (acknowledged $acknowledged)"
   kill -INT "$local_pid"; wait "$local_pid" || true
 }
+
+# drain_run NAME TALLY: fills a replicated 3-worker cluster of TALLY, measures a steady load, then drains w3 under the
+# same load; prints the drain's numbers and checks every acknowledged event is counted once.
+drain_run() {
+  local name="$1" tally="$2" counted acknowledged part value
+  cluster_dir="$work/$name"
+  start_cluster 0 "$tally"
+  echo "== $name drain: $cluster workers, $events back-fill events (${subjects} random customers), then w3 drained"
+  fill_cluster "$name"
+  steady "$name-before" "$url" 15
+  wait "$load_pid"
+  echo "$name before_drain: $(grep events_per_second "$work/$name-before.txt")"
+  steady "$name-during" "$url" 900
+  local during_pid=$load_pid
+  sleep 3
+  "$tally" cluster drain-worker w3 --coordinator "$url" --no-wait > /dev/null
+  python3 - "$url" "$name" <<'PY'
+import json, sys, time, urllib.request
+url, name = sys.argv[1], sys.argv[2]
+started, moves = time.time(), {}
+while True:
+    status = json.load(urllib.request.urlopen(url + "/api/v1/cluster"))
+    move = status["move"]
+    if move:
+        moves[move["id"]] = (move["kind"], move["worker"], move["events"], move["bytes"])
+    if all(w["name"] != "w3" for w in status["workers"]):
+        break
+    time.sleep(0.1)
+seconds = time.time() - started
+copied = sum(m[3] for m in moves.values())
+print(f"{name} drain_seconds={seconds:.1f} moves=" + ",".join(f"{k}:{w}:{e}events" for k, w, e, _ in moves.values())
+      + f" copied_events>={sum(m[2] for m in moves.values())} copied_bytes>={copied}"
+      + f" mb_per_s={copied / seconds / 1e6:.2f}")
+PY
+  sleep 10
+  touch "$work/$name-during.stop"
+  wait "$during_pid" || true
+  echo "$name during_drain: $(grep events_per_second "$work/$name-during.txt")"
+  echo "$name $(curl -s "$url/api/v1/cluster" | python3 -c 'import json,sys
+s = json.load(sys.stdin)
+a = s["antiEntropy"]
+print("epoch=%s minimumCopies=%s antiEntropy: rounds=%s slotsCompared=%s mismatches=%s " % (
+  s["epoch"], s["minimumCopies"], a["rounds"], a["slotsCompared"], a["mismatches"]) + " ".join(
+  "%s:slots=%s,replicas=%s" % (w["name"], w["slots"], w["replicas"]) for w in s["workers"]))')"
+  acknowledged=0
+  for part in fill before during; do
+    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
+    acknowledged=$((acknowledged + ${value:-0}))
+  done
+  for _ in $(seq 0 600); do
+    counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
+      | grep -o '"value":[0-9]*' | cut -d: -f2 || true)"
+    [ -n "$counted" ] && break
+    sleep 1
+  done
+  echo "$name counted_events=${counted:-0} (acknowledged $acknowledged)"
+  kill -INT "$local_pid"; wait "$local_pid" || true
+}
+
+if [ "$drain" = 1 ]; then
+  if [ -n "$baseline" ]; then echo "--drain has no baseline: older binaries cannot drain" >&2; fi
+  drain_run new "$bin/tally"
+  exit 0
+fi
 
 if [ "$failover" = 1 ]; then
   if [ -n "$baseline" ]; then failover_run baseline "$baseline"; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Tally's whole test suite: Swift unit, store, HTTP and cluster tests (real SQLite files, live servers
 # and processes on loopback, a tmpfs filled until commits fail), the request fuzzer against a live node and a
-# live cluster, then the official OpenMeter Python client against a live node and a live cluster.
+# live cluster, the official OpenMeter Python client against a live node and a live cluster, then a short chaos
+# schedule against a local cluster (scripts/chaos.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +14,5 @@ swift build --build-tests
 swift test --skip-build --skip FuzzTests
 swift test --skip-build --filter FuzzTests
 python3 -m pytest -q Tests/compat
+# A short chaos schedule (faults under load against a local cluster, then the counted-vs-acknowledged verdict).
+./scripts/chaos.sh --minutes 1 --seed 20261128

@@ -68,6 +68,10 @@ struct ClusterStatusRoutes {
             "replicationFactor": number(coordinator.settings.replicationFactor),
             "minimumCopies": number(snapshot.table.minimumCopies),
             "move": snapshot.move?.json() ?? .null, "drain": snapshot.drain?.json(in: snapshot) ?? .null,
+            "settling": .bool(coordinator.moverBusy.withLock { $0 }),
+            "antiEntropy": coordinator.antiEntropyStatus.json(
+                intervalMs: coordinator.settings.antiEntropyIntervalMs,
+                slotsPerRound: coordinator.settings.antiEntropySlotsPerRound),
         ])
     }
 }

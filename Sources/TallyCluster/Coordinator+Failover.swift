@@ -45,12 +45,15 @@ extension Coordinator {
         }
     }
 
-    /// The workers that may receive copies: up, still in the cluster, and not lost.
+    /// The workers that may receive copies: up, still in the cluster, not lost, and not deleting copies that
+    /// anti-entropy dropped.
     var replicaCandidates: Set<String> {
         let snapshot = state.snapshot
+        let recopying = self.recopying.withLock { $0 }
         return Set(
             health.filter { name, health in
                 health.state == .up && snapshot.workerURLs[name] != nil && !snapshot.lostWorkers.contains(name)
+                    && !recopying.contains(name)
             }.keys)
     }
 }

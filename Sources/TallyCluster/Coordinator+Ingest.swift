@@ -15,10 +15,7 @@ extension Coordinator {
         var attempt = 0
         while !pending.isEmpty {
             let waiting = pending
-            let table = try await snapshot(waitingWhile: { snapshot in
-                let fenced = snapshot.fencedSlots
-                return !fenced.isEmpty && waiting.contains { fenced.contains(snapshot.table.slot(of: $0.subject)) }
-            }).table
+            let (table, ticket) = try await admit(waiting)
             var parts: [String: [Int]] = [:]
             for (index, event) in pending.enumerated() {
                 let slot = table.slot(of: event.subject)
@@ -33,6 +30,7 @@ extension Coordinator {
                 }
                 for await (worker, failure) in group { failures[worker] = failure }
             }
+            writeGate.leave(ticket)
             var again = Set<Int>()
             let reroute = attempt < Coordinator.maxReroutes
             attempt += 1
@@ -48,6 +46,24 @@ extension Coordinator {
         }
         guard reports.contains(where: { $0.failure != nil }) else { return }
         throw .partialIngest(reports)
+    }
+
+    /// The table to route `events` by and the write's `WriteGate` ticket, once no move switching over fences their
+    /// slots and no anti-entropy round holds them (both wait at most `maxFenceWait` in all).
+    private func admit(_ events: [CloudEvent]) async throws(ClusterError) -> (SlotTable, Int) {
+        let deadline = ContinuousClock.now + Coordinator.maxFenceWait
+        while true {
+            let snapshot = try await snapshot(waitingWhile: { snapshot in
+                let fenced = snapshot.fencedSlots
+                return !fenced.isEmpty && events.contains { fenced.contains(snapshot.table.slot(of: $0.subject)) }
+            })
+            let table = snapshot.table
+            if let ticket = writeGate.enter(Set(events.map { table.slot(of: $0.subject) })) { return (table, ticket) }
+            guard ContinuousClock.now < deadline else {
+                throw .slotsMoving(moveID: snapshot.move?.id ?? "anti-entropy", waited: Coordinator.maxFenceWait)
+            }
+            try? await Task.sleep(for: Coordinator.fencePollInterval)
+        }
     }
 
     /// Forwards one worker's part through its group committer; nil once the worker committed it.

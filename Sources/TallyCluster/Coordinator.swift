@@ -33,6 +33,13 @@ public final class Coordinator: Sendable {
     let probeTimeout: Duration
     /// When this coordinator started (`startupFailoverGrace` counts from it).
     let startedAt = ContinuousClock.now
+    /// Holds writes to the slots an anti-entropy round compares.
+    let writeGate = WriteGate()
+    let antiEntropyStatusLock = Mutex(AntiEntropyStatus())
+    /// Whether `SlotMover` is running or planning moves, repairs or drops (false while it waits for a request).
+    let moverBusy = Mutex(false)
+    /// Workers deleting copies anti-entropy dropped: they receive no repair until the deletes are done.
+    let recopying = Mutex(Set<String>())
 
     public init(state: CoordinatorState, client: WorkerClient, settings: ClusterSettings, logger: Logger) {
         self.state = state

@@ -309,13 +309,28 @@ extension CoordinatorState {
     /// replicas going only to `candidates`; nil when a move is unfinished or no slot needs a copy a candidate could
     /// hold.
     public func planRepair(factor: Int, candidates: Set<String>) async throws -> SlotMove? {
+        try await plan { snapshot in
+            SlotMovePlan.repairing(
+                snapshot.table, factor: factor, candidates: candidates.subtracting(snapshot.lostWorkers))
+        }
+    }
+
+    /// Writes and publishes the next repair that evens out the replicas among `candidates`
+    /// (`SlotMovePlan.balancing`); nil when a move is unfinished or the replicas are balanced.
+    public func planBalance(candidates: Set<String>) async throws -> SlotMove? {
+        try await plan { snapshot in
+            SlotMovePlan.balancing(snapshot.table, candidates: candidates.subtracting(snapshot.lostWorkers))
+        }
+    }
+
+    /// Writes and publishes the move `make` plans on the current snapshot; nil when a move is unfinished or it plans
+    /// none.
+    private func plan(_ make: @escaping @Sendable (ClusterSnapshot) -> SlotMovePlan?) async throws -> SlotMove? {
         try await queue.write { db in
             var snapshot = self.snapshot
-            guard snapshot.move == nil,
-                let plan = SlotMovePlan.repairing(
-                    snapshot.table, factor: factor, candidates: candidates.subtracting(snapshot.lostWorkers)),
-                let url = snapshot.workerURLs[plan.worker]
-            else { return nil }
+            guard snapshot.move == nil, let plan = make(snapshot), let url = snapshot.workerURLs[plan.worker] else {
+                return nil
+            }
             let move = SlotMove(
                 id: ULID.make(time: .now), url: url, plan: plan, phase: .copying,
                 progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
@@ -328,8 +343,9 @@ extension CoordinatorState {
 
     /// Fails `worker` over (`SlotPlanner.failingOver`): its slots are owned by their first replicas at the next
     /// epoch, it keeps nothing, and it is marked lost (emptied before it holds anything again). An unfinished move
-    /// that copies or switches over is cancelled first, its table restored, as `cancelAddition` does (not a drain: its
-    /// target is already the table, and restoring the leaving worker's replicas would give them a gap). Returns the new
+    /// that copies or switches over is cancelled first, its table restored, as `cancelAddition` does (not a drain that
+    /// switches over: its target is already the table, and restoring the leaving worker's replicas would give them a
+    /// gap; a drain still copying is cancelled and planned again on the new table). Returns the new
     /// table, or nil when `worker` holds nothing another worker could take over (no replication, or already failed
     /// over).
     public func failOver(_ worker: String) async throws -> SlotTable? {
@@ -340,7 +356,9 @@ extension CoordinatorState {
                 return after.owners != table.owners || after.replicas != table.replicas
             }
             guard changes(snapshot.table) else { return nil }
-            if let move = snapshot.move, move.plan.kind != .drain, move.phase == .copying || move.phase == .switching {
+            if let move = snapshot.move,
+                move.phase == .copying || (move.phase == .switching && move.plan.kind != .drain)
+            {
                 snapshot = try CoordinatorState.cancel(move, snapshot: snapshot, db: db)
             }
             var table = SlotPlanner.failingOver(worker, in: snapshot.table)
@@ -351,6 +369,27 @@ extension CoordinatorState {
             try db.execute(sql: "UPDATE workers SET lost = 1 WHERE name = ?", arguments: [worker])
             snapshot.table = table
             snapshot.lostWorkers.insert(worker)
+            self.publish(snapshot, onCommitOf: db)
+            return table
+        }
+    }
+
+    /// Drops each worker of `replicas` as a replica of its slots in one table of the next epoch, written and published,
+    /// when the table is still at `epoch` and no move is unfinished (anti-entropy found those copies different); the
+    /// new table, or nil.
+    public func dropReplicas(_ replicas: [String: [Int]], epoch: Int64) async throws -> SlotTable? {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            guard snapshot.move == nil, snapshot.table.epoch == epoch else { return nil }
+            var table = snapshot.table
+            table.epoch += 1
+            for (worker, slots) in replicas {
+                for slot in slots { table.replicas[slot].removeAll { $0 == worker } }
+            }
+            try db.execute(
+                sql: "INSERT INTO slot_tables(epoch, owners, created_us) VALUES (?, ?, ?)",
+                arguments: [table.epoch, JSONWriter.string(table.json), Timestamp.now.micros])
+            snapshot.table = table
             self.publish(snapshot, onCommitOf: db)
             return table
         }
@@ -477,22 +516,11 @@ extension CoordinatorState {
     /// only to `candidates`, taken from owners in `sources`); nil when there is no drain, a move is unfinished, or
     /// copies are missing that no source can give now.
     public func planDrainStep(factor: Int, candidates: Set<String>, sources: Set<String>) async throws -> SlotMove? {
-        try await queue.write { db in
-            var snapshot = self.snapshot
-            guard snapshot.move == nil, let drain = snapshot.drain,
-                let plan = SlotMovePlan.draining(
-                    drain.worker, from: snapshot.table, factor: factor,
-                    candidates: candidates.subtracting(snapshot.lostWorkers).subtracting([drain.worker]),
-                    sources: sources),
-                let url = snapshot.workerURLs[plan.worker]
-            else { return nil }
-            let move = SlotMove(
-                id: ULID.make(time: .now), url: url, plan: plan, phase: .copying,
-                progress: plan.slotsBySource.mapValues { _ in SlotMove.Progress() }, startedAt: .now)
-            try CoordinatorState.insert(move, db: db)
-            snapshot.move = move
-            self.publish(snapshot, onCommitOf: db)
-            return move
+        try await plan { snapshot in
+            guard let drain = snapshot.drain else { return nil }
+            return SlotMovePlan.draining(
+                drain.worker, from: snapshot.table, factor: factor,
+                candidates: candidates.subtracting(snapshot.lostWorkers).subtracting([drain.worker]), sources: sources)
         }
     }
 

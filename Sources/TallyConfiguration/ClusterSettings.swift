@@ -43,6 +43,11 @@ public struct ClusterSettings: Sendable, Hashable {
     public var moveChunkEvents = ClusterSettings.maxMoveChunkEvents
     /// The ceiling of `moveChunkEvents`: what a worker serves in one chunk at most.
     public static let maxMoveChunkEvents = 20_000
+    /// Pause between two anti-entropy rounds, each comparing the digests of `antiEntropySlotsPerRound` slots between
+    /// their copies; 0 turns anti-entropy off.
+    public var antiEntropyIntervalMs = 2_000
+    /// Slots compared per anti-entropy round: writes to them wait while their copies compute their digests.
+    public var antiEntropySlotsPerRound = 8
     /// Largest forwarded request a worker accepts, in bytes (and so the ceiling of `maxForwardBodyBytes`).
     public static let forwardBodyBytesCeiling = 64 * 1024 * 1024
     /// Most events in one forwarded request a worker accepts: no valid event is shorter than 50 bytes.
@@ -58,7 +63,7 @@ public struct ClusterSettings: Sendable, Hashable {
     static let knownKeys = [
         "slots", "workers", "replicationFactor", "forwardTimeoutMs", "workerProbeIntervalMs", "workerFailureTimeoutMs",
         "maxConnectionsPerWorker", "certsDir", "maxForwardBodyBytes", "maxForwardsInFlightPerWorker",
-        "maxQueuedPartsPerWorker", "moveChunkEvents",
+        "maxQueuedPartsPerWorker", "moveChunkEvents", "antiEntropyIntervalMs", "antiEntropySlotsPerRound",
     ]
 
     /// Reads the section; problems are appended to `errors` with `cluster.` field names.
@@ -109,6 +114,10 @@ public struct ClusterSettings: Sendable, Hashable {
         integer("maxForwardsInFlightPerWorker", minimum: 1) { settings.maxForwardsInFlightPerWorker = $0 }
         integer("maxQueuedPartsPerWorker", minimum: 1) { settings.maxQueuedPartsPerWorker = $0 }
         integer("moveChunkEvents", minimum: 1, maximum: maxMoveChunkEvents) { settings.moveChunkEvents = $0 }
+        integer("antiEntropyIntervalMs", minimum: 0, maximum: maxWorkerTimingMs) { settings.antiEntropyIntervalMs = $0 }
+        integer("antiEntropySlotsPerRound", minimum: 1, maximum: SlotTable.maxSlotCount) {
+            settings.antiEntropySlotsPerRound = $0
+        }
         if let dir = members["certsDir"] {
             if let text = dir.stringValue {
                 settings.certsDir = text

@@ -42,11 +42,16 @@ struct PreparedBatch: Sendable {
     /// and the meters did not change, and rebuilds it from the events it stored otherwise.
     var buffer: AggregateBuffer
     let admission: Admission
+    /// Whether an installed event whose key is taken is still new when no stored copy was received at the same
+    /// instant (a slot copy: the source may hold an event twice, sent again after its de-dup window); false when an
+    /// installed copy only fills in what is missing (anti-entropy's merge), so a taken key always means "stored".
+    let tellsReceiptsApart: Bool
 
-    init(meterGeneration: Int, events: [PreparedEvent], admission: Admission) {
+    init(meterGeneration: Int, events: [PreparedEvent], admission: Admission, tellsReceiptsApart: Bool = true) {
         self.meterGeneration = meterGeneration
         self.events = events
         self.admission = admission
+        self.tellsReceiptsApart = tellsReceiptsApart
         var buffer = AggregateBuffer()
         for prepared in events { buffer.add(prepared.samples, of: prepared.event) }
         self.buffer = buffer

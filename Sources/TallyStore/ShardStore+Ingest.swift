@@ -69,7 +69,8 @@ extension ShardStore {
                 guard
                     try deduplicator.admit(
                         source: event.source, id: event.id, subject: event.subject, seq: position + 1,
-                        ingestedMicros: ingested, installed: prepared.ingested != nil, db: db)
+                        ingestedMicros: ingested, installed: batch.tellsReceiptsApart && prepared.ingested != nil,
+                        db: db)
                 else { continue }
                 position += 1
                 try insertEvent.run(

@@ -126,9 +126,11 @@ extension ShardStore {
     /// shard's next position, remembered for de-duplication from the time the exporting shard received it; an event
     /// already here (same source, id and customer) is skipped. The events are aggregated like ingested ones, and the
     /// copy's progress is stored in the same transaction: a piece installed again adds nothing, and a piece that
-    /// starts after the copy's progress is refused (`SlotDataError.gap`). Returns the events added.
+    /// starts after the copy's progress is refused (`SlotDataError.gap`). Returns the events added. `merging` installs
+    /// only what is missing here: an event whose (source, id, customer) is stored is skipped even when this shard
+    /// received it at another instant (anti-entropy's merge of a replica into its owner).
     @discardableResult
-    public func installSlots(_ data: SlotData, cursor: String) async throws -> Int {
+    public func installSlots(_ data: SlotData, cursor: String, merging: Bool = false) async throws -> Int {
         try ShardStore.check(Set(data.slots), slotCount: data.slotCount)
         guard data.events.count <= configuration.maxSlotExportEvents else {
             throw SlotDataError.tooLarge(events: data.events.count, limit: configuration.maxSlotExportEvents)
@@ -164,7 +166,7 @@ extension ShardStore {
                 }
                 let batch = PreparedBatch(
                     meterGeneration: generation, events: events.filter { $0.position > copied }.map(\.event),
-                    admission: Admission(check: nil))
+                    admission: Admission(check: nil), tellsReceiptsApart: !merging)
                 let effects = try self.apply([batch], db: db, now: .now)
                 if data.through > copied {
                     try db.execute(
@@ -218,7 +220,7 @@ extension ShardStore {
         ).deleted.asInt
     }
 
-    private static func check(_ slots: Set<Int>, slotCount: Int) throws {
+    static func check(_ slots: Set<Int>, slotCount: Int) throws {
         guard slotCount >= 1 else { throw SlotDataError.invalidSlot(slotCount, slotCount: slotCount) }
         if let bad = slots.sorted().first(where: { !(0..<slotCount).contains($0) }) {
             throw SlotDataError.invalidSlot(bad, slotCount: slotCount)
@@ -230,7 +232,7 @@ extension ShardStore {
         "INSERT OR IGNORE INTO subjects(key, id, first_seen_us) VALUES (\(StoredText.parameter), ?, ?)"
 
     /// The stored customers whose slot is in `slots`, by key: one scan of the subjects table.
-    private static func subjects(in slots: Set<Int>, slotCount: Int, db: Database) throws -> [SubjectRecord] {
+    static func subjects(in slots: Set<Int>, slotCount: Int, db: Database) throws -> [SubjectRecord] {
         var found: [SubjectRecord] = []
         let rows = try Row.fetchCursor(
             db, sql: "SELECT id, \(StoredText.column("key")), first_seen_us FROM subjects ORDER BY key")

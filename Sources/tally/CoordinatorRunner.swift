@@ -37,8 +37,10 @@ enum CoordinatorRunner {
         )
         let probe = WorkerProbe(coordinator: coordinator, interval: .milliseconds(cluster.workerProbeIntervalMs))
         let mover = SlotMover(coordinator: coordinator, logger: logger)
+        let antiEntropy = AntiEntropy(coordinator: coordinator, logger: logger)
         let group = ServiceGroup(
-            services: companions + [app, probe, mover], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: companions + [app, probe, mover, antiEntropy], gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
         do {
             try await listener.run(group)
         } catch {

@@ -89,18 +89,65 @@ import Testing
 
     /// Waits until `GET /api/v1/cluster` shows no move, and returns that status.
     static func waitForMoveDone(_ cluster: ClusterProcesses) async throws -> JSONValue {
-        let deadline = Date().addingTimeInterval(240)
+        let deadline = Date().addingTimeInterval(480)
         while Date() < deadline {
             let status = try #require(try await cluster.api(.GET, "/api/v1/cluster").json)
             if status["move"] == .null { return status }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw NodeProcess.StartFailure(description: "the move did not finish within 240 s")
+        throw NodeProcess.StartFailure(description: "the move did not finish within 480 s")
+    }
+
+    /// Waits until `GET /api/v1/cluster` shows no move and nothing settling, every slot with `copies - 1` replicas,
+    /// every worker up (but lost ones) and, `atRest` (no load running), the replica stores holding `copies - 1` times
+    /// what the primary stores hold, all unchanged for 1.5 s: the repairs that give an added or returning worker its
+    /// share of replicas, and the drops of the replicas they replace, are done; that status.
+    static func waitForSettled(
+        _ cluster: ClusterProcesses, copies: Int = 2, atRest: Bool = true
+    ) async throws -> JSONValue {
+        var stableSince: (status: JSONValue, at: Date)?
+        return try await ReplicationTests.status(of: cluster, within: 480) { status in
+            let workers = status["workers"]?.arrayValue ?? []
+            // A lost worker holds nothing (or is down, its last probe's numbers stale).
+            func total(_ key: String) -> Int {
+                workers.filter { $0["lost"] != .bool(true) }.compactMap { worker -> Int? in
+                    if case .number(let text)? = worker[key] { Int(text) } else { nil }
+                }.reduce(0, +)
+            }
+            guard status["move"] == .null, status["settling"] == .bool(false), total("replicas") == 1024 * (copies - 1),
+                !atRest || total("replicaEventsStored") == total("eventsStored") * (copies - 1),
+                workers.allSatisfy({ $0["state"] == .string("up") || $0["lost"] == .bool(true) })
+            else {
+                stableSince = nil
+                return false
+            }
+            var steady = status
+            if case .object(var members) = status {
+                // Probes refresh these every round (the stored events under load too); the rest must not change.
+                members["workers"] = .array(
+                    workers.map { worker in
+                        guard case .object(var fields) = worker else { return worker }
+                        fields["checkedAt"] = nil
+                        if !atRest {
+                            fields["eventsStored"] = nil
+                            fields["replicaEventsStored"] = nil
+                        }
+                        return .object(fields)
+                    })
+                members["antiEntropy"] = nil
+                steady = .object(members)
+            }
+            if stableSince?.status != steady { stableSince = (steady, Date()) }
+            return Date().timeIntervalSince(stableSince?.at ?? Date()) >= 1.5
+        }
     }
 
     /// Every customer's COUNT and SUM through the coordinator equal what was acknowledged; the workers' primary
-    /// stores hold exactly the acknowledged events, none twice, and their replica stores `copies - 1` times that.
+    /// stores hold exactly the acknowledged events, none twice, and their replica stores `copies - 1` times that; and
+    /// every slot holding events has `copies` copies with equal digests (no stale copy left anywhere). Waits until the
+    /// cluster has settled first (`waitForSettled`).
     static func expectExact(_ cluster: ClusterProcesses, _ acknowledged: Acknowledged, copies: Int = 2) async throws {
+        _ = try await waitForSettled(cluster, copies: copies)
         let range = "from=2026-03-01T00:00:00Z&to=2026-03-05T00:00:00Z&groupBy=subject"
         var counted: [String: (count: Int, tokens: Int)] = [:]
         for slug in ["calls", "tokens"] {
@@ -125,15 +172,19 @@ import Testing
         }
         #expect(try await cluster.storedEvents() == acknowledged.total)
         #expect(try await cluster.storedEvents(.replica) == acknowledged.total * (copies - 1))
+        for (slot, found) in try await cluster.storedCopies() {
+            #expect(found.count == copies, "slot \(slot): \(found)")
+            #expect(Set(found.values).count == 1, "slot \(slot): \(found)")
+        }
     }
 
-    /// A cluster of two workers and a spare (`clusterSettings` added to the coordinator's), the two meters, and
+    /// A cluster of two workers and `spares` spares (`clusterSettings` added to the coordinator's), the two meters, and
     /// `batches` batches of 100 events acknowledged before `body` runs; stopped afterwards whatever happens.
     static func withCluster(
-        clusterSettings: [String] = [], batches: Int,
+        clusterSettings: [String] = [], spares: Int = 1, batches: Int,
         _ body: (ClusterProcesses, Acknowledged) async throws -> Void
     ) async throws {
-        let cluster = try ClusterProcesses(workers: 2, spares: 1, clusterSettings: clusterSettings)
+        let cluster = try ClusterProcesses(workers: 2, spares: spares, clusterSettings: clusterSettings)
         do {
             try await cluster.waitReady()
             for meter in meters { #expect(try await cluster.api(.POST, "/api/v1/meters", meter).status == 201) }
@@ -184,7 +235,8 @@ import Testing
             #expect(added.json?["slots"] == .number(String(plan.movingSlots.count)))
             #expect(added.json?["epoch"] == .number("2"))
 
-            let status = try await Self.waitForMoveDone(cluster)
+            // The move, then a repair giving w3 its share of replicas and the drop of those it replaced.
+            let status = try await Self.waitForSettled(cluster, atRest: false)
             stop.stop()
             let batchesDuringMove = try await loader.value
             #expect(batchesDuringMove > 0)
@@ -193,7 +245,7 @@ import Testing
                 try await Self.send(cluster, prefix: "after-\(batch)", size: 100, offset: batch + 3, into: acknowledged)
             }
 
-            #expect(status["epoch"] == .number("2"))
+            #expect(status["epoch"] == .number("4"))
             let slots = (status["workers"]?.arrayValue ?? []).reduce(into: [String: JSONValue]()) {
                 $0[$1["name"]?.stringValue ?? ""] = $1["slots"]
             }
@@ -201,11 +253,46 @@ import Testing
             try await Self.expectExact(cluster, acknowledged)
             for name in ["w1", "w2", "w3"] {
                 let assignment = try await cluster.worker(name, "/internal/v1/assignment")
-                #expect(assignment.json?["epoch"] == .number("2"), "\(name)")
+                #expect(assignment.json?["epoch"] == .number("4"), "\(name)")
                 if case .number(let text)? = assignment.json?["events"] { #expect(Int(text)! > 0, "\(name)") }
             }
             let subjects = try await cluster.api(.GET, "/api/v1/subjects?limit=1000")
             #expect(subjects.json?.arrayValue?.count == Self.customers.count)
+        }
+    }
+
+    @Test func twoWorkersAddedOneAfterTheOtherUnderLoadCountEveryEventOnce() async throws {
+        try await Self.withCluster(spares: 2, batches: 20) { cluster, acknowledged in
+            let stop = StopFlag()
+            let coordinatorURL = cluster.coordinator.baseURL
+            let loader = Task {
+                var batch = 0
+                while !stop.stopped {
+                    try await Self.send(
+                        coordinatorURL, prefix: "during-\(batch)", size: 50, offset: batch, into: acknowledged)
+                    batch += 1
+                }
+                return batch
+            }
+            var table = SlotPlanner.initial(workers: ["w1", "w2"])
+            for worker in ["w3", "w4"] {
+                try cluster.startWorker(worker)
+                let added = try await cluster.api(
+                    .POST, "/api/v1/cluster/workers", #"{"name":"\#(worker)","url":"\#(cluster.workerURL(worker))"}"#)
+                #expect(added.status == 202, "\(added.body)")
+                let status = try await Self.waitForSettled(cluster, atRest: false)
+                table = SlotMovePlan.adding(worker, to: table).target
+                let slots = (status["workers"]?.arrayValue ?? []).reduce(into: [String: JSONValue]()) {
+                    $0[$1["name"]?.stringValue ?? ""] = $1["slots"]
+                }
+                #expect(slots == table.slotCounts.mapValues { .number(String($0)) })
+            }
+            stop.stop()
+            #expect(try await loader.value > 0)
+            #expect(acknowledged.refused == [])
+            // 1,024 slots over four workers: 256 each.
+            #expect(Set(table.slotCounts.values) == [256])
+            try await Self.expectExact(cluster, acknowledged)
         }
     }
 
@@ -255,8 +342,8 @@ import Testing
             #expect(resumed["epoch"] == .number(phase == "copying" ? "1" : "2"))
             try await Self.send(cluster, prefix: "copying", size: 100, offset: 5, into: acknowledged)
 
-            let status = try await Self.waitForMoveDone(cluster)
-            #expect(status["epoch"] == .number("2"))
+            let status = try await Self.waitForSettled(cluster)
+            #expect(status["epoch"] == .number("4"))
             try await Self.send(cluster, prefix: "after", size: 100, offset: 9, into: acknowledged)
             #expect(acknowledged.refused == [])
             try await Self.expectExact(cluster, acknowledged)
@@ -335,7 +422,7 @@ import Testing
             let again = try await cluster.api(
                 .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
             #expect(again.status == 202, "\(again.body)")
-            #expect(try await Self.waitForMoveDone(cluster)["epoch"] == .number("2"))
+            #expect(try await Self.waitForSettled(cluster)["epoch"] == .number("4"))
             try await Self.send(cluster, prefix: "again", size: 100, offset: 6, into: acknowledged)
             #expect(acknowledged.refused == [])
             try await Self.expectExact(cluster, acknowledged)

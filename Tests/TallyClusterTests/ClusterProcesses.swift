@@ -138,6 +138,31 @@ final class ClusterProcesses {
         return total
     }
 
+    /// Every running worker's digests of every slot it stores events of, in both stores, asked of each worker
+    /// directly: slot → the copies found, as "events/checksum" per worker and store.
+    func storedCopies(slotCount: Int = 1024) async throws -> [Int: [String: String]] {
+        var copies: [Int: [String: String]] = [:]
+        let slots = (0..<slotCount).map(String.init).joined(separator: ",")
+        for name in workers.keys.sorted() {
+            for role in SlotRole.allCases {
+                let reply = try await TestHTTP.send(
+                    .POST, "https://127.0.0.1:\(workerPorts[name]!)/internal/v1/slots/digest",
+                    body: #"{"slots":[\#(slots)],"slotCount":\#(slotCount),"store":"\#(role.rawValue)"}"#,
+                    client: peerClient)
+                guard reply.status == 200, let digests = reply.json?["digests"]?.arrayValue else {
+                    throw NodeProcess.StartFailure(description: "worker \(name) gave no digests: \(reply.body)")
+                }
+                for digest in digests where digest["events"] != .number("0") {
+                    guard case .number(let slot)? = digest["slot"], let slot = Int(slot),
+                        case .number(let events)? = digest["events"], let checksum = digest["checksum"]?.stringValue
+                    else { continue }
+                    copies[slot, default: [:]]["\(name)/\(role.rawValue)"] = "\(events)/\(checksum)"
+                }
+            }
+        }
+        return copies
+    }
+
     /// The workers' `eventsStored` in `/api/v1/cluster` once they add up to `expected` (the probe refreshes them),
     /// or as they are after `readyTimeoutSeconds`.
     func reportedEvents(expected: Int) async throws -> Int {

@@ -235,6 +235,8 @@ import Testing
         let cluster = try #require(config.cluster)
         #expect(cluster.slots == 256)
         #expect(cluster.forwardTimeoutMs == 500)
+        #expect(cluster.antiEntropyIntervalMs == 2000)
+        #expect(cluster.antiEntropySlotsPerRound == 8)
         #expect(
             cluster.workers == [
                 .init(name: "w1", url: "https://10.0.0.1:7443"), .init(name: "w2", url: "https://10.0.0.2:7443"),
@@ -250,6 +252,7 @@ import Testing
                       replicationFactor: 4
                       maxForwardBodyBytes: 999999999999
                       moveChunkEvents: 20001
+                      antiEntropySlotsPerRound: 0
                       forwardTimeoutMs: 3600001
                       workerProbeIntervalMs: 2000
                       workerFailureTimeoutMs: 1000
@@ -265,7 +268,8 @@ import Testing
                     reason:
                         "unknown setting; known: slots, workers, replicationFactor, forwardTimeoutMs,"
                         + " workerProbeIntervalMs, workerFailureTimeoutMs, maxConnectionsPerWorker, certsDir,"
-                        + " maxForwardBodyBytes, maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker, moveChunkEvents"
+                        + " maxForwardBodyBytes, maxForwardsInFlightPerWorker, maxQueuedPartsPerWorker,"
+                        + " moveChunkEvents, antiEntropyIntervalMs, antiEntropySlotsPerRound"
                 ),
                 FieldError(field: "cluster.slots", reason: "must be an integer from 1 to 16384"),
                 FieldError(field: "cluster.replicationFactor", reason: "must be an integer from 1 to 3"),
@@ -275,6 +279,7 @@ import Testing
                     reason: "must be at least cluster.workerProbeIntervalMs (2000)"),
                 FieldError(field: "cluster.maxForwardBodyBytes", reason: "must be an integer from 1 to 67108864"),
                 FieldError(field: "cluster.moveChunkEvents", reason: "must be an integer from 1 to 20000"),
+                FieldError(field: "cluster.antiEntropySlotsPerRound", reason: "must be an integer from 1 to 16384"),
                 FieldError(
                     field: "cluster.workers[0].url",
                     reason: "must be an https:// URL (workers are reached over mutual TLS)"),

@@ -63,6 +63,11 @@ import Testing
             while acknowledged.total < acknowledgedAtDrain + 100 { try await Task.sleep(for: .milliseconds(10)) }
             stop.stop()
             #expect(try await loader.value > 5)
+            // It is emptied once it has left (queries and writes go on meanwhile).
+            let deadline = Date().addingTimeInterval(120)
+            while !cluster.coordinator.errors.contains("worker drained: it left the cluster"), Date() < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(cluster.coordinator.errors.contains("worker drained: it left the cluster"))
 
             // It holds nothing, takes the last table (it refuses every slot), and no longer counts anywhere.

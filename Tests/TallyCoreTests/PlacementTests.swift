@@ -215,6 +215,45 @@ import Testing
         #expect(counts.max()! - counts.min()! <= (256 + workers - 2) / (workers - 1))
     }
 
+    @Test(arguments: [(3, 2), (4, 2), (3, 3), (5, 3)])
+    func aWorkerAddedGetsItsShareOfReplicasThroughRepairsThenTrims(workers: Int, factor: Int) throws {
+        let names = (1...workers).map { "w\($0)" }
+        let joined = "w\(workers + 1)"
+        var table = SlotPlanner.adding(
+            joined,
+            to: SlotPlanner.withReplicas(
+                SlotPlanner.initial(workers: names, slotCount: 512), factor: factor, candidates: names))
+        #expect(table.replicaCounts[joined] == nil)
+        let everyone = names + [joined]
+        var steps = 0
+        while steps < 20 {
+            let excess = SlotPlanner.excessReplicas(table, factor: factor)
+            if !excess.isEmpty {
+                for (worker, slots) in excess {
+                    for slot in slots { table.replicas[slot].removeAll { $0 == worker } }
+                }
+            } else if let plan = SlotMovePlan.balancing(table, candidates: everyone) {
+                #expect(plan.kind == .repair)
+                #expect(plan.target.owners == table.owners)
+                table = plan.target
+            } else {
+                break
+            }
+            steps += 1
+        }
+        #expect(steps < 20)
+        let counts = everyone.map { table.replicaCounts[$0, default: 0] }
+        #expect(counts.max()! - counts.min()! <= 1)
+        for slot in 0..<512 {
+            #expect(table.replicas[slot].count == factor - 1)
+            #expect(Set(table.holders(ofSlot: slot)).count == factor)
+        }
+        #expect(SlotPlanner.excessReplicas(table, factor: factor).isEmpty)
+        // Lowering the factor drops the replicas beyond it.
+        let lowered = SlotPlanner.excessReplicas(table, factor: factor - 1)
+        #expect(lowered.values.reduce(0) { $0 + $1.count } == 512)
+    }
+
     @Test func aDrainWaitsWhileOnlyADownWorkerCouldGiveACopy() {
         let table = SlotPlanner.initial(workers: ["w1", "w2", "w3"], slotCount: 32)
         // Without replicas only w2 holds its slots: with w2 not a source, nothing can be planned.

@@ -40,13 +40,18 @@ public struct SlotMover: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await runUnfinished()
-            await keepReplicated()
-            for await _ in coordinator.moveRequests {
-                await runUnfinished()
-                await keepReplicated()
-            }
+            await work()
+            for await _ in coordinator.moveRequests { await work() }
         }
+    }
+
+    /// Runs the unfinished move, then what keeps the slots replicated, marked busy meanwhile (`settling` in
+    /// `GET /api/v1/cluster`).
+    private func work() async {
+        coordinator.moverBusy.withLock { $0 = true }
+        await runUnfinished()
+        await keepReplicated()
+        coordinator.moverBusy.withLock { $0 = false }
     }
 
     /// Empties the lost workers that are up again, then runs repairs until every slot has
@@ -65,6 +70,7 @@ public struct SlotMover: Service {
         }
         while !Task.isCancelled, coordinator.state.snapshot.move == nil {
             do {
+                if try await dropExcessReplicas() { continue }
                 guard let move = try await planNextStep() else { return }
                 logger.info(
                     move.plan.kind == .drain
@@ -83,15 +89,42 @@ public struct SlotMover: Service {
     }
 
     /// The next repair, or the next step of the drain when a worker is being drained (its copies are taken from the
-    /// live workers, the draining one included, and go to the other candidates).
+    /// live workers, the draining one included, and go to the other candidates); once no slot lacks a copy and every
+    /// worker is up, a repair that evens out the replicas (`SlotMovePlan.balancing`: a worker just added holds none).
     private func planNextStep() async throws -> SlotMove? {
         let factor = coordinator.settings.replicationFactor
         let candidates = coordinator.replicaCandidates
         guard let drain = coordinator.state.snapshot.drain else {
-            return try await coordinator.state.planRepair(factor: factor, candidates: candidates)
+            if let repair = try await coordinator.state.planRepair(factor: factor, candidates: candidates) {
+                return repair
+            }
+            let table = coordinator.state.snapshot.table
+            guard everyWorkerServes, SlotPlanner.excessReplicas(table, factor: factor).isEmpty else { return nil }
+            return try await coordinator.state.planBalance(candidates: candidates)
         }
         let sources = candidates.union(coordinator.health[drain.worker]?.state == .up ? [drain.worker] : [])
         return try await coordinator.state.planDrainStep(factor: factor, candidates: candidates, sources: sources)
+    }
+
+    /// Whether every worker of the cluster is up, none is lost, being drained or deleting copies: only then are
+    /// replicas evened out or trimmed.
+    private var everyWorkerServes: Bool {
+        let snapshot = coordinator.state.snapshot
+        return snapshot.drain == nil && snapshot.lostWorkers.isEmpty
+            && Set(snapshot.workerURLs.keys) == coordinator.replicaCandidates
+    }
+
+    /// Drops the replicas a balancing repair made extra (`SlotPlanner.excessReplicas`) when every worker serves;
+    /// whether it dropped any.
+    private func dropExcessReplicas() async throws -> Bool {
+        guard everyWorkerServes else { return false }
+        let table = coordinator.state.snapshot.table
+        let excess = SlotPlanner.excessReplicas(table, factor: coordinator.settings.replicationFactor)
+        guard !excess.isEmpty else { return false }
+        logger.info(
+            "dropping replicas a balancing repair replaced",
+            metadata: ["replicas": "\(excess.values.reduce(0) { $0 + $1.count })"])
+        return try await coordinator.dropCopies(excess, epoch: table.epoch)
     }
 
     /// Deletes from each store of the lost `worker` every slot it does not hold there at the current epoch (it holds
@@ -103,17 +136,23 @@ public struct SlotMover: Service {
         let table = snapshot.table
         for store in SlotRole.allCases {
             let slots = (0..<table.slotCount).filter { table.role(of: worker, slot: $0) != store }
-            guard !slots.isEmpty else { continue }
-            let body: JSONValue = .object([
-                "slots": .array(slots.map { .number(String($0)) }),
-                "slotCount": .number(String(table.slotCount)), "store": .string(store.rawValue),
-            ])
-            let reply = try await coordinator.client.send(
-                .POST, baseURL: url, path: "/internal/v1/slots/delete", body: JSONWriter.string(body),
-                timeout: SlotMover.stepTimeout)
-            guard reply.status == 200 else {
-                throw SlotMoveError.deleteFailed(source: worker, status: reply.status, detail: reply.detail)
-            }
+            try await delete(slots, of: store, at: url, worker: worker)
+        }
+    }
+
+    /// Deletes `slots` from the `store` of `worker` (at `url`), which holds none of them there.
+    private func delete(_ slots: [Int], of store: SlotRole, at url: String, worker: String) async throws {
+        guard !slots.isEmpty else { return }
+        let body: JSONValue = .object([
+            "slots": .array(slots.map { .number(String($0)) }),
+            "slotCount": .number(String(coordinator.state.snapshot.table.slotCount)),
+            "store": .string(store.rawValue),
+        ])
+        let reply = try await coordinator.client.send(
+            .POST, baseURL: url, path: "/internal/v1/slots/delete", body: JSONWriter.string(body),
+            timeout: SlotMover.stepTimeout)
+        guard reply.status == 200 else {
+            throw SlotMoveError.deleteFailed(source: worker, status: reply.status, detail: reply.detail)
         }
     }
 
@@ -140,19 +179,31 @@ public struct SlotMover: Service {
             try await coordinator.state.switchOver()
             logger.info("drain switching over", metadata: ["move": "\(move.id)", "epoch": "\(move.plan.target.epoch)"])
         case .switching where move.plan.kind == .drain:
-            // The new owners promote their replicas as they take the table (one that is down meanwhile is failed over).
-            let table = coordinator.state.snapshot.table
-            for owner in Set(move.plan.movingSlots.map { table.owners[$0] }).sorted()
+            // The new owners promote their replicas as they take the table (one that is down meanwhile is failed over);
+            // the leaving worker gets a table where it holds nothing, so it refuses every request.
+            let snapshot = coordinator.state.snapshot
+            for owner in Set(move.plan.movingSlots.map { snapshot.table.owners[$0] }).sorted()
             where coordinator.health[owner]?.state != .down {
                 if case .failure(let failure) = await coordinator.push(owner) { throw failure }
             }
-            try await coordinator.state.startCleaning()
-        case .cleaning where move.plan.kind == .drain:
             let worker = move.plan.worker
-            if coordinator.health[worker]?.state != .down { try await empty(worker) }
+            let url = snapshot.workerURLs[worker]
+            if coordinator.health[worker]?.state != .down { _ = await coordinator.push(worker) }
             try await coordinator.state.finishDrain()
             coordinator.forget(worker)
             await coordinator.pushAll()
+            // Queries and writes go on meanwhile: the worker is out of the cluster.
+            if let url, coordinator.health[worker]?.state != .down {
+                do {
+                    for store in SlotRole.allCases {
+                        try await delete(Array(0..<snapshot.table.slotCount), of: store, at: url, worker: worker)
+                    }
+                } catch {
+                    logger.warning(
+                        "the drained worker could not be emptied: stop it and delete its data folder",
+                        metadata: ["worker": "\(worker)", "error": "\(error)"])
+                }
+            }
             logger.notice(
                 "worker drained: it left the cluster", metadata: ["move": "\(move.id)", "worker": "\(worker)"])
         case .copying:

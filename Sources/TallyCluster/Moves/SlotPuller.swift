@@ -36,17 +36,18 @@ public struct SlotPuller: Sendable {
         public var bytes: Int
     }
 
-    /// Pulls the events of `slots` above `after` from the worker at `source` (at most `maxEvents`) and installs them
-    /// into `store` as the copy `cursor`.
+    /// Pulls the events of `slots` above `after` from the `sourceStore` of the worker at `source` (at most
+    /// `maxEvents`) and installs them into `store` as the copy `cursor` (`merging`: only what `store` lacks,
+    /// `ShardStore.installSlots`).
     public func pull(
-        source: String, slots: [Int], slotCount: Int, after: Int64, maxEvents: Int, cursor: String,
-        into store: ShardStore
+        source: String, sourceStore: SlotRole = .primary, slots: [Int], slotCount: Int, after: Int64, maxEvents: Int,
+        cursor: String, into store: ShardStore, merging: Bool = false
     ) async throws -> Outcome {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls.client))
         do {
             let outcome = try await pull(
-                with: http, source: source, slots: slots, slotCount: slotCount, after: after, maxEvents: maxEvents,
-                cursor: cursor, into: store)
+                with: http, source: source, sourceStore: sourceStore, slots: slots, slotCount: slotCount, after: after,
+                maxEvents: maxEvents, cursor: cursor, into: store, merging: merging)
             try await http.shutdown()
             return outcome
         } catch {
@@ -56,12 +57,12 @@ public struct SlotPuller: Sendable {
     }
 
     private func pull(
-        with http: HTTPClient, source: String, slots: [Int], slotCount: Int, after: Int64, maxEvents: Int,
-        cursor: String, into store: ShardStore
+        with http: HTTPClient, source: String, sourceStore: SlotRole, slots: [Int], slotCount: Int, after: Int64,
+        maxEvents: Int, cursor: String, into store: ShardStore, merging: Bool
     ) async throws -> Outcome {
         let query =
             "slots=\(slots.map(String.init).joined(separator: ","))&slotCount=\(slotCount)&after=\(after)"
-            + "&maxEvents=\(min(max(maxEvents, 1), ClusterSettings.maxMoveChunkEvents))"
+            + "&maxEvents=\(min(max(maxEvents, 1), ClusterSettings.maxMoveChunkEvents))&store=\(sourceStore.rawValue)"
         let request = HTTPClientRequest(url: source + "/internal/v1/slots/chunk?" + query)
         let response = try await http.execute(request, timeout: SlotPuller.chunkTimeout)
         guard response.status == .ok else {
@@ -75,7 +76,7 @@ public struct SlotPuller: Sendable {
         }
         try receiver.accept(header, slots: slots, slotCount: slotCount, after: after)
         let data = try await receiver.receive(header, body: response.body)
-        let installed = try await store.installSlots(data, cursor: cursor)
+        let installed = try await store.installSlots(data, cursor: cursor, merging: merging)
         return Outcome(
             through: data.through, sourcePosition: data.sourcePosition, events: data.events.count,
             installed: installed, bytes: header.bytes)

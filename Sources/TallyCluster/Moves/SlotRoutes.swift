@@ -5,17 +5,18 @@ import TallyCore
 import TallyHTTP
 import TallyStore
 
-/// A worker's routes for moving slots: serving a chunk of the slots it owns to another worker (any cluster
-/// certificate), pulling and installing one from another worker into its primary or replica store (`"store"`), and
-/// deleting from one store slots it no longer holds there (both the coordinator's).
+/// A worker's routes for moving slots: serving a chunk of the slots it owns (or, with `store=replica`, keeps copies of)
+/// to another worker (any cluster certificate), pulling and installing one from another worker's store
+/// (`"sourceStore"`) into its primary or replica store (`"store"`),
+/// deleting from one store slots it no longer holds there, and the digests of slots in one store, which the
+/// coordinator compares between copies (the last three the coordinator's).
 struct SlotRoutes<Context: RequestContext> {
     let stores: WorkerStores
     let membership: WorkerMembership
     let puller: SlotPuller
 
-    private var store: ShardStore { stores.primary }
-
     func register(on router: Router<Context>) {
+        registerDigests(on: router)
         router.get("/internal/v1/slots/chunk") { request, _ -> Response in
             let parameters = request.uri.queryParameters
             let (slots, slotCount) = try SlotRoutes.slots(
@@ -25,8 +26,10 @@ struct SlotRoutes<Context: RequestContext> {
                 parameters["maxEvents"].map(String.init) ?? String(ClusterSettings.maxMoveChunkEvents), "maxEvents",
                 Int.self)
             var limit = min(max(maxEvents, 1), ClusterSettings.maxMoveChunkEvents)
+            let source = stores.store(try SlotRoutes.role(parameters["store"].map { .string(String($0)) }))
             while true {
-                let data = try await store.exportSlots(Set(slots), slotCount: slotCount, after: after, maxEvents: limit)
+                let data = try await source.exportSlots(
+                    Set(slots), slotCount: slotCount, after: after, maxEvents: limit)
                 let (header, body) = try SlotChunkBody.encode(data)
                 if header.bytes <= SlotChunkHeader.maxChunkBytes || data.events.count <= 1 {
                     return Response(
@@ -52,10 +55,20 @@ struct SlotRoutes<Context: RequestContext> {
             let maxEvents = try SlotRoutes.integer(
                 body["maxEvents"]?.numberText ?? String(ClusterSettings.maxMoveChunkEvents), "maxEvents", Int.self)
             let role = try SlotRoutes.role(body["store"])
+            let sourceRole = try SlotRoutes.role(body["sourceStore"], field: "sourceStore")
+            let target = stores.store(role)
+            if after == 0, try await target.copiedThrough(cursor: cursor) == 0 {
+                // A copy starting here: whatever this store still holds of slots it does not hold at its epoch is a
+                // leftover (a delete that failed, a cancelled copy) and would be counted beside the copy.
+                let held = membership.heldSlots(role, slotCount: slotCount)
+                let stale = Set(slots.filter { !held.contains($0) })
+                if !stale.isEmpty { try await target.deleteSlots(stale, slotCount: slotCount) }
+            }
             do {
                 let outcome = try await puller.pull(
-                    source: source, slots: slots, slotCount: slotCount, after: after, maxEvents: maxEvents,
-                    cursor: cursor, into: stores.store(role))
+                    source: source, sourceStore: sourceRole, slots: slots, slotCount: slotCount, after: after,
+                    maxEvents: maxEvents, cursor: cursor, into: stores.store(role),
+                    merging: body["merge"] == .bool(true))
                 return Response.json(
                     .object([
                         "through": .number(String(outcome.through)),
@@ -91,11 +104,37 @@ struct SlotRoutes<Context: RequestContext> {
         }
     }
 
-    /// The store a request names: `"primary"` (the default) or `"replica"`.
-    static func role(_ value: JSONValue?) throws -> SlotRole {
+    /// `POST /internal/v1/slots/digest` with `{"slots", "slotCount", "store"}`: `{"epoch", "digests": [{"slot",
+    /// "events", "checksum"}]}` (the checksum as 16 hexadecimal digits), one per slot asked, in the order asked, and
+    /// the worker's epoch when it read them.
+    func registerDigests(on router: Router<Context>) {
+        router.post("/internal/v1/slots/digest") { request, _ -> Response in
+            let body = try await request.jsonBody(maxBytes: SlotRouteLimits.maxRequestBytes)
+            let slotsText = (body["slots"]?.arrayValue ?? []).map { $0.numberText ?? "x" }.joined(separator: ",")
+            let (slots, slotCount) = try SlotRoutes.slots(slotsText, body["slotCount"]?.numberText)
+            let epoch = membership.epoch
+            let digests = try await stores.store(try SlotRoutes.role(body["store"])).slotDigests(
+                Set(slots), slotCount: slotCount)
+            return Response.json(
+                .object([
+                    "epoch": .number(String(epoch)),
+                    "digests": .array(
+                        slots.map { slot in
+                            let digest = digests[slot] ?? SlotDigest()
+                            return .object([
+                                "slot": .number(String(slot)), "events": .number(String(digest.events)),
+                                "checksum": .string(digest.checksumText),
+                            ])
+                        }),
+                ]))
+        }
+    }
+
+    /// The store a request names in `field`: `"primary"` (the default) or `"replica"`.
+    static func role(_ value: JSONValue?, field: String = "store") throws -> SlotRole {
         guard let value else { return .primary }
         guard let role = value.stringValue.flatMap(SlotRole.init(rawValue:)) else {
-            throw Problem.invalidField("store", "must be \"primary\" or \"replica\"")
+            throw Problem.invalidField(field, "must be \"primary\" or \"replica\"")
         }
         return role
     }

@@ -1,9 +1,10 @@
 /// What a move copies onto one worker: for each current owner of some of the slots, the slots it copies to the
 /// receiving worker, and the table once they are copied. Adding a worker (`adding`) hands the new worker the slots
 /// it will own (their owners give them up); a repair (`repairing`) gives an existing worker replicas of slots
-/// that lack copies (nobody gives anything up); draining a worker (`draining`) is repairs that copy its slots to the
-/// workers that keep them, then a drain that switches to the table without it (nothing is copied: its `worker` is
-/// the one leaving, and its only source that worker with the slots it owned).
+/// that lack copies (nobody gives anything up), or replicas that even out the workers' shares (`balancing`);
+/// draining a worker (`draining`) is repairs that copy its slots to the workers that keep them, then a drain that
+/// switches to the table without it (nothing is copied: its `worker` is the one leaving, and its only source that
+/// worker with the slots it owned).
 public struct SlotMovePlan: Sendable, Hashable {
     /// What a move does.
     public enum Kind: String, Sendable, Hashable {
@@ -49,11 +50,18 @@ public struct SlotMovePlan: Sendable, Hashable {
             table, towards: SlotPlanner.withReplicas(table, factor: factor, candidates: live), sources: live)
     }
 
+    /// The first repair towards `SlotPlanner.balancingReplicas` among `candidates` (the live workers): the replicas it
+    /// adds for the first receiving worker by name, copied from the slots' owners; nil when none is added.
+    public static func balancing(_ table: SlotTable, candidates: some Sequence<String>) -> SlotMovePlan? {
+        let live = Set(candidates)
+        return repairing(table, towards: SlotPlanner.balancingReplicas(table, candidates: live), sources: live)
+    }
+
     /// The next step of draining `worker` out of `table` (`SlotPlanner.draining` towards `factor` copies among
     /// `candidates`): a repair that copies, from the slots' owners in `sources` (the live workers, `worker` included),
     /// the slots the first receiver by name must hold and does not yet; once every holder of the table without
     /// `worker` holds its slots, the drain, whose target is that table at the next epoch. Nil while copies are missing
-    /// that no source can give.
+    /// that no source can give, or while no candidate could take a slot only `worker` holds.
     public static func draining(
         _ worker: String, from table: SlotTable, factor: Int, candidates: Set<String>, sources: Set<String>
     ) -> SlotMovePlan? {
@@ -62,7 +70,7 @@ public struct SlotMovePlan: Sendable, Hashable {
         let missing = (0..<table.slotCount).contains { slot in
             !Set(target.holders(ofSlot: slot)).isSubset(of: table.holders(ofSlot: slot))
         }
-        guard !missing else { return nil }
+        guard !missing, !target.holders.contains(worker) else { return nil }
         target.epoch = table.epoch + 1
         return SlotMovePlan(
             kind: .drain, worker: worker, target: target, slotsBySource: [worker: table.slots(ownedBy: worker)])

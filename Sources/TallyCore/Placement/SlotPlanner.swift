@@ -132,6 +132,61 @@ public enum SlotPlanner {
         return SlotTable(epoch: table.epoch + 1, owners: owners, replicas: replicas)
     }
 
+    /// `table` with replicas added so that the candidates' replica counts end within one of each other: while the
+    /// candidate holding the most replicas holds two more than the one holding the fewest, the latter gets a replica of
+    /// a slot the former keeps one of (the slot it weighs most among those it does not hold). The replicas it is to
+    /// replace stay until `excessReplicas` drops them, so every slot keeps its copies meanwhile. The epoch does not
+    /// change.
+    public static func balancingReplicas(_ table: SlotTable, candidates: some Sequence<String>) -> SlotTable {
+        let names = Set(candidates).sorted()
+        var counts = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })
+        for holder in table.replicas.joined() where counts[holder] != nil { counts[holder, default: 0] += 1 }
+        var replicas = table.replicas
+        var replaced = Set<Int>()
+        var weights: [String: [UInt64]] = [:]
+        func fewer(_ a: String, _ b: String) -> Bool {
+            counts[a, default: 0] != counts[b, default: 0] ? counts[a, default: 0] < counts[b, default: 0] : a < b
+        }
+        while let most = names.max(by: fewer), let least = names.min(by: fewer),
+            counts[most, default: 0] - counts[least, default: 0] > 1
+        {
+            let eligible = (0..<table.slotCount).filter { slot in
+                !replaced.contains(slot) && replicas[slot].contains(most) && table.owners[slot] != least
+                    && !replicas[slot].contains(least)
+            }
+            if weights[least] == nil { weights[least] = (0..<table.slotCount).map { weight(worker: least, slot: $0) } }
+            let leastWeights = weights[least] ?? []
+            guard let slot = eligible.max(by: { leastWeights[$0] < leastWeights[$1] }) else { break }
+            replicas[slot].append(least)
+            replaced.insert(slot)
+            counts[most, default: 0] -= 1
+            counts[least, default: 0] += 1
+        }
+        return SlotTable(epoch: table.epoch, owners: table.owners, replicas: replicas)
+    }
+
+    /// The replicas to drop from slots with more than `factor - 1` of them (a balancing repair added one): in each, the
+    /// extra ones held by the workers with the most replicas (the one listed first on a tie, keeping the newest).
+    /// Worker → its slots to drop, ascending; empty when no slot has too many.
+    public static func excessReplicas(_ table: SlotTable, factor: Int) -> [String: [Int]] {
+        var counts = table.replicaCounts
+        var dropped: [String: [Int]] = [:]
+        let wanted = max(0, factor - 1)
+        for slot in 0..<table.slotCount where table.replicas[slot].count > wanted {
+            var kept = table.replicas[slot]
+            while kept.count > wanted {
+                guard
+                    let index = kept.indices.max(by: { a, b in counts[kept[a], default: 0] < counts[kept[b], default: 0]
+                    })
+                else { break }
+                counts[kept[index], default: 0] -= 1
+                dropped[kept[index], default: []].append(slot)
+                kept.remove(at: index)
+            }
+        }
+        return dropped
+    }
+
     /// The table once `worker` has left the cluster: each slot it owned is owned by its first replica (a slot only it
     /// holds goes to the candidate owning the fewest slots, highest rendezvous weight first), it keeps no replica, and
     /// replicas are added as `withReplicas` places them until every slot has `factor` copies among `candidates`
