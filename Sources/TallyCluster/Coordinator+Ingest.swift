@@ -26,7 +26,7 @@ extension Coordinator {
             await withTaskGroup(of: (String, WorkerFailure?).self) { group in
                 for (worker, part) in parts {
                     let events = part.map { waiting[$0] }
-                    group.addTask { (worker, await self.forward(events, to: worker)) }
+                    group.addTask { (worker, await self.forward(events, to: worker, epoch: table.epoch)) }
                 }
                 for await (worker, failure) in group { failures[worker] = failure }
             }
@@ -66,16 +66,22 @@ extension Coordinator {
         }
     }
 
-    /// Forwards one worker's part through its group committer; nil once the worker committed it.
-    private func forward(_ part: [CloudEvent], to worker: String) async -> WorkerFailure? {
+    /// Forwards one worker's part, routed by the table of `epoch`, through its group committer; nil once the worker
+    /// committed it. The part travels at that epoch (parts of other epochs that go together are sent in requests of
+    /// their own): a worker at a later epoch refuses it, and it is routed again by the current table, so a write
+    /// routed before a switch-over never reaches only the holders of the old table.
+    private func forward(_ part: [CloudEvent], to worker: String, epoch: Int64) async -> WorkerFailure? {
         do {
-            try await forwarder(worker).submit(IngestRequest.joinedTexts(part)) { texts in
-                let body = "[" + texts.joined(separator: ",") + "]"
-                if case .failure(let failure) = await self.call(
-                    worker, .POST, "/internal/v1/events", body: body,
-                    contentType: "application/cloudevents-batch+json")
-                {
-                    throw failure
+            let part = ForwardedPart(texts: IngestRequest.joinedTexts(part), epoch: epoch)
+            try await forwarder(worker).submit(part) { parts in
+                for (epoch, parts) in Dictionary(grouping: parts, by: \.epoch).sorted(by: { $0.key < $1.key }) {
+                    let body = "[" + parts.map(\.texts).joined(separator: ",") + "]"
+                    if case .failure(let failure) = await self.call(
+                        worker, .POST, "/internal/v1/events", body: body,
+                        contentType: "application/cloudevents-batch+json", epoch: epoch)
+                    {
+                        throw failure
+                    }
                 }
             }
             return nil
@@ -89,4 +95,11 @@ extension Coordinator {
             return WorkerFailure(worker: worker, kind: .unreachable, reason: "not forwarded: \(error)")
         }
     }
+}
+
+/// Part of a client batch bound for one worker: its events' texts joined by commas, and the epoch of the table that
+/// routed it.
+struct ForwardedPart: Sendable {
+    var texts: String
+    var epoch: Int64
 }

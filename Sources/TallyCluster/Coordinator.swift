@@ -15,7 +15,7 @@ public final class Coordinator: Sendable {
     let logger: Logger
     private let healthByWorker: Mutex<[String: WorkerHealth]>
     /// Per worker: parts of concurrent batches waiting to be forwarded together (made for a worker when first used).
-    private let forwarders: Mutex<[String: GroupCommitter<String>]>
+    private let forwarders: Mutex<[String: GroupCommitter<ForwardedPart>]>
     /// Signals `SlotMover` that a move was planned, or that copies may need a repair (a failover, a worker up).
     let moveRequests: AsyncStream<Void>
     let moveRequested: AsyncStream<Void>.Continuation
@@ -115,15 +115,15 @@ public final class Coordinator: Sendable {
     }
 
     /// The group committer forwarding parts to `worker`.
-    func forwarder(_ worker: String) -> GroupCommitter<String> {
+    func forwarder(_ worker: String) -> GroupCommitter<ForwardedPart> {
         forwarders.withLock { all in
             if let forwarder = all[worker] { return forwarder }
-            let forwarder = GroupCommitter<String>(
+            let forwarder = GroupCommitter<ForwardedPart>(
                 maxBatchesPerCommit: settings.maxQueuedPartsPerWorker,
                 maxQueuedBatches: settings.maxQueuedPartsPerWorker,
                 maxBytesPerCommit: settings.maxForwardBodyBytes,
                 maxInFlight: settings.maxForwardsInFlightPerWorker,
-                bytes: { $0.utf8.count })
+                bytes: { $0.texts.utf8.count })
             all[worker] = forwarder
             return forwarder
         }

@@ -9,6 +9,17 @@ struct ClusterCommand: AsyncParsableCommand {
         subcommands: [AddWorkerCommand.self, DrainWorkerCommand.self])
 }
 
+extension APIClient {
+    /// `GET /api/v1/cluster`, parsed; throws when the coordinator does not answer it.
+    func clusterStatus() async throws -> JSONValue {
+        let status = try await send(.GET, "/api/v1/cluster")
+        guard status.status == 200, let json = try? JSONParser.parse(status.body) else {
+            throw ValidationError("reading the cluster failed (\(status.status)): \(status.body)")
+        }
+        return json
+    }
+}
+
 /// Where `tally cluster` commands reach the coordinator, and with which key.
 struct CoordinatorOptions: ParsableArguments {
     @Option(help: "Base URL of the coordinator's API.")
@@ -54,10 +65,7 @@ struct DrainWorkerCommand: AsyncParsableCommand {
         guard !noWait else { return }
         while true {
             try await Task.sleep(for: AddWorkerCommand.pollInterval)
-            let status = try await client.send(.GET, "/api/v1/cluster")
-            guard status.status == 200, let json = try? JSONParser.parse(status.body) else {
-                throw ValidationError("reading the cluster failed (\(status.status)): \(status.body)")
-            }
+            let json = try await client.clusterStatus()
             guard json["workers"]?.arrayValue?.contains(where: { $0["name"]?.stringValue == name }) == true else {
                 print(
                     "\r\(AddWorkerCommand.bar(1))  done: \(name) left the cluster at epoch "
@@ -115,10 +123,7 @@ struct AddWorkerCommand: AsyncParsableCommand {
         guard !noWait else { return }
         while true {
             try await Task.sleep(for: AddWorkerCommand.pollInterval)
-            let status = try await client.send(.GET, "/api/v1/cluster")
-            guard status.status == 200, let json = try? JSONParser.parse(status.body) else {
-                throw ValidationError("reading the cluster failed (\(status.status)): \(status.body)")
-            }
+            let json = try await client.clusterStatus()
             guard let current = json["move"], current["id"]?.stringValue == id else {
                 print(
                     "\r\(AddWorkerCommand.bar(1))  done: \(name) owns its slots at epoch "

@@ -19,20 +19,10 @@ import Testing
             }
             let acknowledged = ClusterMoveTests.Acknowledged()
             let coordinatorURL = cluster.coordinator.baseURL
-            for batch in 0..<20 {
-                _ = try await ReplicationTests.sendUntilAcknowledged(
-                    coordinatorURL, prefix: "before-\(batch)", offset: batch, into: acknowledged)
-            }
+            try await ReplicationTests.acknowledgeBatches(
+                coordinatorURL, prefix: "before", count: 20, into: acknowledged)
             let stop = ClusterMoveTests.StopFlag()
-            let loader = Task {
-                var batch = 0
-                while !stop.stopped {
-                    _ = try await ReplicationTests.sendUntilAcknowledged(
-                        coordinatorURL, prefix: "during-\(batch)", offset: batch, into: acknowledged)
-                    batch += 1
-                }
-                return batch
-            }
+            let loader = ReplicationTests.load(coordinatorURL, into: acknowledged, until: stop)
             // A full cycle over the slots with everything equal: no copy differs.
             let equal = try await ReplicationTests.status(of: cluster) { status in
                 guard case .number(let text)? = status["antiEntropy"]?["slotsCompared"] else { return false }

@@ -87,6 +87,19 @@ import Testing
         }
     }
 
+    /// Sends batches `during-N` of 50 events one after the other (each once; refusals are recorded) until `stop`; the
+    /// batches sent.
+    static func load(_ baseURL: String, into acknowledged: Acknowledged, until stop: StopFlag) -> Task<Int, any Error> {
+        Task {
+            var batch = 0
+            while !stop.stopped {
+                try await send(baseURL, prefix: "during-\(batch)", size: 50, offset: batch, into: acknowledged)
+                batch += 1
+            }
+            return batch
+        }
+    }
+
     /// Waits until `GET /api/v1/cluster` shows no move, and returns that status.
     static func waitForMoveDone(_ cluster: ClusterProcesses) async throws -> JSONValue {
         let deadline = Date().addingTimeInterval(480)
@@ -217,16 +230,7 @@ import Testing
             let plan = SlotMovePlan.adding("w3", to: SlotPlanner.initial(workers: ["w1", "w2"]))
 
             let stop = StopFlag()
-            let coordinatorURL = cluster.coordinator.baseURL
-            let loader = Task {
-                var batch = 0
-                while !stop.stopped {
-                    try await Self.send(
-                        coordinatorURL, prefix: "during-\(batch)", size: 50, offset: batch, into: acknowledged)
-                    batch += 1
-                }
-                return batch
-            }
+            let loader = Self.load(cluster.coordinator.baseURL, into: acknowledged, until: stop)
             let added = try await cluster.api(
                 .POST, "/api/v1/cluster/workers", #"{"name":"w3","url":"\#(cluster.workerURL("w3"))"}"#)
             #expect(added.status == 202, "\(added.body)")
@@ -264,16 +268,7 @@ import Testing
     @Test func twoWorkersAddedOneAfterTheOtherUnderLoadCountEveryEventOnce() async throws {
         try await Self.withCluster(spares: 2, batches: 20) { cluster, acknowledged in
             let stop = StopFlag()
-            let coordinatorURL = cluster.coordinator.baseURL
-            let loader = Task {
-                var batch = 0
-                while !stop.stopped {
-                    try await Self.send(
-                        coordinatorURL, prefix: "during-\(batch)", size: 50, offset: batch, into: acknowledged)
-                    batch += 1
-                }
-                return batch
-            }
+            let loader = Self.load(cluster.coordinator.baseURL, into: acknowledged, until: stop)
             var table = SlotPlanner.initial(workers: ["w1", "w2"])
             for worker in ["w3", "w4"] {
                 try cluster.startWorker(worker)

@@ -24,20 +24,10 @@ import Testing
             }
             let acknowledged = Acknowledged()
             let coordinatorURL = cluster.coordinator.baseURL
-            for batch in 0..<20 {
-                _ = try await ReplicationTests.sendUntilAcknowledged(
-                    coordinatorURL, prefix: "before-\(batch)", offset: batch, into: acknowledged)
-            }
+            try await ReplicationTests.acknowledgeBatches(
+                coordinatorURL, prefix: "before", count: 20, into: acknowledged)
             let stop = ClusterMoveTests.StopFlag()
-            let loader = Task {
-                var batch = 0
-                while !stop.stopped {
-                    _ = try await ReplicationTests.sendUntilAcknowledged(
-                        coordinatorURL, prefix: "during-\(batch)", offset: batch, into: acknowledged)
-                    batch += 1
-                }
-                return batch
-            }
+            let loader = ReplicationTests.load(coordinatorURL, into: acknowledged, until: stop)
             while acknowledged.total < 20 * 20 + 100 { try await Task.sleep(for: .milliseconds(10)) }
 
             let unknown = try await cluster.api(.DELETE, "/api/v1/cluster/workers/w9")

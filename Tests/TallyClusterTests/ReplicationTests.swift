@@ -30,6 +30,31 @@ import Testing
         throw NodeProcess.StartFailure(description: "batch \(prefix) was not acknowledged within 60 s")
     }
 
+    /// Sends batches `prefix-0` to `prefix-(count - 1)`, each until it is acknowledged.
+    static func acknowledgeBatches(
+        _ baseURL: String, prefix: String, count: Int, into acknowledged: Acknowledged
+    ) async throws {
+        for batch in 0..<count {
+            _ = try await sendUntilAcknowledged(
+                baseURL, prefix: "\(prefix)-\(batch)", offset: batch, into: acknowledged)
+        }
+    }
+
+    /// Sends batches `during-N` one after the other, each until it is acknowledged, until `stop`; the batches sent.
+    static func load(
+        _ baseURL: String, into acknowledged: Acknowledged, until stop: ClusterMoveTests.StopFlag
+    ) -> Task<Int, any Error> {
+        Task {
+            var batch = 0
+            while !stop.stopped {
+                _ = try await sendUntilAcknowledged(
+                    baseURL, prefix: "during-\(batch)", offset: batch, into: acknowledged)
+                batch += 1
+            }
+            return batch
+        }
+    }
+
     /// `GET /api/v1/cluster` once `done` holds for it (polled every 50 ms, at most `seconds`).
     static func status(
         of cluster: ClusterProcesses, within seconds: Double = 120, until done: (JSONValue) -> Bool
@@ -67,23 +92,12 @@ import Testing
             #expect(initial["minimumCopies"] == .number("2"))
             let acknowledged = Acknowledged()
             let coordinatorURL = cluster.coordinator.baseURL
-            for batch in 0..<20 {
-                _ = try await sendUntilAcknowledged(
-                    coordinatorURL, prefix: "before-\(batch)", offset: batch, into: acknowledged)
-            }
+            try await acknowledgeBatches(coordinatorURL, prefix: "before", count: 20, into: acknowledged)
             #expect(try await cluster.storedEvents() == acknowledged.total)
             #expect(try await cluster.storedEvents(.replica) == acknowledged.total)
 
             let stop = ClusterMoveTests.StopFlag()
-            let loader = Task {
-                var batch = 0
-                while !stop.stopped {
-                    _ = try await sendUntilAcknowledged(
-                        coordinatorURL, prefix: "during-\(batch)", offset: batch, into: acknowledged)
-                    batch += 1
-                }
-                return batch
-            }
+            let loader = load(coordinatorURL, into: acknowledged, until: stop)
             while acknowledged.total < 20 * 20 + 100 { try await Task.sleep(for: .milliseconds(10)) }
             try await fault(cluster)
             let failedOver = try await status(of: cluster) { status in
@@ -122,10 +136,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(cluster.coordinator.errors.contains("lost worker emptied; it may hold copies again"))
-        for batch in 0..<5 {
-            _ = try await sendUntilAcknowledged(
-                cluster.coordinator.baseURL, prefix: "after-\(batch)", offset: batch, into: acknowledged)
-        }
+        try await acknowledgeBatches(cluster.coordinator.baseURL, prefix: "after", count: 5, into: acknowledged)
         try await ClusterMoveTests.expectExact(cluster, acknowledged)
         let settled = try await ClusterMoveTests.waitForSettled(cluster)
         #expect(Self.worker(worker, in: settled)?["slots"] == .number("0"))
