@@ -344,6 +344,17 @@ fill_cluster() {
   for i in $(seq 1 "$cluster"); do wait_idle "$(pgrep -f -- "worker --name w$i .*$cluster_dir" | head -n 1)"; done
 }
 
+# acknowledged_sum NAME PART...: the events acknowledged by the loads $work/NAME-PART.txt that finished, added up.
+acknowledged_sum() {
+  local name="$1" part value total=0
+  shift
+  for part in "$@"; do
+    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
+    total=$((total + ${value:-0}))
+  done
+  echo "$total"
+}
+
 # add_worker_run NAME TALLY: fills a cluster of TALLY, measures a steady load, then adds a worker under the same load
 # with queries asked beside it; prints the move's numbers and checks every acknowledged event is counted once.
 add_worker_run() {
@@ -391,12 +402,7 @@ add_worker_run() {
   else
     echo "$name during_move: FAILED ($(tail -n 1 "$work/$name-during.txt"))"
   fi
-  acknowledged=0
-  local part value
-  for part in fill before during; do
-    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
-    acknowledged=$((acknowledged + ${value:-0}))
-  done
+  acknowledged="$(acknowledged_sum "$name" fill before during)"
   local waited=0
   for waited in $(seq 0 600); do
     counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
@@ -412,7 +418,7 @@ add_worker_run() {
 # failover_run NAME TALLY: fills a replicated 3-worker cluster of TALLY, then pauses w2 under a steady load; prints how
 # long until it was failed over and until a batch touching every slot was acknowledged again, and checks the count.
 failover_run() {
-  local name="$1" tally="$2" paused started failed_over first_ack status counted acknowledged part value
+  local name="$1" tally="$2" paused started failed_over first_ack status counted acknowledged
   cluster_dir="$work/$name"
   start_cluster 0 "$tally"
   echo "== $name failover: $cluster workers, $events back-fill events (${subjects} random customers), then w2 paused"
@@ -458,11 +464,7 @@ sys.exit(0 if w.get("lost") else 1)' && failed_over="$(date +%s.%N)"
 s = json.load(sys.stdin)
 print("epoch=%s minimumCopies=%s " % (s["epoch"], s["minimumCopies"]) + " ".join(
   "%s:slots=%s,replicas=%s,lost=%s" % (w["name"], w["slots"], w["replicas"], w["lost"]) for w in s["workers"]))')"
-  acknowledged=400
-  for part in fill load; do
-    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
-    acknowledged=$((acknowledged + ${value:-0}))
-  done
+  acknowledged=$((400 + $(acknowledged_sum "$name" fill load)))
   counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
     | grep -o '"value":[0-9]*' | cut -d: -f2 || true)"
   echo "$name counted_events=${counted:-0} (acknowledged $acknowledged)"
@@ -472,7 +474,7 @@ print("epoch=%s minimumCopies=%s " % (s["epoch"], s["minimumCopies"]) + " ".join
 # drain_run NAME TALLY: fills a replicated 3-worker cluster of TALLY, measures a steady load, then drains w3 under the
 # same load; prints the drain's numbers and checks every acknowledged event is counted once.
 drain_run() {
-  local name="$1" tally="$2" counted acknowledged part value
+  local name="$1" tally="$2" counted acknowledged
   cluster_dir="$work/$name"
   start_cluster 0 "$tally"
   echo "== $name drain: $cluster workers, $events back-fill events (${subjects} random customers), then w3 drained"
@@ -512,11 +514,7 @@ a = s["antiEntropy"]
 print("epoch=%s minimumCopies=%s antiEntropy: rounds=%s slotsCompared=%s mismatches=%s " % (
   s["epoch"], s["minimumCopies"], a["rounds"], a["slotsCompared"], a["mismatches"]) + " ".join(
   "%s:slots=%s,replicas=%s" % (w["name"], w["slots"], w["replicas"]) for w in s["workers"]))')"
-  acknowledged=0
-  for part in fill before during; do
-    value="$(grep -o 'acknowledged_events=[0-9]*' "$work/$name-$part.txt" | cut -d= -f2 || true)"
-    acknowledged=$((acknowledged + ${value:-0}))
-  done
+  acknowledged="$(acknowledged_sum "$name" fill before during)"
   for _ in $(seq 0 600); do
     counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
       | grep -o '"value":[0-9]*' | cut -d: -f2 || true)"

@@ -38,7 +38,7 @@ struct LocalResize: Service {
         var moveID: String?
         while !Task.isCancelled {
             if let moveID {
-                if let json = await status(), json["move"]?["id"]?.stringValue != moveID {
+                if let json = try? await api.clusterStatus(), json["move"]?["id"]?.stringValue != moveID {
                     logger.info("worker added", metadata: ["worker": "\(worker.name)", "move": "\(moveID)"])
                     return true
                 }
@@ -67,7 +67,7 @@ struct LocalResize: Service {
         var requested = false
         while !Task.isCancelled {
             if requested {
-                if let json = await status(),
+                if let json = try? await api.clusterStatus(),
                     json["workers"]?.arrayValue?.contains(where: { $0["name"]?.stringValue == worker }) == false
                 {
                     logger.notice(
@@ -91,11 +91,5 @@ struct LocalResize: Service {
             try? await Task.sleep(for: LocalResize.pollInterval)
         }
         return false
-    }
-
-    /// `GET /api/v1/cluster`, or nil when the coordinator does not answer it yet.
-    private func status() async -> JSONValue? {
-        guard let reply = try? await api.send(.GET, "/api/v1/cluster"), reply.status == 200 else { return nil }
-        return try? JSONParser.parse(reply.body)
     }
 }
