@@ -106,7 +106,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "tally-microbench", dependencies: ["TallyCore"]),
-        .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
+        .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyTestSupport"]),
         .testTarget(
             name: "TallyStoreTests",
             dependencies: ["TallyCore", "TallyStore", "TallyTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
