@@ -3,7 +3,7 @@
 /// Sums of `Amount`s never depend on the order of addition, which is what lets shards and
 /// concurrent batches be merged without drift. The range is about ±1.7e29 with nanounit resolution.
 /// Arithmetic is checked: an operation whose result does not fit returns nil instead of trapping.
-public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// Number of fractional decimal digits kept.
     public static let fractionDigits = 9
     /// `10^fractionDigits`: the raw units in one whole unit.

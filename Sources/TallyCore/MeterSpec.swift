@@ -56,7 +56,7 @@ public struct MeterSpec: Sendable, Hashable {
             return .failure(
                 ValidationFailure([FieldError(field: "body", reason: "must be a JSON object, got \(json.kindName)")]))
         }
-        var reader = MeterFieldReader(members: members)
+        var reader = FieldReader(members: members)
         let slug = reader.requiredString("slug")
         if let slug, !isValidSlug(slug) {
             reader.fail("slug", "must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be at most \(maxSlugLength) characters")
@@ -98,51 +98,13 @@ public struct MeterSpec: Sendable, Hashable {
     }
 }
 
-/// Reads and validates meter fields from a JSON object, collecting every error.
-struct MeterFieldReader {
-    let members: JSONObject
-    var errors: [FieldError] = []
-
+extension FieldReader {
     /// The fields that both create and update accept.
     struct CommonFields {
         var name: String?
         var description: String?
         var metadata: [String: String]?
         var groupBy: [String: JSONPath]?
-    }
-
-    mutating func fail(_ field: String, _ reason: String) { errors.append(FieldError(field: field, reason: reason)) }
-
-    func hasError(for field: String) -> Bool { errors.contains { $0.field == field } }
-
-    mutating func requiredString(_ name: String) -> String? {
-        guard let value = optionalString(name) else {
-            if !hasError(for: name) { fail(name, "is required") }
-            return nil
-        }
-        if value.isEmpty {
-            fail(name, "must not be empty")
-            return nil
-        }
-        return value
-    }
-
-    mutating func optionalString(_ name: String) -> String? {
-        switch members[name] {
-        case .none, .null: return nil
-        case .string(let text): return text
-        case .some(let other):
-            fail(name, "must be a string, got \(other.kindName)")
-            return nil
-        }
-    }
-
-    mutating func path(_ name: String) -> JSONPath? {
-        guard let text = optionalString(name) else { return nil }
-        do { return try JSONPath(parsing: text) } catch {
-            fail(name, "invalid JSONPath \"\(text.echoed)\": \(error.reason)")
-            return nil
-        }
     }
 
     mutating func commonFields() -> CommonFields {
@@ -155,20 +117,7 @@ struct MeterFieldReader {
         if let description = fields.description, description.count > MeterSpec.maxDescriptionLength {
             fail("description", "must be at most \(MeterSpec.maxDescriptionLength) characters")
         }
-        switch members["metadata"] {
-        case .none, .null: break
-        case .object(let entries):
-            var metadata: [String: String] = [:]
-            for (key, value) in entries {
-                if let text = value.stringValue {
-                    metadata[key] = text
-                } else {
-                    fail("metadata.\(key.echoed)", "must be a string")
-                }
-            }
-            fields.metadata = metadata
-        case .some(let other): fail("metadata", "must be an object of strings, got \(other.kindName)")
-        }
+        fields.metadata = stringMap("metadata")
         switch members["groupBy"] {
         case .none, .null: break
         case .object(let entries):

@@ -22,7 +22,7 @@ public struct MeterUpdate: Sendable, Hashable {
             return .failure(
                 ValidationFailure([FieldError(field: "body", reason: "must be a JSON object, got \(json.kindName)")]))
         }
-        var reader = MeterFieldReader(members: members)
+        var reader = FieldReader(members: members)
         let immutable: [(String, String?)] = [
             ("slug", current.slug), ("aggregation", current.aggregation.rawValue), ("eventType", current.eventType),
             ("valueProperty", current.valueProperty?.description), ("eventFrom", current.eventFrom?.description),

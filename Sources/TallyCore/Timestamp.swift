@@ -1,5 +1,5 @@
 /// An instant as whole microseconds since 1970-01-01T00:00:00Z: Tally's single time representation.
-public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public static let microsPerSecond: Int64 = 1_000_000
     public static let microsPerMinute: Int64 = 60_000_000
 

@@ -144,6 +144,40 @@ enum StoreSchema {
                     ) WITHOUT ROWID
                     """)
         }
+        migrator.registerMigration("v8-entitlements") { db in
+            // Features, and each customer's entitlements, grants and manual resets: written with its usage, in the
+            // events file. Bodies are the records' JSON (`EntitlementRecords`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE features(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        key TEXT NOT NULL,
+                        archived_us INTEGER,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE UNIQUE INDEX features_live_key ON features(key) WHERE archived_us IS NULL;
+                    CREATE TABLE entitlements(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        customer TEXT NOT NULL,
+                        feature_key TEXT NOT NULL,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX entitlements_customer ON entitlements(customer, feature_key);
+                    CREATE TABLE grants(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        entitlement_id TEXT NOT NULL,
+                        customer TEXT NOT NULL,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX grants_entitlement ON grants(entitlement_id);
+                    CREATE TABLE entitlement_resets(
+                        entitlement_id TEXT NOT NULL,
+                        at_us INTEGER NOT NULL,
+                        body TEXT NOT NULL,
+                        PRIMARY KEY(entitlement_id, at_us)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 

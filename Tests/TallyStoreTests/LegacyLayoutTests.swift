@@ -52,8 +52,8 @@ import Testing
         }
         #expect(
             tables == [
-                "dedup_collisions", "dedup_keys", "events", "grdb_migrations", "node_state", "positions", "slot_copies",
-                "subjects",
+                "dedup_collisions", "dedup_keys", "entitlement_resets", "entitlements", "events", "features", "grants",
+                "grdb_migrations", "node_state", "positions", "slot_copies", "subjects",
             ])
         try await store.ingest([
             event("e9", time: "2024-03-01T11:00:00Z", data: #"{"v":0.25,"m":"a"}"#)

@@ -76,7 +76,10 @@ import Testing
             try String.fetchAll(
                 db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
         }
-        #expect(eventIndexes == ["events_subject_time", "events_time"])
+        #expect(
+            eventIndexes == [
+                "entitlements_customer", "events_subject_time", "events_time", "features_live_key", "grants_entitlement",
+            ])
         #expect(store.position == 3)
         #expect(store.eventCount == 3)
         // The old de-dup entries became 16-byte keys: the same event again is still a duplicate.

@@ -45,11 +45,10 @@ def wait_ready(url):
     raise AssertionError(f"{url} not ready")
 
 
-@pytest.fixture(params=["node", "cluster"])
-def node(request):
-    """Yields the base URL of a fresh single node or cluster coordinator; stops it afterwards."""
+def start(kind):
+    """Starts a fresh single node or local cluster; yields its API URL and stops it afterwards."""
     data = tempfile.mkdtemp(prefix="tally-compat-")
-    if request.param == "node":
+    if kind == "node":
         arguments = ["serve", "--port", "0", "--data", data]
     else:
         port = free_ports(CLUSTER_WORKERS + 1)
@@ -66,3 +65,15 @@ def node(request):
     yield url
     process.terminate()
     process.wait(timeout=STARTUP_TIMEOUT_SECONDS)
+
+
+@pytest.fixture(params=["node", "cluster"])
+def node(request):
+    """Yields the base URL of a fresh single node or cluster coordinator; stops it afterwards."""
+    yield from start(request.param)
+
+
+@pytest.fixture
+def single_node():
+    """Yields the base URL of a fresh single node (entitlements are served by nodes; docs/api.md)."""
+    yield from start("node")

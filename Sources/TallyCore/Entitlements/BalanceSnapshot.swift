@@ -1,5 +1,5 @@
 /// The state of a metered entitlement's grants at one instant: what the engine starts from and what a reset persists.
-public struct BalanceSnapshot: Sendable, Hashable {
+public struct BalanceSnapshot: Sendable, Hashable, Codable {
     public var at: Timestamp
     /// Remaining balance of each grant that has one.
     public var balances: [GrantID: Amount]

@@ -2,7 +2,7 @@
 ///
 /// Usage periods and grant recurrences step by it from an anchor. Months are added first, clamped to the last day of
 /// the month (`Jan 31 + P1M = Feb 28`), then days, then the fixed part, all in UTC.
-public struct CalendarInterval: Sendable, Hashable, CustomStringConvertible {
+public struct CalendarInterval: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Whole months (a year is 12).
     public var months: Int
     /// Whole days (a week is 7).

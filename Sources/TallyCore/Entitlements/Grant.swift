@@ -1,5 +1,5 @@
 /// A grant's id: a ULID string.
-public struct GrantID: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct GrantID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public let text: String
     public init(_ text: String) { self.text = text }
     public var description: String { text }
@@ -8,7 +8,7 @@ public struct GrantID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
 /// Credit given to a metered entitlement: `amount` units usable from `effectiveAt` until it expires or is voided,
 /// optionally refilled to `amount` at every instant of `recurrence`. Times are whole minutes (the API floors them).
-public struct Grant: Sendable, Hashable {
+public struct Grant: Sendable, Hashable, Codable {
     public var id: GrantID
     public var amount: Amount
     /// 0 burns first, 255 last.
@@ -68,8 +68,8 @@ public struct Grant: Sendable, Hashable {
 }
 
 /// How long a grant lasts after `effectiveAt`: `count` hours, days, weeks, months or years.
-public struct GrantExpiration: Sendable, Hashable {
-    public enum Unit: String, Sendable, Hashable, CaseIterable {
+public struct GrantExpiration: Sendable, Hashable, Codable {
+    public enum Unit: String, Sendable, Hashable, Codable, CaseIterable {
         case hour = "HOUR"
         case day = "DAY"
         case week = "WEEK"

@@ -1,6 +1,6 @@
 /// A manual reset as persisted: when, how the next periods are anchored, whether overage was carried, and the
 /// state right after it (later calculations start there, so late events before a reset never change it).
-public struct ManualReset: Sendable, Hashable {
+public struct ManualReset: Sendable, Hashable, Codable {
     public var at: Timestamp
     public var retainAnchor: Bool
     public var preserveOverage: Bool

@@ -1,6 +1,6 @@
 /// Instants `anchor + k × interval` for every whole `k` (negative too), each computed from the anchor so month
 /// clamping never drifts: a monthly grid anchored on Jan 31 gives Feb 28 (29), Mar 31, Apr 30.
-public struct Recurrence: Sendable, Hashable {
+public struct Recurrence: Sendable, Hashable, Codable {
     public var anchor: Timestamp
     public var interval: CalendarInterval
 
@@ -57,7 +57,7 @@ public struct Recurrence: Sendable, Hashable {
 }
 
 /// A half-open span of time `[from, to)`.
-public struct TimePeriod: Sendable, Hashable {
+public struct TimePeriod: Sendable, Hashable, Codable {
     public var from: Timestamp
     public var to: Timestamp
 

@@ -1,0 +1,65 @@
+/// The checks a grant, a void or a reset must pass against an entitlement's state, as pure decisions: nil when
+/// allowed, else the field and the reason (a 400 problem at the HTTP edge).
+public enum EntitlementRules {
+    /// A grant may not start before the entitlement's current usage period.
+    public static func grantRefusal(
+        effectiveAt: Timestamp, entitlement: Entitlement, resets: [ManualReset], now: Timestamp
+    ) -> FieldError? {
+        guard let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod else {
+            return FieldError(field: "entitlement", reason: "only metered entitlements take grants")
+        }
+        let periods = UsagePeriods(
+            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
+            manualResets: resets.map { ($0.at, $0.retainAnchor) })
+        if let current = periods.period(at: now), effectiveAt < current.from {
+            return FieldError(
+                field: "effectiveAt", reason: "must not be before the current usage period's start \(current.from)")
+        }
+        return nil
+    }
+
+    /// A void at `at` must be in the past, inside the current usage period, of a grant not voided yet.
+    public static func voidRefusal(
+        at: Timestamp, grant: Grant, entitlement: Entitlement, resets: [ManualReset], now: Timestamp
+    ) -> FieldError? {
+        if grant.voidedAt != nil { return FieldError(field: "grantId", reason: "the grant is already voided") }
+        if at > now { return FieldError(field: "at", reason: "must not be in the future") }
+        if let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod {
+            let periods = UsagePeriods(
+                measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
+                manualResets: resets.map { ($0.at, $0.retainAnchor) })
+            if let current = periods.period(at: now), at < current.from {
+                return FieldError(
+                    field: "at", reason: "must not be before the current usage period's start \(current.from)")
+            }
+        }
+        return nil
+    }
+
+    /// A reset at `at` (already floored) must not be in the future (`requested` is the unfloored time), not before
+    /// the current period, and not in the minute of the last reset or before it.
+    public static func resetRefusal(
+        at: Timestamp, requested: Timestamp, entitlement: Entitlement, resets: [ManualReset], now: Timestamp
+    ) -> FieldError? {
+        guard let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod else {
+            return FieldError(field: "entitlement", reason: "only metered entitlements can be reset")
+        }
+        if requested > now { return FieldError(field: "effectiveAt", reason: "must not be in the future") }
+        if at < terms.measureUsageFrom {
+            return FieldError(
+                field: "effectiveAt", reason: "must not be before measureUsageFrom \(terms.measureUsageFrom)")
+        }
+        if let last = resets.last, at <= last.at {
+            return FieldError(
+                field: "effectiveAt", reason: "must be after the last reset \(last.at), in a later minute")
+        }
+        let periods = UsagePeriods(
+            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
+            manualResets: resets.map { ($0.at, $0.retainAnchor) })
+        if let current = periods.period(at: now), at < current.from {
+            return FieldError(
+                field: "effectiveAt", reason: "must not be before the current usage period's start \(current.from)")
+        }
+        return nil
+    }
+}

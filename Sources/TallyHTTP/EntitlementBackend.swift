@@ -1,0 +1,108 @@
+import TallyCore
+import TallyStore
+
+/// What the entitlement routes run on. A node implements it over its shard store (`LocalBackend`).
+public protocol EntitlementBackend: Sendable {
+    func createFeature(_ spec: FeatureSpec) async throws -> Feature
+    func features(includeArchived: Bool) async throws -> [Feature]
+    /// The feature with this id (archived too when asked) or the live one with this key.
+    func feature(idOrKey: String, includeArchived: Bool) async throws -> Feature?
+    func archiveFeature(idOrKey: String) async throws
+    /// Creates an entitlement; with `replacing`, an override that ends the replaced one now.
+    func createEntitlement(
+        customer: String, _ spec: EntitlementSpec, replacing: String?
+    ) async throws
+        -> EntitlementState
+    /// Entitlements of `customer`, or of every customer when nil.
+    func entitlementStates(customer: String?) async throws -> [EntitlementState]
+    func entitlementState(id: String) async throws -> EntitlementState?
+    /// By id (any customer's), else `customer`'s entitlement to the feature key active at `instant`.
+    func entitlementState(
+        customer: String, idOrFeatureKey: String, at instant: Timestamp
+    ) async throws
+        -> EntitlementState?
+    func deleteEntitlement(id: String) async throws
+    func createGrant(entitlementID: String, _ spec: GrantSpec) async throws -> GrantRecord
+    /// Grants of `customer`, or of every customer when nil.
+    func grants(customer: String?) async throws -> [GrantRecord]
+    func voidGrant(id: String, at: Timestamp) async throws
+    func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue
+    func reset(
+        _ state: EntitlementState, at instant: Timestamp, retainAnchor: Bool, preserveOverage: Bool)
+        async throws
+}
+
+extension LocalBackend: EntitlementBackend {
+    /// Attempts of a reset whose entitlement changed while its snapshot was computed.
+    static let maxResetAttempts = 3
+
+    public func createFeature(_ spec: FeatureSpec) async throws -> Feature { try await store.createFeature(spec) }
+
+    public func features(includeArchived: Bool) async throws -> [Feature] {
+        try await store.features(includeArchived: includeArchived)
+    }
+
+    public func feature(idOrKey: String, includeArchived: Bool) async throws -> Feature? {
+        try await store.feature(idOrKey: idOrKey, includeArchived: includeArchived)
+    }
+
+    public func archiveFeature(idOrKey: String) async throws { try await store.archiveFeature(idOrKey: idOrKey) }
+
+    public func createEntitlement(
+        customer: String, _ spec: EntitlementSpec, replacing: String?
+    ) async throws
+        -> EntitlementState
+    {
+        try await store.createEntitlement(customer: customer, spec, replacing: replacing)
+    }
+
+    public func entitlementStates(customer: String?) async throws -> [EntitlementState] {
+        try await store.entitlementStates(customer: customer)
+    }
+
+    public func entitlementState(id: String) async throws -> EntitlementState? {
+        try await store.entitlementState(id: id)
+    }
+
+    public func entitlementState(
+        customer: String, idOrFeatureKey: String, at instant: Timestamp
+    ) async throws
+        -> EntitlementState?
+    {
+        try await store.entitlementState(customer: customer, idOrFeatureKey: idOrFeatureKey, at: instant)
+    }
+
+    public func deleteEntitlement(id: String) async throws { try await store.deleteEntitlement(id: id) }
+
+    public func createGrant(entitlementID: String, _ spec: GrantSpec) async throws -> GrantRecord {
+        try await store.createGrant(entitlementID: entitlementID, spec)
+    }
+
+    public func grants(customer: String?) async throws -> [GrantRecord] { try await store.grants(customer: customer) }
+
+    public func voidGrant(id: String, at: Timestamp) async throws { try await store.voidGrant(id: id, at: at) }
+
+    public func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue {
+        try await store.meteredValue(state, at: instant)
+    }
+
+    public func reset(
+        _ state: EntitlementState, at instant: Timestamp, retainAnchor: Bool, preserveOverage: Bool
+    )
+        async throws
+    {
+        var basis = state
+        for _ in 0..<LocalBackend.maxResetAttempts {
+            let snapshot = try await store.snapshotAfterReset(basis, at: instant, preserveOverage: preserveOverage)
+            let reset = ManualReset(
+                at: instant, retainAnchor: retainAnchor, preserveOverage: preserveOverage, snapshot: snapshot)
+            if try await store.addReset(reset, basis: basis) { return }
+            guard let fresh = try await store.entitlementState(id: state.entitlement.id) else {
+                throw EntitlementStoreError.entitlementNotFound(state.entitlement.id)
+            }
+            basis = fresh
+        }
+        throw EntitlementStoreError.invalid(
+            field: "effectiveAt", reason: "the entitlement kept changing while the reset was computed; retry")
+    }
+}

@@ -1,0 +1,310 @@
+import Hummingbird
+import HummingbirdCore
+import TallyConfiguration
+import TallyCore
+import TallyStore
+
+/// The OpenMeter-compatible features, entitlements and grants API, written once over an `EntitlementBackend`:
+/// features, the v1 subject-scoped and v2 customer-scoped entitlement routes, and the admin lists.
+public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
+    let backend: Backend
+    let limits: APILimits
+
+    public init(backend: Backend, limits: APILimits) {
+        self.backend = backend
+        self.limits = limits
+    }
+
+    public func register(on router: Router<BasicRequestContext>) {
+        registerFeatures(on: router)
+        registerScoped(on: router, base: "/api/v1/subjects/:customer/entitlements", version: .v1)
+        registerScoped(on: router, base: "/api/v2/customers/:customer/entitlements", version: .v2)
+        registerAdmin(on: router)
+    }
+
+    private func registerFeatures(on router: Router<BasicRequestContext>) {
+        router.post("/api/v1/features") { request, _ -> Response in
+            let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
+            switch FeatureSpec.parse(body) {
+            case .failure(let failure): throw Problem.invalid("the feature is invalid", failure.errors)
+            case .success(let spec): return Response.json(try await backend.createFeature(spec).json, status: .created)
+            }
+        }
+        router.get("/api/v1/features") { request, _ -> Response in
+            let parameters = request.uri.queryParameters
+            let includeArchived = try EntitlementRoutes.flag(parameters, "includeArchived")
+            let slugs = Set(parameters.getAll("meterSlug").map { String($0) })
+            var features = try await backend.features(includeArchived: includeArchived ?? false)
+                .filter { slugs.isEmpty || $0.spec.meterSlug.map(slugs.contains) == true }
+            let keys: [String: (Feature) -> String] = [
+                "id": { $0.id }, "key": { $0.key }, "name": { $0.spec.name },
+                "createdAt": { $0.createdAt.description }, "updatedAt": { $0.updatedAt.description },
+            ]
+            let orderBy = parameters["orderBy"].map(String.init) ?? "updatedAt"
+            guard let sortKey = keys[orderBy] else {
+                throw Problem.invalidField("orderBy", "must be one of id, key, name, createdAt, updatedAt")
+            }
+            features.sort { (sortKey($0), $0.id) < (sortKey($1), $1.id) }
+            if try LegacyPaging.descending(parameters) { features.reverse() }
+            return try LegacyPaging.response(features.map(\.json), parameters)
+        }
+        router.get("/api/v1/features/:feature") { _, context -> Response in
+            let idOrKey = context.parameters.get("feature") ?? ""
+            guard let feature = try await backend.feature(idOrKey: idOrKey, includeArchived: false) else {
+                throw EntitlementStoreError.featureNotFound(idOrKey)
+            }
+            return Response.json(feature.json)
+        }
+        router.delete("/api/v1/features/:feature") { _, context -> Response in
+            try await backend.archiveFeature(idOrKey: context.parameters.get("feature") ?? "")
+            return Response(status: .noContent)
+        }
+    }
+
+    private func registerScoped(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
+        let item = RouterPath(stringLiteral: base + "/:entitlement")
+        router.post(RouterPath(stringLiteral: base)) { request, context -> Response in
+            let customer = try EntitlementRoutes.customer(context)
+            let spec = try await entitlementSpec(request)
+            let state = try await backend.createEntitlement(customer: customer, spec, replacing: nil)
+            return Response.json(state.entitlement.json(resets: state.resets, now: .now), status: .created)
+        }
+        router.get(RouterPath(stringLiteral: base)) { request, context -> Response in
+            let customer = try EntitlementRoutes.customer(context)
+            let parameters = request.uri.queryParameters
+            let includeDeleted = try EntitlementRoutes.flag(parameters, "includeDeleted") ?? false
+            let now = Timestamp.now
+            let states = try await backend.entitlementStates(customer: customer).filter {
+                includeDeleted ? true : $0.entitlement.isActive(at: now)
+            }
+            let items = states.map { $0.entitlement.json(resets: $0.resets, now: now) }
+            if version == .v2 { return try EntitlementRoutes.page(items, parameters) }
+            return Response.json(.array(items))
+        }
+        router.get(item) { _, context -> Response in
+            let state = try await scopedState(context, version: version, at: .now)
+            return Response.json(state.entitlement.json(resets: state.resets, now: .now))
+        }
+        router.delete(item) { _, context -> Response in
+            let state = try await scopedState(context, version: version, at: .now)
+            try await backend.deleteEntitlement(id: state.entitlement.id)
+            return Response(status: .noContent)
+        }
+        router.put(RouterPath(stringLiteral: base + "/:entitlement/override")) { request, context -> Response in
+            let customer = try EntitlementRoutes.customer(context)
+            let old = try await scopedState(context, version: .v2, at: .now)
+            let spec = try await entitlementSpec(request)
+            let state = try await backend.createEntitlement(
+                customer: customer, spec, replacing: old.entitlement.id)
+            return Response.json(state.entitlement.json(resets: state.resets, now: .now), status: .created)
+        }
+        registerGrants(on: router, base: base, version: version)
+        router.get(RouterPath(stringLiteral: base + "/:entitlement/value")) { request, context -> Response in
+            let instant = try EntitlementRoutes.time(request.uri.queryParameters["time"])
+            let customer = try EntitlementRoutes.customer(context)
+            let idOrKey = context.parameters.get("entitlement") ?? ""
+            guard
+                let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
+            else {
+                if version == .v2 { return Response.json(.object(["hasAccess": .bool(false)])) }
+                throw EntitlementStoreError.entitlementNotFound(idOrKey)
+            }
+            return Response.json(try await value(state, at: instant, version: version))
+        }
+        router.post(RouterPath(stringLiteral: base + "/:entitlement/reset")) { request, context -> Response in
+            let state = try await scopedState(context, version: version, at: .now)
+            try await reset(state, request)
+            return Response(status: .noContent)
+        }
+    }
+
+    private func registerGrants(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
+        let grants = RouterPath(stringLiteral: base + "/:entitlement/grants")
+        router.post(grants) { request, context -> Response in
+            let state = try await scopedState(context, version: .v2, at: .now)
+            let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
+            switch GrantSpec.parse(body, version: version) {
+            case .failure(let failure): throw Problem.invalid("the grant is invalid", failure.errors)
+            case .success(let spec):
+                let record = try await backend.createGrant(entitlementID: state.entitlement.id, spec)
+                return Response.json(record.json(now: .now), status: .created)
+            }
+        }
+        router.get(grants) { request, context -> Response in
+            let state = try await scopedState(context, version: .v2, at: .now)
+            let parameters = request.uri.queryParameters
+            let now = Timestamp.now
+            let items = state.grants.prefix(LegacyPaging.maxPageSize).map { $0.json(now: now) }
+            if version == .v2 { return try EntitlementRoutes.page(Array(items), parameters) }
+            return Response.json(.array(Array(items)))
+        }
+    }
+
+    private func registerAdmin(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/entitlements") { request, _ -> Response in
+            let parameters = request.uri.queryParameters
+            let features = Set(parameters.getAll("feature").map { String($0) })
+            let subjects = Set(parameters.getAll("subject").map { String($0) })
+            let types = Set(parameters.getAll("entitlementType").map { String($0) })
+            let excludeInactive = try EntitlementRoutes.flag(parameters, "excludeInactive") ?? false
+            let now = Timestamp.now
+            var states = try await backend.entitlementStates(customer: nil).filter { state in
+                let entitlement = state.entitlement
+                return
+                    (features.isEmpty || features.contains(entitlement.featureKey)
+                    || features.contains(entitlement.featureID))
+                    && (subjects.isEmpty || subjects.contains(entitlement.customer))
+                    && (types.isEmpty || types.contains(entitlement.kind.name))
+                    && (!excludeInactive || entitlement.isActive(at: now))
+            }
+            if try LegacyPaging.descending(parameters) { states.reverse() }
+            return try LegacyPaging.response(
+                states.map { $0.entitlement.json(resets: $0.resets, now: now) }, parameters)
+        }
+        router.get("/api/v1/entitlements/:entitlement") { _, context -> Response in
+            let id = context.parameters.get("entitlement") ?? ""
+            guard let state = try await backend.entitlementState(id: id) else {
+                throw EntitlementStoreError.entitlementNotFound(id)
+            }
+            return Response.json(state.entitlement.json(resets: state.resets, now: .now))
+        }
+        router.get("/api/v1/grants") { request, _ -> Response in
+            let parameters = request.uri.queryParameters
+            let features = Set(parameters.getAll("feature").map { String($0) })
+            let subjects = Set(parameters.getAll("subject").map { String($0) })
+            let includeDeleted = try EntitlementRoutes.flag(parameters, "includeDeleted") ?? false
+            let featureOf = Dictionary(
+                try await backend.entitlementStates(customer: nil).map {
+                    ($0.entitlement.id, [$0.entitlement.featureKey, $0.entitlement.featureID])
+                }, uniquingKeysWith: { first, _ in first })
+            let now = Timestamp.now
+            var grants = try await backend.grants(customer: nil).filter { record in
+                (features.isEmpty || !(featureOf[record.entitlementID] ?? []).allSatisfy { !features.contains($0) })
+                    && (subjects.isEmpty || subjects.contains(record.customer))
+                    && (includeDeleted || record.grant.deletedAt == nil)
+            }
+            grants.sort { ($0.grant.effectiveAt, $0.grant.id) < ($1.grant.effectiveAt, $1.grant.id) }
+            if try LegacyPaging.descending(parameters) { grants.reverse() }
+            return try LegacyPaging.response(grants.map { $0.json(now: now) }, parameters)
+        }
+        router.delete("/api/v1/grants/:grant") { request, context -> Response in
+            let at = try EntitlementRoutes.time(request.uri.queryParameters["at"], rounding: .down)
+            try await backend.voidGrant(id: context.parameters.get("grant") ?? "", at: at)
+            return Response(status: .noContent)
+        }
+        router.get("/api/v1/customers/:customer/entitlements/:entitlement/value") { request, context -> Response in
+            let instant = try EntitlementRoutes.time(request.uri.queryParameters["time"])
+            let customer = try EntitlementRoutes.customer(context)
+            let key = context.parameters.get("entitlement") ?? ""
+            guard let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: key, at: instant)
+            else { return Response.json(.object(["hasAccess": .bool(false)])) }
+            return Response.json(try await value(state, at: instant, version: .v1))
+        }
+    }
+
+    /// The value of an entitlement at `instant`: `{"hasAccess": false}` outside its active time.
+    private func value(
+        _ state: EntitlementState, at instant: Timestamp, version: APIVersion
+    ) async throws
+        -> JSONValue
+    {
+        guard state.entitlement.isActive(at: instant) else { return .object(["hasAccess": .bool(false)]) }
+        switch state.entitlement.kind {
+        case .boolean: return .object(["hasAccess": .bool(true)])
+        case .staticConfig(let config): return .object(["hasAccess": .bool(true), "config": .string(config)])
+        case .metered: return try await backend.meteredValue(state, at: instant).json(version: version)
+        }
+    }
+
+    private func reset(_ state: EntitlementState, _ request: Request) async throws {
+        let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
+        guard case .object(let members) = body else { throw Problem.invalidField("body", "must be a JSON object") }
+        let now = Timestamp.now
+        var requested = now
+        if let value = members["effectiveAt"], value != .null {
+            guard let text = value.stringValue, let time = Timestamp(rfc3339: text) else {
+                throw Problem.invalidField("effectiveAt", "must be an RFC 3339 date-time")
+            }
+            requested = time
+        }
+        func flag(_ name: String) throws -> Bool? {
+            switch members[name] {
+            case nil, .null: nil
+            case .bool(let value): value
+            default: throw Problem.invalidField(name, "must be a boolean")
+            }
+        }
+        let at = requested.minuteFloor
+        if let refusal = EntitlementRules.resetRefusal(
+            at: at, requested: requested, entitlement: state.entitlement, resets: state.resets, now: now)
+        {
+            throw Problem.invalidField(refusal.field, refusal.reason)
+        }
+        try await backend.reset(
+            state, at: at, retainAnchor: try flag("retainAnchor") ?? false,
+            preserveOverage: try flag("preserveOverage") ?? state.entitlement.meteredTerms?.preserveOverageAtReset
+                ?? false)
+    }
+
+    private func entitlementSpec(_ request: Request) async throws -> EntitlementSpec {
+        let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
+        switch EntitlementSpec.parse(body, now: .now) {
+        case .failure(let failure): throw Problem.invalid("the entitlement is invalid", failure.errors)
+        case .success(let spec): return spec
+        }
+    }
+
+    /// The entitlement of a scoped route: by id, or (v2) by the customer's feature key active at `instant`.
+    private func scopedState(
+        _ context: BasicRequestContext, version: APIVersion, at instant: Timestamp
+    )
+        async throws -> EntitlementState
+    {
+        let customer = try EntitlementRoutes.customer(context)
+        let idOrKey = context.parameters.get("entitlement") ?? ""
+        let found =
+            version == .v1
+            ? try await backend.entitlementState(id: idOrKey)
+            : try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
+        guard let found else { throw EntitlementStoreError.entitlementNotFound(idOrKey) }
+        return found
+    }
+
+    static func customer(_ context: BasicRequestContext) throws -> String {
+        let customer = context.parameters.get("customer") ?? ""
+        guard !customer.isEmpty, customer.utf8.count <= InputLimits.maxIdentifierBytes else {
+            throw Problem.invalidField("customer", "must be 1–\(InputLimits.maxIdentifierBytes) bytes")
+        }
+        return customer
+    }
+
+    /// A `time`-like parameter: now when absent; rounded up to the minute (values) or down (voids).
+    static func time(_ text: Substring?, rounding: FloatingPointRoundingRule = .up) throws -> Timestamp {
+        let instant: Timestamp
+        if let text {
+            guard let parsed = Timestamp(rfc3339: text) else {
+                throw Problem.invalidField("time", "must be an RFC 3339 date-time within years 0001–9999")
+            }
+            instant = parsed
+        } else {
+            instant = .now
+        }
+        return rounding == .up ? instant.minuteCeiling : instant.minuteFloor
+    }
+
+    static func flag(_ parameters: FlatDictionary<Substring, Substring>, _ name: String) throws -> Bool? {
+        switch parameters[Substring(name)] {
+        case nil: nil
+        case "true": true
+        case "false": false
+        default: throw Problem.invalidField(name, "must be true or false")
+        }
+    }
+
+    /// A page object whatever the parameters (the v2 lists).
+    static func page(_ items: [JSONValue], _ parameters: FlatDictionary<Substring, Substring>) throws -> Response {
+        var forced = parameters
+        if forced["page"] == nil && forced["pageSize"] == nil { forced["page"] = "1" }
+        return try LegacyPaging.response(items, forced)
+    }
+}

@@ -1,0 +1,89 @@
+import TallyCore
+
+extension ShardStore {
+    /// The value of a metered entitlement at `instant` (a whole minute), over this shard's exact usage.
+    public func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue {
+        let (balance, meter, filters) = try await meteredBalance(state)
+        let phases = try balance.phases(to: instant)
+        let usage = try await usages(
+            phases, meter: meter, customer: state.entitlement.customer, filters: filters)
+        return try balance.value(at: instant, usage: usage)
+    }
+
+    /// The state right after a manual reset at `instant`, to persist with `addReset`.
+    public func snapshotAfterReset(
+        _ state: EntitlementState, at instant: Timestamp, preserveOverage: Bool
+    )
+        async throws -> BalanceSnapshot
+    {
+        let (balance, meter, filters) = try await meteredBalance(state)
+        let usage = try await usages(
+            try balance.resetPhases(at: instant), meter: meter, customer: state.entitlement.customer, filters: filters)
+        return try balance.snapshotAfterReset(at: instant, preserveOverage: preserveOverage, usage: usage)
+    }
+
+    private func meteredBalance(
+        _ state: EntitlementState
+    ) async throws -> (
+        MeteredBalance, MeterDefinition, [String: String]
+    ) {
+        let entitlement = state.entitlement
+        guard let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod,
+            let feature = try await feature(idOrKey: entitlement.featureID, includeArchived: true),
+            let slug = feature.spec.meterSlug
+        else { throw EntitlementStoreError.invalid(field: "entitlement", reason: "is not metered") }
+        guard let meter = meter(idOrSlug: slug) else { throw EntitlementStoreError.meterNotFound(slug) }
+        let balance = MeteredBalance(
+            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
+            preserveOverageAtReset: terms.preserveOverageAtReset, isSoftLimit: terms.isSoftLimit,
+            resets: state.resets, grants: state.grants.map(\.grant), grantsAreLimits: meter.aggregation == .latest)
+        return (balance, meter, feature.spec.meterGroupByFilters ?? [:])
+    }
+
+    /// The customer's usage in each phase: the meter's aggregate over the phase, except UNIQUE_COUNT (the growth of
+    /// the period's distinct count) and LATEST (the latest value since the period started).
+    private func usages(
+        _ phases: [UsagePhase], meter: MeterDefinition, customer: String, filters: [String: String]
+    )
+        async throws -> PhaseUsages
+    {
+        var amounts: [UsagePhase: Amount] = [:]
+        for phase in phases {
+            switch meter.aggregation {
+            case .uniqueCount:
+                let through = try await total(meter, customer, filters, phase.periodStart, phase.period.to)
+                let before = try await total(meter, customer, filters, phase.periodStart, phase.period.from)
+                amounts[phase] = Amount(units: through.units - before.units)
+            case .latest:
+                amounts[phase] = try await total(meter, customer, filters, phase.periodStart, phase.period.to)
+            default:
+                amounts[phase] = try await total(meter, customer, filters, phase.period.from, phase.period.to)
+            }
+        }
+        return PhaseUsages(amounts)
+    }
+
+    private func total(
+        _ meter: MeterDefinition, _ customer: String, _ filters: [String: String], _ from: Timestamp, _ to: Timestamp
+    ) async throws -> Amount {
+        guard from < to else { return .zero }
+        let query = MeterQuery(
+            from: from, to: to, subjects: [customer], filterGroupBy: filters.mapValues { [$0] })
+        let calendar: WindowCalendar
+        switch query.validate(for: meter) {
+        case .success(let valid): calendar = valid
+        case .failure(let failure):
+            let first = failure.errors.first
+            throw EntitlementStoreError.invalid(
+                field: "meterGroupByFilters", reason: first.map { "\($0.field) \($0.reason)" } ?? "invalid")
+        }
+        var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
+        try await accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
+        var sum = Amount.zero
+        for row in try accumulator.result(now: to) {
+            guard let next = sum.adding(row.value) else { throw BalanceError.overflow }
+            sum = next
+        }
+        return sum
+    }
+}

@@ -1,0 +1,96 @@
+"""Features, entitlements, grants, values and resets through the official OpenMeter Python client, unchanged."""
+import datetime
+
+import pytest
+from corehttp.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from corehttp.rest import HttpRequest
+from openmeter import Client
+from openmeter.models import (EntitlementBooleanCreateInputs, EntitlementGrantCreateInputV2,
+                              EntitlementMeteredV2CreateInputs, FeatureCreateInputs, MeterCreate,
+                              RecurringPeriodCreateInput, ResetEntitlementUsageInput)
+
+UTC = datetime.timezone.utc
+
+
+def setup(client):
+    client.meters.create(MeterCreate(slug="tokens_total", aggregation="SUM", event_type="prompt",
+                                     value_property="$.tokens"))
+    return client.features.create(FeatureCreateInputs(key="tokens", name="Tokens", meter_slug="tokens_total"))
+
+
+def start_of_metering():
+    now = datetime.datetime.now(UTC).replace(second=0, microsecond=0)
+    return now - datetime.timedelta(days=2)
+
+
+def ingest(client, event_id, subject, tokens, time):
+    client.events.ingest_events([{"id": event_id, "source": "compat", "specversion": "1.0", "type": "prompt",
+                                  "subject": subject, "time": time.isoformat().replace("+00:00", "Z"),
+                                  "data": {"tokens": tokens}}])
+
+
+def test_features(single_node):
+    client = Client(endpoint=single_node)
+    feature = setup(client)
+    assert feature.key == "tokens"
+    assert client.features.get("tokens").id == feature.id
+    assert [f["key"] for f in client.features.list()] == ["tokens"]
+    with pytest.raises(ResourceExistsError):
+        client.features.create(FeatureCreateInputs(key="tokens", name="Again"))
+    client.features.delete(feature.id)
+    with pytest.raises(ResourceNotFoundError):
+        client.features.get("tokens")
+
+
+def test_v2_entitlement_grants_value_and_reset(single_node):
+    client = Client(endpoint=single_node)
+    setup(client)
+    start = start_of_metering()
+    created = client.customer_entitlements_v2.post("acme", EntitlementMeteredV2CreateInputs(
+        type="metered", feature_key="tokens", measure_usage_from=start,
+        usage_period=RecurringPeriodCreateInput(interval="MONTH", anchor=start)))
+    assert created["type"] == "metered"
+    grant = client.customer_entitlement_v2.create_customer_entitlement_grant(
+        "acme", "tokens", EntitlementGrantCreateInputV2(amount=100, effective_at=start))
+    assert grant.amount == 100
+    assert grant.max_rollover_amount == 100
+    ingest(client, "1", "acme", 30, start + datetime.timedelta(hours=1))
+    ingest(client, "2", "acme", 12.5, start + datetime.timedelta(hours=2))
+    value = client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens")
+    assert (value.has_access, value.balance, value.usage, value.overage) == (True, 57.5, 42.5, 0)
+    assert value.total_available_grant_amount == 100
+    v1 = client.customer_entitlement.get_customer_entitlement_value("acme", "tokens")
+    assert v1.balance == 57.5
+    assert client.customer_entitlement.get_customer_entitlement_value("acme", "nothing").has_access is False
+    grants = client.customer_entitlement_v2.get_grants("acme", "tokens")
+    assert [g.id for g in grants.items_property] == [grant.id]
+    assert [g.id for g in client.grants.list(subject=["acme"])] == [grant.id]
+    assert [e["id"] for e in client.entitlements.list(subject=["acme"])] == [created["id"]]
+
+    client.customer_entitlement_v2.reset_customer_entitlement("acme", "tokens", ResetEntitlementUsageInput())
+    after = client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens")
+    assert (after.balance, after.usage, after.overage) == (57.5, 0, 0)
+    with pytest.raises(HttpResponseError) as error:
+        client.customer_entitlement_v2.reset_customer_entitlement("acme", "tokens", ResetEntitlementUsageInput())
+    assert error.value.status_code == 400
+
+    client.grants.delete(grant.id)
+    assert client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens").has_access is False
+
+
+def test_v1_subject_routes_through_raw_requests(single_node):
+    client = Client(endpoint=single_node)
+    setup(client)
+    client.features.create(FeatureCreateInputs(key="sso", name="SSO"))
+    created = client.send_request(HttpRequest("POST", "/api/v1/subjects/acme/entitlements",
+                                              json={"type": "boolean", "featureKey": "sso"}))
+    assert created.status_code == 201
+    value = client.send_request(HttpRequest("GET", "/api/v1/subjects/acme/entitlements/sso/value"))
+    assert value.json() == {"hasAccess": True}
+    again = client.send_request(HttpRequest("POST", "/api/v1/subjects/acme/entitlements",
+                                            json={"type": "boolean", "featureKey": "sso"}))
+    assert again.status_code == 409
+    assert again.json()["extensions"]["conflictingEntityId"] == created.json()["id"]
+    overridden = client.customer_entitlements_v2.override("acme", "sso", EntitlementBooleanCreateInputs(
+        type="boolean", feature_key="sso"))
+    assert overridden["id"] != created.json()["id"]
