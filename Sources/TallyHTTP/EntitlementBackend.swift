@@ -30,6 +30,10 @@ public protocol EntitlementBackend: Sendable {
     func reset(
         _ state: EntitlementState, at instant: Timestamp, retainAnchor: Bool, preserveOverage: Bool)
         async throws
+    func balanceHistory(
+        _ state: EntitlementState, from: Timestamp, to: Timestamp, windows: [TimePeriod]
+    )
+        async throws -> BalanceHistory
 }
 
 extension LocalBackend: EntitlementBackend {
@@ -84,6 +88,14 @@ extension LocalBackend: EntitlementBackend {
 
     public func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue {
         try await store.meteredValue(state, at: instant)
+    }
+
+    public func balanceHistory(
+        _ state: EntitlementState, from: Timestamp, to: Timestamp, windows: [TimePeriod]
+    )
+        async throws -> BalanceHistory
+    {
+        try await store.balanceHistory(state, from: from, to: to, windows: windows)
     }
 
     public func reset(

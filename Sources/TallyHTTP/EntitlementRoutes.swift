@@ -111,6 +111,10 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             }
             return Response.json(try await value(state, at: instant, version: version))
         }
+        router.get(RouterPath(stringLiteral: base + "/:entitlement/history")) { request, context -> Response in
+            let state = try await scopedState(context, version: version, at: .now)
+            return Response.json(try await history(state, request.uri.queryParameters).json)
+        }
         router.post(RouterPath(stringLiteral: base + "/:entitlement/reset")) { request, context -> Response in
             let state = try await scopedState(context, version: version, at: .now)
             try await reset(state, request)
@@ -214,6 +218,54 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         case .staticConfig(let config): return .object(["hasAccess": .bool(true), "config": .string(config)])
         case .metered: return try await backend.meteredValue(state, at: instant).json(version: version)
         }
+    }
+
+    /// Most windows one history request may ask for.
+    public static var maxHistoryWindows: Int { 5_000 }
+
+    private func history(
+        _ state: EntitlementState, _ parameters: FlatDictionary<Substring, Substring>
+    ) async throws
+        -> BalanceHistory
+    {
+        guard let terms = state.entitlement.meteredTerms else {
+            throw Problem.invalidField("entitlementId", "only metered entitlements have a balance history")
+        }
+        guard let sizeText = parameters["windowSize"] else { throw Problem.invalidField("windowSize", "is required") }
+        guard let size = WindowSize(rawValue: String(sizeText)) else {
+            throw Problem.invalidField("windowSize", "must be MINUTE, HOUR, DAY or MONTH")
+        }
+        let zone = parameters["windowTimeZone"].map(String.init) ?? "UTC"
+        guard zone.utf8.count <= MeterQuery.maxTimeZoneBytes, let calendar = WindowCalendar(timeZoneIdentifier: zone)
+        else { throw Problem.invalidField("windowTimeZone", "must be an IANA time zone name") }
+        func instant(_ name: String) throws -> Timestamp? {
+            guard let text = parameters[Substring(name)] else { return nil }
+            guard let parsed = Timestamp(rfc3339: text) else {
+                throw Problem.invalidField(name, "must be an RFC 3339 date-time within years 0001–9999")
+            }
+            return parsed
+        }
+        let from = (try instant("from") ?? state.resets.last?.at ?? terms.measureUsageFrom).minuteFloor
+        let to = (try instant("to") ?? .now).minuteCeiling
+        if from < terms.measureUsageFrom {
+            throw Problem.invalidField("from", "must not be before measureUsageFrom \(terms.measureUsageFrom)")
+        }
+        guard from < to else { throw Problem.invalidField("from", "must be before to") }
+        guard size.minimumWindows(from: from, to: to) < Int64(Self.maxHistoryWindows) else {
+            throw Problem.invalidField(
+                "windowSize", "gives more than \(Self.maxHistoryWindows) windows; use a larger one")
+        }
+        var windows: [TimePeriod] = []
+        var window = calendar.window(size, containing: from)
+        while window.start < to {
+            guard windows.count < Self.maxHistoryWindows else {
+                throw Problem.invalidField(
+                    "windowSize", "gives more than \(Self.maxHistoryWindows) windows; use a larger one")
+            }
+            windows.append(TimePeriod(from: max(window.start, from), to: window.end))
+            window = calendar.window(size, containing: window.end)
+        }
+        return try await backend.balanceHistory(state, from: from, to: to, windows: windows)
     }
 
     private func reset(_ state: EntitlementState, _ request: Request) async throws {

@@ -22,7 +22,7 @@ extension ShardStore {
         return try balance.snapshotAfterReset(at: instant, preserveOverage: preserveOverage, usage: usage)
     }
 
-    private func meteredBalance(
+    func meteredBalance(
         _ state: EntitlementState
     ) async throws -> (
         MeteredBalance, MeterDefinition, [String: String]
@@ -42,7 +42,7 @@ extension ShardStore {
 
     /// The customer's usage in each phase: the meter's aggregate over the phase, except UNIQUE_COUNT (the growth of
     /// the period's distinct count) and LATEST (the latest value since the period started).
-    private func usages(
+    func usages(
         _ phases: [UsagePhase], meter: MeterDefinition, customer: String, filters: [String: String]
     )
         async throws -> PhaseUsages
@@ -85,5 +85,17 @@ extension ShardStore {
             sum = next
         }
         return sum
+    }
+}
+
+extension ShardStore {
+    /// The balance history of a metered entitlement over `[from, to)` in `windows`.
+    public func balanceHistory(
+        _ state: EntitlementState, from: Timestamp, to: Timestamp, windows: [TimePeriod]
+    ) async throws -> BalanceHistory {
+        let (balance, meter, filters) = try await meteredBalance(state)
+        let phases = try balance.historyPhases(from: from, to: to, windows: windows)
+        let usage = try await usages(phases, meter: meter, customer: state.entitlement.customer, filters: filters)
+        return try balance.history(from: from, to: to, windows: windows, usage: usage)
     }
 }

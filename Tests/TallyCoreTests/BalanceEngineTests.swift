@@ -278,6 +278,44 @@ private func g(_ id: String) -> GrantID { GrantID(id) }
         }
     }
 
+    @Test func historyWindowsAndBurndown() throws {
+        let grants = [
+            Grant(id: g("g1"), amount: a(100), priority: 0, effectiveAt: start),
+            Grant(id: g("g2"), amount: a(50), priority: 1, effectiveAt: t("2026-03-01T02:00:00Z")),
+        ]
+        let usage = EventUsage(events: [(t("2026-03-01T01:30:00Z"), a(10)), (t("2026-03-01T03:10:00Z"), a(20))])
+        let windows = (0..<4).map { hour in
+            TimePeriod(
+                from: Timestamp(micros: start.micros + Int64(hour) * 3_600_000_000),
+                to: Timestamp(micros: start.micros + Int64(hour + 1) * 3_600_000_000))
+        }
+        let history = try entitlement(grants: grants).history(
+            from: start, to: t("2026-03-01T04:00:00Z"), windows: windows, usage: usage)
+        #expect(history.windows.map { "\($0.usage)/\($0.balanceAtStart)" } == ["0/100", "10/100", "0/140", "20/140"])
+        #expect(
+            history.burndown.map { "\($0.period.from)-\($0.period.to)" } == [
+                "2026-03-01T00:00:00Z-2026-03-01T02:00:00Z", "2026-03-01T02:00:00Z-2026-03-01T04:00:00Z",
+            ])
+        #expect(history.burndown.map(\.usage) == [a(10), a(20)])
+        #expect(history.burndown.map(\.balanceAtEnd) == [a(90), a(120)])
+        #expect(history.burndown[1].grantUsages == [g("g1"): a(20)])
+        #expect(history.burndown[1].grantBalancesAtStart == [g("g1"): a(90), g("g2"): a(50)])
+    }
+
+    @Test func historyCrossesAStoredResetWithoutRecomputingIt() throws {
+        let grants = [Grant(id: g("g"), amount: a(100), effectiveAt: start, maxRolloverAmount: a(100))]
+        let events = [("2026-03-01T01:00:00Z", 40)]
+        let after = try reset(entitlement(grants: grants), at: "2026-03-02T00:00:00Z", events)
+        let late = EventUsage(events: [(t("2026-03-01T01:00:00Z"), a(40)), (t("2026-03-01T05:00:00Z"), a(500))])
+        let day = TimePeriod(from: start, to: t("2026-03-02T00:00:00Z"))
+        let next = TimePeriod(from: t("2026-03-02T00:00:00Z"), to: t("2026-03-03T00:00:00Z"))
+        let history = try after.history(from: start, to: t("2026-03-03T00:00:00Z"), windows: [day, next], usage: late)
+        #expect(history.windows.map(\.balanceAtStart) == [a(100), a(60)])
+        #expect(history.windows.map(\.usage) == [a(540), a(0)])
+        #expect(history.burndown.map { $0.period.from == $0.period.to } == [false, true, false])
+        #expect(history.burndown[1].balanceAtEnd == a(60))
+    }
+
     @Test func incrementalRunsEqualOneRunAndKeepTheInvariant() throws {
         var generator = SplitMix64(seed: 20_261_128)
         for _ in 0..<200 {

@@ -7,8 +7,11 @@ import Testing
 
 /// Features, entitlements, grants, values and resets through a real node's HTTP API.
 @Suite struct EntitlementAPITests {
-    /// Two days ago, on a whole minute: where metering starts in these tests, so the current period holds it.
-    let start = Timestamp(micros: Timestamp.now.micros - 2 * 86_400_000_000).minuteFloor
+    /// Two days ago, on a whole hour: where metering starts in these tests, so the current period holds it.
+    let start: Timestamp = {
+        let twoDaysAgo = Timestamp.now.micros - 2 * 86_400_000_000
+        return Timestamp(micros: twoDaysAgo - twoDaysAgo % 3_600_000_000)
+    }()
 
     func at(hours: Int) -> String { Timestamp(micros: start.micros + Int64(hours) * 3_600_000_000).description }
 
@@ -274,6 +277,47 @@ import Testing
             let state = try await node.get("/api/v1/subjects/acme/entitlements/\(id)")
             #expect(state.json?["lastReset"]?.stringValue == at(hours: 2))
             #expect(state.json?["currentUsagePeriod"]?["from"]?.stringValue == at(hours: 2))
+        }
+    }
+}
+
+extension EntitlementAPITests {
+    @Test func historyAnswersWindowsAndRefusesBadParameters() async throws {
+        try await LiveNode.run { node in
+            try await seed(node)
+            let id = try await entitlement(node)
+            _ = try await grant(
+                node, id, #"{"amount":100,"effectiveAt":"\#(start)","expiration":{"duration":"YEAR","count":1}}"#)
+            try await ingest(
+                node,
+                [
+                    eventJSON("1", subject: "acme", time: at(hours: 1), data: #"{"tokens": 30}"#),
+                    eventJSON("2", subject: "acme", time: at(hours: 26), data: #"{"tokens": 5}"#),
+                ])
+            let path = "/api/v1/subjects/acme/entitlements/\(id)/history"
+            let reply = try await node.get(path + "?windowSize=HOUR&from=\(start)&to=\(at(hours: 3))")
+            #expect(reply.status == 200)
+            #expect(
+                reply.json?["windowedHistory"].map(JSONWriter.string)
+                    == #"[{"balanceAtStart":100,"period":{"from":"\#(start)","to":"\#(at(hours: 1))"},"usage":0},"#
+                    + #"{"balanceAtStart":100,"period":{"from":"\#(at(hours: 1))","to":"\#(at(hours: 2))"},"#
+                    + #""usage":30},{"balanceAtStart":70,"period":{"from":"\#(at(hours: 2))","to":"\#(at(hours: 3))"},"#
+                    + #""usage":0}]"#)
+            #expect(reply.json?["burndownHistory"]?.arrayValue?.count == 1)
+            let defaults = try await node.get(path + "?windowSize=DAY")
+            #expect(defaults.status == 200)
+            #expect(defaults.json?["burndownHistory"]?.arrayValue?.first?["usage"].map(JSONWriter.string) == "35")
+            let missing = try await node.get(path)
+            #expect(
+                missing.json?["errors"].map(JSONWriter.string) == #"[{"field":"windowSize","reason":"is required"}]"#)
+            let early = try await node.get(path + "?windowSize=DAY&from=2020-01-01T00:00:00Z")
+            #expect(early.status == 400)
+            #expect(early.json?["errors"]?.arrayValue?.first?["field"]?.stringValue == "from")
+            let zone = try await node.get(path + "?windowSize=DAY&windowTimeZone=Mars/Olympus")
+            #expect(zone.status == 400)
+            let tooMany = try await node.get(path + "?windowSize=MINUTE&to=\(at(hours: 240))")
+            #expect(tooMany.status == 400)
+            #expect(tooMany.json?["errors"]?.arrayValue?.first?["field"]?.stringValue == "windowSize")
         }
     }
 }

@@ -67,6 +67,10 @@ def test_v2_entitlement_grants_value_and_reset(single_node):
     assert [g.id for g in client.grants.list(subject=["acme"])] == [grant.id]
     assert [e["id"] for e in client.entitlements.list(subject=["acme"])] == [created["id"]]
 
+    history = client.customer_entitlement_v2.get_customer_entitlement_history("acme", "tokens", window_size="DAY")
+    assert sum(window["usage"] for window in history["windowedHistory"]) == 42.5
+    assert [segment["usage"] for segment in history["burndownHistory"]] == [42.5]
+
     client.customer_entitlement_v2.reset_customer_entitlement("acme", "tokens", ResetEntitlementUsageInput())
     after = client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens")
     assert (after.balance, after.usage, after.overage) == (57.5, 0, 0)

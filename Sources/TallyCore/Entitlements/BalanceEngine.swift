@@ -48,17 +48,16 @@ public struct BalanceEngine: Sendable {
 
     /// The phases a run from `start` to `end` asks usage for, in order.
     public func phases(
-        from start: Timestamp, to end: Timestamp, resets: [ResetPoint]
-    ) throws(BalanceError)
-        -> [UsagePhase]
-    {
+        from start: Timestamp, to end: Timestamp, resets: [ResetPoint], extraCuts: [Timestamp] = []
+    ) throws(BalanceError) -> [UsagePhase] {
         var result: [UsagePhase] = []
         var phases = 0
         var periodStart = start
         let bounds = resets.filter { $0.at > start && $0.at <= end }.map(\.at) + [end]
         for periodEnd in bounds {
             var phaseStart = periodStart
-            for phaseEnd in try phaseCuts(after: periodStart, before: periodEnd, counted: &phases) + [periodEnd]
+            let cuts = try phaseCuts(after: periodStart, before: periodEnd, extra: extraCuts, counted: &phases)
+            for phaseEnd in cuts + [periodEnd]
             where phaseEnd > phaseStart {
                 result.append(UsagePhase(period: TimePeriod(from: phaseStart, to: phaseEnd), periodStart: periodStart))
                 phaseStart = phaseEnd
@@ -71,10 +70,9 @@ public struct BalanceEngine: Sendable {
     /// Burns the usage of `(start.at, end]` from the grants, resetting the period at each of `resets` (sorted,
     /// inside `(start.at, end]`). A reset at `end` leaves the state right after it.
     public func run(
-        from start: BalanceSnapshot, to end: Timestamp, resets: [ResetPoint], usage: some UsageSource
-    )
-        throws(BalanceError) -> Run
-    {
+        from start: BalanceSnapshot, to end: Timestamp, resets: [ResetPoint], usage: some UsageSource,
+        extraCuts: [Timestamp] = []
+    ) throws(BalanceError) -> Run {
         var state = start
         var segments: [BurndownSegment] = []
         var phases = 0
@@ -82,7 +80,7 @@ public struct BalanceEngine: Sendable {
         let bounds = resets.filter { $0.at > start.at && $0.at <= end }
         for index in 0...bounds.count {
             let periodEnd = index < bounds.count ? bounds[index].at : end
-            let cuts = try phaseCuts(after: periodStart, before: periodEnd, counted: &phases)
+            let cuts = try phaseCuts(after: periodStart, before: periodEnd, extra: extraCuts, counted: &phases)
             var phaseStart = periodStart
             for phaseEnd in cuts + [periodEnd] where phaseEnd > phaseStart {
                 if phaseStart > periodStart || index == 0 { enter(phaseStart, state: &state) }
@@ -102,14 +100,13 @@ public struct BalanceEngine: Sendable {
         return Run(snapshot: state, segments: segments)
     }
 
-    /// Instants strictly inside `(from, to)` where the burn order changes or a grant recurs.
+    /// Instants strictly inside `(from, to)` where the burn order changes or a grant recurs, and the `extra` ones
+    /// (a cut where nothing changes splits a phase without changing what it burns).
     private func phaseCuts(
-        after from: Timestamp, before to: Timestamp, counted phases: inout Int
-    )
-        throws(BalanceError) -> [Timestamp]
-    {
+        after from: Timestamp, before to: Timestamp, extra: [Timestamp], counted phases: inout Int
+    ) throws(BalanceError) -> [Timestamp] {
         guard to > from else { return [] }
-        var cuts = Set<Timestamp>()
+        var cuts = Set(extra.filter { $0 > from && $0 < to })
         let limit = BalanceEngine.maxPhasesPerCalculation
         for grant in grants {
             for instant in [grant.effectiveAt, grant.end].compactMap(\.self) where instant > from && instant < to {
@@ -198,6 +195,17 @@ public struct BalanceEngine: Sendable {
         throws(BalanceError)
     {
         let before = state.balances
+        if let stored = point.state {
+            state = stored
+            if recordsSegments {
+                segments.append(
+                    BurndownSegment(
+                        period: TimePeriod(from: point.at, to: point.at), usage: .zero, overage: stored.overage,
+                        balanceAtStart: Self.sum(before), balanceAtEnd: stored.balance, grantBalancesAtStart: before,
+                        grantBalancesAtEnd: stored.balances, grantUsages: [:]))
+            }
+            return
+        }
         var balances: [GrantID: Amount] = [:]
         for grant in grants where grant.isActive(at: point.at) {
             let recurs = grant.recurrence.map { recursAt(point.at, $0) } ?? false

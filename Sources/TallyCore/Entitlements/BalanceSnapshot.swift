@@ -33,14 +33,17 @@ public struct BalanceSnapshot: Sendable, Hashable, Codable {
 }
 
 /// A reset of the usage period at `at` (automatic at a period boundary, or manual), and whether the overage of the
-/// ending period is carried into the next.
+/// ending period is carried into the next. A manual reset already stored carries its `state`, which a calculation
+/// crossing it adopts instead of computing the rollover again.
 public struct ResetPoint: Sendable, Hashable {
     public var at: Timestamp
     public var preserveOverage: Bool
+    public var state: BalanceSnapshot?
 
-    public init(at: Timestamp, preserveOverage: Bool) {
+    public init(at: Timestamp, preserveOverage: Bool, state: BalanceSnapshot? = nil) {
         self.at = at
         self.preserveOverage = preserveOverage
+        self.state = state
     }
 }
 

@@ -103,3 +103,31 @@ extension MeteredValue {
         return .object(members)
     }
 }
+
+extension BalanceHistory {
+    /// Upstream `WindowedBalanceHistory`.
+    public var json: JSONValue {
+        func balances(_ map: [GrantID: Amount]) -> JSONValue {
+            .object(JSONObject(Dictionary(uniqueKeysWithValues: map.map { ($0.key.text, JSONValue.amount($0.value)) })))
+        }
+        let windowed = windows.map { window -> JSONValue in
+            .object([
+                "period": window.period.json, "usage": .amount(window.usage),
+                "balanceAtStart": .amount(window.balanceAtStart),
+            ])
+        }
+        let segments = burndown.map { segment -> JSONValue in
+            .object([
+                "period": segment.period.json, "usage": .amount(segment.usage), "overage": .amount(segment.overage),
+                "balanceAtStart": .amount(segment.balanceAtStart), "balanceAtEnd": .amount(segment.balanceAtEnd),
+                "grantBalancesAtStart": balances(segment.grantBalancesAtStart),
+                "grantBalancesAtEnd": balances(segment.grantBalancesAtEnd),
+                "grantUsages": .array(
+                    segment.grantUsages.sorted { $0.key < $1.key }.map {
+                        .object(["grantId": .string($0.key.text), "usage": .amount($0.value)])
+                    }),
+            ])
+        }
+        return .object(["windowedHistory": .array(windowed), "burndownHistory": .array(segments)])
+    }
+}

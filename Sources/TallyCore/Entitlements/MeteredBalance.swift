@@ -55,21 +55,26 @@ public struct MeteredBalance: Sendable, Hashable {
             manualResets: resets.map { ($0.at, $0.retainAnchor) })
     }
 
-    /// Where a calculation up to `instant` starts (the last manual reset at or before it, else the start of
-    /// metering) and the automatic resets it crosses.
+    /// Where a calculation up to `instant` starts (the last manual reset at or before `from`, default `instant`,
+    /// else the start of metering) and the resets it crosses: automatic ones, and stored manual ones after `from`.
     public func calculation(
-        to instant: Timestamp
+        from: Timestamp? = nil, to instant: Timestamp
     ) throws(BalanceError) -> (
         start: BalanceSnapshot, resets: [ResetPoint]
     ) {
         guard instant >= measureUsageFrom else { return (BalanceSnapshot.starting(at: instant, grants: grants), []) }
+        let from = min(from ?? instant, instant)
         let start =
-            resets.last { $0.at <= instant }?.snapshot ?? BalanceSnapshot.starting(at: measureUsageFrom, grants: grants)
+            resets.last { $0.at <= from }?.snapshot ?? BalanceSnapshot.starting(at: measureUsageFrom, grants: grants)
         let limit = BalanceEngine.maxPhasesPerCalculation
         guard let boundaries = periods.boundaries(after: start.at, through: instant, limit: limit) else {
             throw .tooManyPhases(limit: limit)
         }
-        return (start, boundaries.map { ResetPoint(at: $0, preserveOverage: preserveOverageAtReset) })
+        let automatic = boundaries.map { ResetPoint(at: $0, preserveOverage: preserveOverageAtReset) }
+        let manual = resets.filter { $0.at > start.at && $0.at <= instant }.map {
+            ResetPoint(at: $0.at, preserveOverage: $0.preserveOverage, state: $0.snapshot)
+        }
+        return (start, (automatic + manual).sorted { $0.at < $1.at })
     }
 
     public var engine: BalanceEngine { BalanceEngine(grants: grants, grantsAreLimits: grantsAreLimits) }
@@ -102,10 +107,82 @@ public struct MeteredBalance: Sendable, Hashable {
         return try engine.run(from: start, to: instant, resets: resets, usage: usage).snapshot
     }
 
+    /// The usage a history over `[from, to)` in `windows` needs, phase by phase.
+    public func historyPhases(
+        from: Timestamp, to: Timestamp, windows: [TimePeriod]
+    ) throws(BalanceError)
+        -> [UsagePhase]
+    {
+        let (start, resets) = try calculation(from: from, to: to)
+        return try engine.phases(from: start.at, to: to, resets: resets, extraCuts: [from] + windows.map(\.from))
+    }
+
+    /// The balance history over `[from, to)`: each window's usage and balance at its start, and the burn-down
+    /// segments (split where the burn order changes, a grant recurs or a reset happens; a reset adds a zero-length
+    /// segment showing the rollover). One run cut at every window start gives both: a cut where nothing changes
+    /// splits a phase without changing what it burns, and the burn-down joins those pieces again.
+    public func history(
+        from: Timestamp, to: Timestamp, windows: [TimePeriod], usage: some UsageSource
+    )
+        throws(BalanceError) -> BalanceHistory
+    {
+        let (start, resets) = try calculation(from: from, to: to)
+        var engine = self.engine
+        engine.recordsSegments = true
+        let natural = Set(try engine.phases(from: start.at, to: to, resets: resets).map(\.period.from))
+        let cuts = [from] + windows.map(\.from)
+        let run = try engine.run(from: start, to: to, resets: resets, usage: usage, extraCuts: cuts)
+        var windowed: [BalanceHistory.Window] = []
+        for window in windows {
+            let inside = run.segments.filter { window.contains($0.period.from) && $0.period.to > $0.period.from }
+            var used = Amount.zero
+            for segment in inside {
+                guard let sum = used.adding(segment.usage) else { throw .overflow }
+                used = sum
+            }
+            let balance = inside.first?.balanceAtStart ?? run.snapshot.balance
+            windowed.append(BalanceHistory.Window(period: window, usage: used, balanceAtStart: balance))
+        }
+        var burndown: [BurndownSegment] = []
+        for segment in run.segments where segment.period.from >= from {
+            if var last = burndown.last, segment.period.from == last.period.to, last.period.to > last.period.from,
+                segment.period.to > segment.period.from, !natural.contains(segment.period.from)
+            {
+                guard let used = last.usage.adding(segment.usage) else { throw .overflow }
+                last.period.to = segment.period.to
+                last.usage = used
+                last.overage = segment.overage
+                last.balanceAtEnd = segment.balanceAtEnd
+                last.grantBalancesAtEnd = segment.grantBalancesAtEnd
+                for (grant, amount) in segment.grantUsages {
+                    guard let total = (last.grantUsages[grant] ?? .zero).adding(amount) else { throw .overflow }
+                    last.grantUsages[grant] = total
+                }
+                burndown[burndown.count - 1] = last
+            } else {
+                burndown.append(segment)
+            }
+        }
+        return BalanceHistory(windows: windowed, burndown: burndown)
+    }
+
     /// The phases `snapshotAfterReset(at:)` reads.
     public func resetPhases(at instant: Timestamp) throws(BalanceError) -> [UsagePhase] {
         let (start, automatic) = try calculation(to: instant)
         let resets = automatic.filter { $0.at < instant } + [ResetPoint(at: instant, preserveOverage: false)]
         return try engine.phases(from: start.at, to: instant, resets: resets)
     }
+}
+
+/// What the history endpoint answers: windows and burn-down segments.
+public struct BalanceHistory: Sendable, Hashable {
+    /// One window of the requested size: its usage and the balance at its start.
+    public struct Window: Sendable, Hashable {
+        public var period: TimePeriod
+        public var usage: Amount
+        public var balanceAtStart: Amount
+    }
+
+    public var windows: [Window]
+    public var burndown: [BurndownSegment]
 }
