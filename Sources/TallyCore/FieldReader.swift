@@ -8,6 +8,9 @@ struct FieldReader {
 
     func hasError(for field: String) -> Bool { errors.contains { $0.field == field } }
 
+    /// Whether the member is present and not `null` (an explicit `null` counts as absent).
+    func has(_ name: String) -> Bool { members[name].map { $0 != .null } ?? false }
+
     mutating func requiredString(_ name: String) -> String? {
         guard let value = optionalString(name) else {
             if !hasError(for: name) { fail(name, "is required") }

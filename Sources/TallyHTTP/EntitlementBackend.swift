@@ -27,9 +27,11 @@ public protocol EntitlementBackend: Sendable {
     func grants(customer: String?) async throws -> [GrantRecord]
     func voidGrant(id: String, at: Timestamp) async throws
     func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue
+    /// Resets the usage period at `instant` (`requested`, floored); the reset's rules are checked where it is stored.
     func reset(
-        _ state: EntitlementState, at instant: Timestamp, retainAnchor: Bool, preserveOverage: Bool)
-        async throws
+        _ state: EntitlementState, at instant: Timestamp, requested: Timestamp, retainAnchor: Bool,
+        preserveOverage: Bool
+    ) async throws
     func balanceHistory(
         _ state: EntitlementState, from: Timestamp, to: Timestamp, windows: [TimePeriod]
     )
@@ -99,16 +101,15 @@ extension LocalBackend: EntitlementBackend {
     }
 
     public func reset(
-        _ state: EntitlementState, at instant: Timestamp, retainAnchor: Bool, preserveOverage: Bool
-    )
-        async throws
-    {
+        _ state: EntitlementState, at instant: Timestamp, requested: Timestamp, retainAnchor: Bool,
+        preserveOverage: Bool
+    ) async throws {
         var basis = state
         for _ in 0..<LocalBackend.maxResetAttempts {
             let snapshot = try await store.snapshotAfterReset(basis, at: instant, preserveOverage: preserveOverage)
             let reset = ManualReset(
                 at: instant, retainAnchor: retainAnchor, preserveOverage: preserveOverage, snapshot: snapshot)
-            if try await store.addReset(reset, basis: basis) { return }
+            if try await store.addReset(reset, requested: requested, basis: basis) { return }
             guard let fresh = try await store.entitlementState(id: state.entitlement.id) else {
                 throw EntitlementStoreError.entitlementNotFound(state.entitlement.id)
             }

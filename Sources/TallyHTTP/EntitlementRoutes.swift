@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import TallyConfiguration
@@ -36,27 +37,29 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             let slugs = Set(parameters.getAll("meterSlug").map { String($0) })
             var features = try await backend.features(includeArchived: includeArchived ?? false)
                 .filter { slugs.isEmpty || $0.spec.meterSlug.map(slugs.contains) == true }
-            let keys: [String: (Feature) -> String] = [
-                "id": { $0.id }, "key": { $0.key }, "name": { $0.spec.name },
-                "createdAt": { $0.createdAt.description }, "updatedAt": { $0.updatedAt.description },
+            let orders: [String: (Feature, Feature) -> Bool] = [
+                "id": { $0.id < $1.id }, "key": { ($0.key, $0.id) < ($1.key, $1.id) },
+                "name": { ($0.spec.name, $0.id) < ($1.spec.name, $1.id) },
+                "createdAt": { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) },
+                "updatedAt": { ($0.updatedAt, $0.id) < ($1.updatedAt, $1.id) },
             ]
             let orderBy = parameters["orderBy"].map(String.init) ?? "updatedAt"
-            guard let sortKey = keys[orderBy] else {
+            guard let order = orders[orderBy] else {
                 throw Problem.invalidField("orderBy", "must be one of id, key, name, createdAt, updatedAt")
             }
-            features.sort { (sortKey($0), $0.id) < (sortKey($1), $1.id) }
+            features.sort(by: order)
             if try LegacyPaging.descending(parameters) { features.reverse() }
             return try LegacyPaging.response(features.map(\.json), parameters)
         }
         router.get("/api/v1/features/:feature") { _, context -> Response in
-            let idOrKey = context.parameters.get("feature") ?? ""
+            let idOrKey = try EntitlementRoutes.parameter(context, "feature")
             guard let feature = try await backend.feature(idOrKey: idOrKey, includeArchived: false) else {
                 throw EntitlementStoreError.featureNotFound(idOrKey)
             }
             return Response.json(feature.json)
         }
         router.delete("/api/v1/features/:feature") { _, context -> Response in
-            try await backend.archiveFeature(idOrKey: context.parameters.get("feature") ?? "")
+            try await backend.archiveFeature(idOrKey: try EntitlementRoutes.parameter(context, "feature"))
             return Response(status: .noContent)
         }
     }
@@ -102,7 +105,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         router.get(RouterPath(stringLiteral: base + "/:entitlement/value")) { request, context -> Response in
             let instant = try EntitlementRoutes.time(request.uri.queryParameters["time"])
             let customer = try EntitlementRoutes.customer(context)
-            let idOrKey = context.parameters.get("entitlement") ?? ""
+            let idOrKey = try EntitlementRoutes.parameter(context, "entitlement")
             guard
                 let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
             else {
@@ -166,7 +169,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
                 states.map { $0.entitlement.json(resets: $0.resets, now: now) }, parameters)
         }
         router.get("/api/v1/entitlements/:entitlement") { _, context -> Response in
-            let id = context.parameters.get("entitlement") ?? ""
+            let id = try EntitlementRoutes.parameter(context, "entitlement")
             guard let state = try await backend.entitlementState(id: id) else {
                 throw EntitlementStoreError.entitlementNotFound(id)
             }
@@ -193,13 +196,13 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
         router.delete("/api/v1/grants/:grant") { request, context -> Response in
             let at = try EntitlementRoutes.time(request.uri.queryParameters["at"], rounding: .down)
-            try await backend.voidGrant(id: context.parameters.get("grant") ?? "", at: at)
+            try await backend.voidGrant(id: try EntitlementRoutes.parameter(context, "grant"), at: at)
             return Response(status: .noContent)
         }
         router.get("/api/v1/customers/:customer/entitlements/:entitlement/value") { request, context -> Response in
             let instant = try EntitlementRoutes.time(request.uri.queryParameters["time"])
             let customer = try EntitlementRoutes.customer(context)
-            let key = context.parameters.get("entitlement") ?? ""
+            let key = try EntitlementRoutes.parameter(context, "entitlement")
             guard let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: key, at: instant)
             else { return Response.json(.object(["hasAccess": .bool(false)])) }
             return Response.json(try await value(state, at: instant, version: .v1))
@@ -293,7 +296,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             throw Problem.invalidField(refusal.field, refusal.reason)
         }
         try await backend.reset(
-            state, at: at, retainAnchor: try flag("retainAnchor") ?? false,
+            state, at: at, requested: requested, retainAnchor: try flag("retainAnchor") ?? false,
             preserveOverage: try flag("preserveOverage") ?? state.entitlement.meteredTerms?.preserveOverageAtReset
                 ?? false)
     }
@@ -313,7 +316,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         async throws -> EntitlementState
     {
         let customer = try EntitlementRoutes.customer(context)
-        let idOrKey = context.parameters.get("entitlement") ?? ""
+        let idOrKey = try EntitlementRoutes.parameter(context, "entitlement")
         let found =
             version == .v1
             ? try await backend.entitlementState(id: idOrKey)
@@ -323,11 +326,23 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     }
 
     static func customer(_ context: BasicRequestContext) throws -> String {
-        let customer = context.parameters.get("customer") ?? ""
-        guard !customer.isEmpty, customer.utf8.count <= InputLimits.maxIdentifierBytes else {
-            throw Problem.invalidField("customer", "must be 1–\(InputLimits.maxIdentifierBytes) bytes")
+        try parameter(context, "customer")
+    }
+
+    /// A path parameter, percent-decoded: 1–`InputLimits.maxIdentifierBytes` bytes without control characters (ids
+    /// and keys never hold them, and a NUL would cut the text SQLite compares).
+    static func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+        let raw = context.parameters.get(name) ?? ""
+        guard let value = raw.removingPercentEncoding else {
+            throw Problem.invalidField(name, "must be percent-encoded UTF-8")
         }
-        return customer
+        guard !value.isEmpty, value.utf8.count <= InputLimits.maxIdentifierBytes,
+            !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw Problem.invalidField(
+                name, "must be 1–\(InputLimits.maxIdentifierBytes) bytes without control characters")
+        }
+        return value
     }
 
     /// A `time`-like parameter: now when absent; rounded up to the minute (values) or down (voids).

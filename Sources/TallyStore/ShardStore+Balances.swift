@@ -1,3 +1,4 @@
+import GRDB
 import TallyCore
 
 extension ShardStore {
@@ -48,7 +49,20 @@ extension ShardStore {
         async throws -> PhaseUsages
     {
         var amounts: [UsagePhase: Amount] = [:]
+        let span = try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT min(time_us), max(time_us) FROM events INDEXED BY events_subject_time
+                    WHERE subject = \(StoredText.parameter)
+                    """, arguments: [StoredText.argument(customer)])
+        }
+        guard let first: Int64 = span?[0], let last: Int64 = span?[1] else { return PhaseUsages([:]) }
         for phase in phases {
+            // Phases outside the customer's first and last event hold no usage: no query (a value far in the
+            // future crosses many empty periods).
+            let reach = meter.aggregation == .latest ? phase.periodStart : phase.period.from
+            if reach.micros > last || phase.period.to.micros <= first { continue }
             switch meter.aggregation {
             case .uniqueCount:
                 let through = try await total(meter, customer, filters, phase.periodStart, phase.period.to)

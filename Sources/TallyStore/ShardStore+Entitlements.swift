@@ -17,16 +17,21 @@ extension ShardStore {
         customer: String, _ spec: EntitlementSpec, replacing: String? = nil, now: Timestamp = .now
     ) async throws -> EntitlementState {
         try await commit { db in
+            guard let feature = try ShardStore.feature(idOrKey: spec.featureIDOrKey, includeArchived: false, db) else {
+                throw EntitlementStoreError.featureNotFound(spec.featureIDOrKey)
+            }
             if let replacing {
-                guard var old = try ShardStore.entitlement(id: replacing, db), old.isActive(at: now) else {
+                guard var old = try ShardStore.entitlement(id: replacing, db) else {
                     throw EntitlementStoreError.entitlementNotFound(replacing)
+                }
+                if let refusal = EntitlementRules.overrideRefusal(
+                    of: old, customer: customer, feature: feature, now: now)
+                {
+                    throw EntitlementStoreError.invalid(field: refusal.field, reason: refusal.reason)
                 }
                 old.activeTo = now
                 old.updatedAt = now
                 try ShardStore.save(old, db)
-            }
-            guard let feature = try ShardStore.feature(idOrKey: spec.featureIDOrKey, includeArchived: false, db) else {
-                throw EntitlementStoreError.featureNotFound(spec.featureIDOrKey)
             }
             if let existing = try ShardStore.entitlements(customer: customer, featureKey: feature.key, db)
                 .first(where: { $0.isActive(at: now) })
@@ -195,15 +200,26 @@ extension ShardStore {
         }
     }
 
-    /// Records a manual reset computed from `basis`; refused (and to be computed again) when the entitlement's
-    /// grants or resets changed since `basis` was read.
-    public func addReset(_ reset: ManualReset, basis: EntitlementState) async throws -> Bool {
+    /// Records a manual reset computed from `basis` (requested at `requested`, before flooring). The reset's rules
+    /// are checked again against the stored state in the transaction; when the entitlement's grants or resets
+    /// changed since `basis` was read it answers false, and the caller computes the reset again.
+    public func addReset(
+        _ reset: ManualReset, requested: Timestamp, basis: EntitlementState, now: Timestamp = .now
+    )
+        async throws -> Bool
+    {
         try await commit { db in
             let id = basis.entitlement.id
             guard let entitlement = try ShardStore.entitlement(id: id, db) else {
                 throw EntitlementStoreError.entitlementNotFound(id)
             }
-            guard try ShardStore.state(of: entitlement, db) == basis else { return false }
+            let current = try ShardStore.state(of: entitlement, db)
+            if let refusal = EntitlementRules.resetRefusal(
+                at: reset.at, requested: requested, entitlement: entitlement, resets: current.resets, now: now)
+            {
+                throw EntitlementStoreError.invalid(field: refusal.field, reason: refusal.reason)
+            }
+            guard current == basis else { return false }
             try db.execute(
                 sql: "INSERT INTO entitlement_resets(entitlement_id, at_us, body) VALUES (?, ?, ?)",
                 arguments: [id, reset.at.micros, try EntitlementRecords.encode(reset)])

@@ -9,6 +9,10 @@ extension ShardStore {
             guard [.sum, .count, .uniqueCount, .latest].contains(meter.aggregation) else {
                 throw EntitlementStoreError.meterAggregationUnsupported(meter.aggregation.rawValue)
             }
+            for key in (spec.meterGroupByFilters ?? [:]).keys.sorted() where meter.groupBy[key] == nil {
+                throw EntitlementStoreError.invalid(
+                    field: "meterGroupByFilters.\(key.echoed)", reason: "is not a group of meter \(meter.slug)")
+            }
         }
         let feature = Feature(id: ULID.make(time: now), spec: spec, createdAt: now)
         let body = JSONWriter.string(feature.json)

@@ -1,3 +1,4 @@
+import Foundation
 import TallyTestSupport
 import Testing
 
@@ -316,6 +317,16 @@ private func g(_ id: String) -> GrantID { GrantID(id) }
         #expect(history.burndown[1].balanceAtEnd == a(60))
     }
 
+    @Test func snapshotsEncodeTheSameBytesEverywhere() throws {
+        let snapshot = BalanceSnapshot(at: start, balances: [g("b"): a(2), g("a"): a(1), g("c"): a(3)])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let text = String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+        #expect(text.contains(#""balances":{"a":{"units":"1000000000"}"#) || text.contains(#""balances":{"a":"#))
+        #expect(try JSONDecoder().decode(BalanceSnapshot.self, from: Data(text.utf8)) == snapshot)
+        #expect(text == String(decoding: try encoder.encode(snapshot), as: UTF8.self))
+    }
+
     @Test func incrementalRunsEqualOneRunAndKeepTheInvariant() throws {
         var generator = SplitMix64(seed: 20_261_128)
         for _ in 0..<200 {
@@ -374,7 +385,11 @@ private func g(_ id: String) -> GrantID { GrantID(id) }
         #expect(interval.description == iso)
     }
 
-    @Test(arguments: ["", "P", "PT30M", "1M", "P1.5M", "PT", "P1H", "MINUTE", "P101Y", "P9999999D"])
+    @Test(arguments: [
+        "", "P", "PT30M", "1M", "P1.5M", "PT", "P1H", "MINUTE", "P101Y", "P9999999D", "P300000Y",
+        String(repeating: "P999999W", count: 16), "PT" + String(repeating: "999999H", count: 2_563),
+        "P" + String(repeating: "999999D", count: 5_000),
+    ])
     func refuses(input: String) {
         #expect(CalendarInterval(parsing: input) == nil)
     }

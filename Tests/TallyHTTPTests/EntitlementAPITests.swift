@@ -321,3 +321,59 @@ extension EntitlementAPITests {
         }
     }
 }
+
+extension EntitlementAPITests {
+    @Test func overridesResetsAndFiltersAreChecked() async throws {
+        try await LiveNode.run { node in
+            try await seed(node)
+            #expect(try await node.post("/api/v1/features", #"{"key":"sso","name":"SSO"}"#).status == 201)
+            let badFilter = try await node.post(
+                "/api/v1/features",
+                #"{"key":"eu","name":"EU","meterSlug":"tokens_total","meterGroupByFilters":{"region":"eu"}}"#)
+            #expect(
+                badFilter.json?["errors"].map(JSONWriter.string)
+                    == #"[{"field":"meterGroupByFilters.region","reason":"is not a group of meter tokens_total"}]"#)
+            let id = try await entitlement(node)
+            let otherFeature = try await node.request(
+                .PUT, "/api/v1/subjects/acme/entitlements/\(id)/override",
+                body: #"{"type":"boolean","featureKey":"sso"}"#)
+            #expect(otherFeature.status == 400)
+            #expect(otherFeature.json?["errors"]?.arrayValue?.first?["field"]?.stringValue == "featureKey")
+            let otherCustomer = try await node.request(
+                .PUT, "/api/v1/subjects/bob/entitlements/\(id)/override",
+                body: #"{"type":"metered","featureKey":"tokens","usagePeriod":{"interval":"DAY"}}"#)
+            #expect(otherCustomer.status == 400)
+            #expect(
+                otherCustomer.json?["errors"]?.arrayValue?.first?["reason"]?.stringValue
+                    == "the entitlement belongs to another customer")
+            let atStart = try await node.post(
+                "/api/v1/subjects/acme/entitlements/\(id)/reset", #"{"effectiveAt":"\#(start)"}"#)
+            #expect(atStart.status == 400)
+            let nullExpiration = try await grant(
+                node, id, #"{"amount":5,"effectiveAt":"\#(start)","expiration":null}"#)
+            #expect(
+                nullExpiration.json?["errors"].map(JSONWriter.string)
+                    == #"[{"field":"expiration","reason":"is required"}]"#)
+            #expect(try await node.get("/api/v1/subjects/acme/entitlements/\(id)/grants").json?.arrayValue?.count == 0)
+
+            let issued = try await node.post(
+                "/api/v2/customers/carol/entitlements",
+                #"{"type":"metered","featureKey":"tokens","usagePeriod":{"interval":"MONTH"},"#
+                    + #""issue":{"amount":20,"priority":3}}"#)
+            #expect(issued.status == 201)
+            #expect(issued.json?["issueAfterReset"].map(JSONWriter.string) == "20")
+            #expect(issued.json?["issueAfterResetPriority"].map(JSONWriter.string) == "3")
+            let withGrants = try await node.post(
+                "/api/v2/customers/dave/entitlements",
+                #"{"type":"metered","featureKey":"tokens","usagePeriod":{"interval":"MONTH"},"issueAfterReset":5,"#
+                    + #""grants":[]}"#)
+            #expect(
+                withGrants.json?["errors"].map(JSONWriter.string)
+                    == #"[{"field":"grants","reason":"is not supported: create the entitlement, then its grants "#
+                    + #"(and never with issue)"}]"#)
+            let control = try await node.get("/api/v1/subjects/a%00b/entitlements")
+            #expect(control.status == 400)
+            #expect(control.json?["errors"]?.arrayValue?.first?["field"]?.stringValue == "customer")
+        }
+    }
+}

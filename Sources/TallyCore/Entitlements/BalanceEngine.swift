@@ -27,7 +27,7 @@ public struct PhaseUsages: UsageSource, Sendable {
 /// the resets and the usage. Every instant is a whole minute; periods and phases are half-open.
 public struct BalanceEngine: Sendable {
     /// Most phases (stretches between resets, grant changes and recurrences) one calculation may cross.
-    public static let maxPhasesPerCalculation = 100_000
+    public static let maxPhasesPerCalculation = 20_000
 
     public var grants: [Grant]
     /// Grants act as limits (LATEST meters): every phase starts from each grant's whole amount.
@@ -120,7 +120,6 @@ public struct BalanceEngine: Sendable {
                 throw .tooManyPhases(limit: limit)
             }
             for instant in times where instant > from && instant < to { cuts.insert(instant) }
-            phases += times.count
         }
         phases += cuts.count + 1
         guard phases <= limit else { throw .tooManyPhases(limit: limit) }

@@ -38,10 +38,7 @@ public struct CalendarInterval: Sendable, Hashable, Codable, CustomStringConvert
             guard let parsed = CalendarInterval.parseISO(text) else { return nil }
             self = parsed
         }
-        guard approximateMicros >= CalendarInterval.minimumMicros,
-            months <= CalendarInterval.maximumMonths, days <= CalendarInterval.maximumMonths * 31,
-            micros <= Int64(CalendarInterval.maximumMonths) * 31 * 86_400 * Timestamp.microsPerSecond
-        else { return nil }
+        guard isWithinMaximum, approximateMicros >= CalendarInterval.minimumMicros else { return nil }
     }
 
     /// The keyword OpenMeter reports for this interval (`DAY`, `WEEK`, `MONTH`, `YEAR`), else the ISO text.
@@ -78,6 +75,12 @@ public struct CalendarInterval: Sendable, Hashable, Codable, CustomStringConvert
     /// A lower bound of the interval's length (months at 28 days), used to bound how many steps a range holds.
     public var shortestMicros: Int64 {
         (Int64(months) * 28 + Int64(days)) * 86_400 * Timestamp.microsPerSecond + micros
+    }
+
+    /// At most 100 years in each part (months, days, the fixed part).
+    var isWithinMaximum: Bool {
+        months <= CalendarInterval.maximumMonths && days <= CalendarInterval.maximumMonths * 31
+            && micros <= Int64(CalendarInterval.maximumMonths) * 31 * 86_400 * Timestamp.microsPerSecond
     }
 
     var approximateMicros: Int64 {
@@ -137,6 +140,8 @@ public struct CalendarInterval: Sendable, Hashable, Codable, CustomStringConvert
             case (true, UInt8(ascii: "S")): result.micros += Int64(number) * Timestamp.microsPerSecond
             default: return nil
             }
+            // Each part has at most six digits, so one step cannot overflow; the bound keeps the sum from growing.
+            guard result.isWithinMaximum else { return nil }
             number = 0
             digits = 0
             seen += 1

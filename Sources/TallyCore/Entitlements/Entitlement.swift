@@ -133,7 +133,7 @@ public struct EntitlementSpec: Sendable, Hashable {
         var kind: Kind?
         switch type {
         case "metered":
-            if members["config"] != nil { reader.fail("config", "is not allowed for metered entitlements") }
+            if reader.has("config") { reader.fail("config", "is not allowed for metered entitlements") }
             if usagePeriod == nil, !reader.errors.contains(where: { $0.field.hasPrefix("usagePeriod") }) {
                 reader.fail("usagePeriod", "is required for metered entitlements")
             }
@@ -147,18 +147,34 @@ public struct EntitlementSpec: Sendable, Hashable {
             _ = reader.optionalBool("isUnlimited")
             let issue = reader.optionalAmount("issueAfterReset") ?? .zero
             let priority = reader.optionalInt("issueAfterResetPriority", in: 1...255)
-            if priority != nil, members["issueAfterReset"] == nil {
+            if priority != nil, !reader.has("issueAfterReset") {
                 reader.fail("issueAfterResetPriority", "needs issueAfterReset")
             }
+            // v2's `issue` is `issueAfterReset` with its priority.
+            let issued = reader.object("issue") { nested -> (Amount?, Int?) in
+                let amount = nested.optionalAmount("amount")
+                if !nested.has("amount") { nested.fail("amount", "is required") }
+                return (amount, nested.optionalInt("priority", in: 1...255))
+            }
+            if issued != nil, reader.has("issueAfterReset") {
+                reader.fail("issue", "must not be given with issueAfterReset")
+            }
+            if reader.has("grants") {
+                reader.fail(
+                    "grants",
+                    "is not supported: create the entitlement, then its grants"
+                        + (reader.has("issue") || reader.has("issueAfterReset") ? " (and never with issue)" : ""))
+            }
             kind = .metered(
-                from, isSoftLimit: reader.optionalBool("isSoftLimit") ?? false, issueAfterReset: issue,
-                priority: priority, preserveOverage: reader.optionalBool("preserveOverageAtReset") ?? false)
+                from, isSoftLimit: reader.optionalBool("isSoftLimit") ?? false,
+                issueAfterReset: issued?.0 ?? issue, priority: issued?.1 ?? priority,
+                preserveOverage: reader.optionalBool("preserveOverageAtReset") ?? false)
         case "boolean", "static":
-            for name in meteredOnly where members[name] != nil {
+            for name in meteredOnly + ["issue", "grants"] where reader.has(name) {
                 reader.fail(name, "is only allowed for metered entitlements")
             }
             if type == "boolean" {
-                if members["config"] != nil { reader.fail("config", "is only allowed for static entitlements") }
+                if reader.has("config") { reader.fail("config", "is only allowed for static entitlements") }
                 kind = .boolean
             } else if let config = reader.requiredString("config") {
                 if config.utf8.count > maxConfigBytes {

@@ -45,13 +45,11 @@ public enum EntitlementRules {
             return FieldError(field: "entitlement", reason: "only metered entitlements can be reset")
         }
         if requested > now { return FieldError(field: "effectiveAt", reason: "must not be in the future") }
-        if at < terms.measureUsageFrom {
+        let last = resets.last?.at ?? terms.measureUsageFrom
+        if at <= last {
             return FieldError(
-                field: "effectiveAt", reason: "must not be before measureUsageFrom \(terms.measureUsageFrom)")
-        }
-        if let last = resets.last, at <= last.at {
-            return FieldError(
-                field: "effectiveAt", reason: "must be after the last reset \(last.at), in a later minute")
+                field: "effectiveAt",
+                reason: "must be after the last reset (or measureUsageFrom) \(last), in a later minute")
         }
         let periods = UsagePeriods(
             measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
@@ -59,6 +57,24 @@ public enum EntitlementRules {
         if let current = periods.period(at: now), at < current.from {
             return FieldError(
                 field: "effectiveAt", reason: "must not be before the current usage period's start \(current.from)")
+        }
+        return nil
+    }
+
+    /// An override replaces an active entitlement of the same customer to the same feature.
+    public static func overrideRefusal(
+        of old: Entitlement, customer: String, feature: Feature, now: Timestamp
+    )
+        -> FieldError?
+    {
+        if old.deletedAt != nil { return FieldError(field: "entitlementId", reason: "the entitlement is deleted") }
+        if !old.isActive(at: now) { return FieldError(field: "entitlementId", reason: "the entitlement is not active") }
+        if old.customer != customer {
+            return FieldError(field: "entitlementId", reason: "the entitlement belongs to another customer")
+        }
+        if old.featureID != feature.id {
+            return FieldError(
+                field: "featureKey", reason: "must name the overridden entitlement's feature \(old.featureKey)")
         }
         return nil
     }

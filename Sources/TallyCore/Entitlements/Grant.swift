@@ -6,6 +6,20 @@ public struct GrantID: Sendable, Hashable, Comparable, Codable, CustomStringConv
     public static func < (lhs: GrantID, rhs: GrantID) -> Bool { lhs.text.bytesPrecede(rhs.text) }
 }
 
+extension GrantID: CodingKeyRepresentable {
+    /// Grant ids key JSON objects (a snapshot's balances), so stored snapshots encode the same bytes everywhere.
+    public var codingKey: any CodingKey { Key(stringValue: text) }
+
+    public init?<T: CodingKey>(codingKey: T) { self.init(codingKey.stringValue) }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
 /// Credit given to a metered entitlement: `amount` units usable from `effectiveAt` until it expires or is voided,
 /// optionally refilled to `amount` at every instant of `recurrence`. Times are whole minutes (the API floors them).
 public struct Grant: Sendable, Hashable, Codable {

@@ -49,25 +49,25 @@ public struct GrantSpec: Sendable, Hashable {
         }
         var reader = FieldReader(members: members)
         let amount = reader.optionalAmount("amount")
-        if members["amount"] == nil {
+        if !reader.has("amount") {
             reader.fail("amount", "is required")
         } else if let amount, amount == .zero {
             reader.fail("amount", "must be positive")
         }
         let priority = reader.optionalInt("priority", in: 1...255) ?? 0
         let effectiveAt = reader.optionalTime("effectiveAt")?.minuteFloor
-        if members["effectiveAt"] == nil { reader.fail("effectiveAt", "is required") }
+        if !reader.has("effectiveAt") { reader.fail("effectiveAt", "is required") }
         let expiration =
             reader.object("expiration") { nested -> GrantExpiration? in
                 let unitText = nested.requiredString("duration")
                 let unit = unitText.flatMap(GrantExpiration.Unit.init(rawValue:))
                 if unitText != nil, unit == nil { nested.fail("duration", "must be HOUR, DAY, WEEK, MONTH or YEAR") }
                 let count = nested.optionalInt("count", in: 1...GrantExpiration.maxCount)
-                if nested.members["count"] == nil { nested.fail("count", "is required") }
+                if !nested.has("count") { nested.fail("count", "is required") }
                 guard let unit, let count else { return nil }
                 return GrantExpiration(unit: unit, count: count)
             } ?? nil
-        if members["expiration"] == nil, version == .v1 { reader.fail("expiration", "is required") }
+        if !reader.has("expiration"), version == .v1 { reader.fail("expiration", "is required") }
         let minimum = reader.optionalAmount("minRolloverAmount") ?? .zero
         let maximum = reader.optionalAmount("maxRolloverAmount") ?? (version == .v1 ? .zero : amount ?? .zero)
         let recurrence =
