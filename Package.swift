@@ -50,12 +50,15 @@ let package = Package(
                 "TallyConfiguration",
                 "TallyCore",
                 "TallyStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -109,7 +112,9 @@ let package = Package(
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyTestSupport"]),
         .testTarget(
             name: "TallyStoreTests",
-            dependencies: ["TallyCore", "TallyStore", "TallyTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "TallyCore", "TallyStore", "TallyTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .target(
             name: "TallyTestSupport",

@@ -133,3 +133,30 @@ struct FieldReader {
         for (key, _) in members where !known.contains(key) { fail(key.echoed, "is not a known field") }
     }
 }
+
+extension FieldReader {
+    /// An array of at most `max` strings.
+    mutating func stringList(_ name: String, max: Int) -> [String]? {
+        switch members[name] {
+        case .none, .null: return nil
+        case .array(let items) where items.count <= max:
+            var list: [String] = []
+            for (index, item) in items.enumerated() {
+                if let text = item.stringValue, !text.isEmpty, text.utf8.count <= InputLimits.maxIdentifierBytes {
+                    list.append(text)
+                } else {
+                    fail(
+                        "\(name)[\(index)]",
+                        "must be a non-empty string of at most \(InputLimits.maxIdentifierBytes) bytes")
+                }
+            }
+            return list
+        case .array:
+            fail(name, "must have at most \(max) items")
+            return nil
+        case .some(let other):
+            fail(name, "must be an array of strings, got \(other.kindName)")
+            return nil
+        }
+    }
+}

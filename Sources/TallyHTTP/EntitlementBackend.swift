@@ -38,6 +38,8 @@ public protocol EntitlementBackend: Sendable {
         async throws -> BalanceHistory
 }
 
+/// A node's entitlements over its shard store. Changes that can move a balance (usage, grants, voids, resets, new
+/// entitlements) mark the customer for the next round of the `NotificationService`.
 extension LocalBackend: EntitlementBackend {
     /// Attempts of a reset whose entitlement changed while its snapshot was computed.
     static let maxResetAttempts = 3
@@ -59,7 +61,9 @@ extension LocalBackend: EntitlementBackend {
     ) async throws
         -> EntitlementState
     {
-        try await store.createEntitlement(customer: customer, spec, replacing: replacing)
+        let state = try await store.createEntitlement(customer: customer, spec, replacing: replacing)
+        store.touchCustomers([customer])
+        return state
     }
 
     public func entitlementStates(customer: String?) async throws -> [EntitlementState] {
@@ -81,12 +85,17 @@ extension LocalBackend: EntitlementBackend {
     public func deleteEntitlement(id: String) async throws { try await store.deleteEntitlement(id: id) }
 
     public func createGrant(entitlementID: String, _ spec: GrantSpec) async throws -> GrantRecord {
-        try await store.createGrant(entitlementID: entitlementID, spec)
+        let record = try await store.createGrant(entitlementID: entitlementID, spec)
+        store.touchCustomers([record.customer])
+        return record
     }
 
     public func grants(customer: String?) async throws -> [GrantRecord] { try await store.grants(customer: customer) }
 
-    public func voidGrant(id: String, at: Timestamp) async throws { try await store.voidGrant(id: id, at: at) }
+    public func voidGrant(id: String, at: Timestamp) async throws {
+        let customer = try await store.voidGrant(id: id, at: at)
+        store.touchCustomers([customer])
+    }
 
     public func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue {
         try await store.meteredValue(state, at: instant)
@@ -109,7 +118,13 @@ extension LocalBackend: EntitlementBackend {
             let snapshot = try await store.snapshotAfterReset(basis, at: instant, preserveOverage: preserveOverage)
             let reset = ManualReset(
                 at: instant, retainAnchor: retainAnchor, preserveOverage: preserveOverage, snapshot: snapshot)
-            if try await store.addReset(reset, requested: requested, basis: basis) { return }
+            if try await store.addReset(reset, requested: requested, basis: basis) {
+                if let after = try await store.entitlementState(id: state.entitlement.id) {
+                    try await BalanceNotifier(store: store).resetHappened(after)
+                }
+                store.touchCustomers([state.entitlement.customer])
+                return
+            }
             guard let fresh = try await store.entitlementState(id: state.entitlement.id) else {
                 throw EntitlementStoreError.entitlementNotFound(state.entitlement.id)
             }

@@ -33,7 +33,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
         router.get("/api/v1/features") { request, _ -> Response in
             let parameters = request.uri.queryParameters
-            let includeArchived = try EntitlementRoutes.flag(parameters, "includeArchived")
+            let includeArchived = try RouteParameters.flag(parameters, "includeArchived")
             let slugs = Set(parameters.getAll("meterSlug").map { String($0) })
             var features = try await backend.features(includeArchived: includeArchived ?? false)
                 .filter { slugs.isEmpty || $0.spec.meterSlug.map(slugs.contains) == true }
@@ -52,14 +52,14 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             return try LegacyPaging.response(features.map(\.json), parameters)
         }
         router.get("/api/v1/features/:feature") { _, context -> Response in
-            let idOrKey = try EntitlementRoutes.parameter(context, "feature")
+            let idOrKey = try RouteParameters.parameter(context, "feature")
             guard let feature = try await backend.feature(idOrKey: idOrKey, includeArchived: false) else {
                 throw EntitlementStoreError.featureNotFound(idOrKey)
             }
             return Response.json(feature.json)
         }
         router.delete("/api/v1/features/:feature") { _, context -> Response in
-            try await backend.archiveFeature(idOrKey: try EntitlementRoutes.parameter(context, "feature"))
+            try await backend.archiveFeature(idOrKey: try RouteParameters.parameter(context, "feature"))
             return Response(status: .noContent)
         }
     }
@@ -67,21 +67,21 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     private func registerScoped(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
         let item = RouterPath(stringLiteral: base + "/:entitlement")
         router.post(RouterPath(stringLiteral: base)) { request, context -> Response in
-            let customer = try EntitlementRoutes.customer(context)
+            let customer = try RouteParameters.customer(context)
             let spec = try await entitlementSpec(request)
             let state = try await backend.createEntitlement(customer: customer, spec, replacing: nil)
             return Response.json(state.entitlement.json(resets: state.resets, now: .now), status: .created)
         }
         router.get(RouterPath(stringLiteral: base)) { request, context -> Response in
-            let customer = try EntitlementRoutes.customer(context)
+            let customer = try RouteParameters.customer(context)
             let parameters = request.uri.queryParameters
-            let includeDeleted = try EntitlementRoutes.flag(parameters, "includeDeleted") ?? false
+            let includeDeleted = try RouteParameters.flag(parameters, "includeDeleted") ?? false
             let now = Timestamp.now
             let states = try await backend.entitlementStates(customer: customer).filter {
                 includeDeleted ? true : $0.entitlement.isActive(at: now)
             }
             let items = states.map { $0.entitlement.json(resets: $0.resets, now: now) }
-            if version == .v2 { return try EntitlementRoutes.page(items, parameters) }
+            if version == .v2 { return try RouteParameters.page(items, parameters) }
             return Response.json(.array(items))
         }
         router.get(item) { _, context -> Response in
@@ -94,7 +94,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             return Response(status: .noContent)
         }
         router.put(RouterPath(stringLiteral: base + "/:entitlement/override")) { request, context -> Response in
-            let customer = try EntitlementRoutes.customer(context)
+            let customer = try RouteParameters.customer(context)
             let old = try await scopedState(context, version: .v2, at: .now)
             let spec = try await entitlementSpec(request)
             let state = try await backend.createEntitlement(
@@ -103,9 +103,9 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
         registerGrants(on: router, base: base, version: version)
         router.get(RouterPath(stringLiteral: base + "/:entitlement/value")) { request, context -> Response in
-            let instant = try EntitlementRoutes.time(request.uri.queryParameters["time"])
-            let customer = try EntitlementRoutes.customer(context)
-            let idOrKey = try EntitlementRoutes.parameter(context, "entitlement")
+            let instant = try RouteParameters.time(request.uri.queryParameters["time"])
+            let customer = try RouteParameters.customer(context)
+            let idOrKey = try RouteParameters.parameter(context, "entitlement")
             guard
                 let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
             else {
@@ -142,7 +142,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             let parameters = request.uri.queryParameters
             let now = Timestamp.now
             let items = state.grants.prefix(LegacyPaging.maxPageSize).map { $0.json(now: now) }
-            if version == .v2 { return try EntitlementRoutes.page(Array(items), parameters) }
+            if version == .v2 { return try RouteParameters.page(Array(items), parameters) }
             return Response.json(.array(Array(items)))
         }
     }
@@ -153,7 +153,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             let features = Set(parameters.getAll("feature").map { String($0) })
             let subjects = Set(parameters.getAll("subject").map { String($0) })
             let types = Set(parameters.getAll("entitlementType").map { String($0) })
-            let excludeInactive = try EntitlementRoutes.flag(parameters, "excludeInactive") ?? false
+            let excludeInactive = try RouteParameters.flag(parameters, "excludeInactive") ?? false
             let now = Timestamp.now
             var states = try await backend.entitlementStates(customer: nil).filter { state in
                 let entitlement = state.entitlement
@@ -169,7 +169,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
                 states.map { $0.entitlement.json(resets: $0.resets, now: now) }, parameters)
         }
         router.get("/api/v1/entitlements/:entitlement") { _, context -> Response in
-            let id = try EntitlementRoutes.parameter(context, "entitlement")
+            let id = try RouteParameters.parameter(context, "entitlement")
             guard let state = try await backend.entitlementState(id: id) else {
                 throw EntitlementStoreError.entitlementNotFound(id)
             }
@@ -179,7 +179,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             let parameters = request.uri.queryParameters
             let features = Set(parameters.getAll("feature").map { String($0) })
             let subjects = Set(parameters.getAll("subject").map { String($0) })
-            let includeDeleted = try EntitlementRoutes.flag(parameters, "includeDeleted") ?? false
+            let includeDeleted = try RouteParameters.flag(parameters, "includeDeleted") ?? false
             let featureOf = Dictionary(
                 try await backend.entitlementStates(customer: nil).map {
                     ($0.entitlement.id, [$0.entitlement.featureKey, $0.entitlement.featureID])
@@ -195,14 +195,14 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             return try LegacyPaging.response(grants.map { $0.json(now: now) }, parameters)
         }
         router.delete("/api/v1/grants/:grant") { request, context -> Response in
-            let at = try EntitlementRoutes.time(request.uri.queryParameters["at"], rounding: .down)
-            try await backend.voidGrant(id: try EntitlementRoutes.parameter(context, "grant"), at: at)
+            let at = try RouteParameters.time(request.uri.queryParameters["at"], rounding: .down)
+            try await backend.voidGrant(id: try RouteParameters.parameter(context, "grant"), at: at)
             return Response(status: .noContent)
         }
         router.get("/api/v1/customers/:customer/entitlements/:entitlement/value") { request, context -> Response in
-            let instant = try EntitlementRoutes.time(request.uri.queryParameters["time"])
-            let customer = try EntitlementRoutes.customer(context)
-            let key = try EntitlementRoutes.parameter(context, "entitlement")
+            let instant = try RouteParameters.time(request.uri.queryParameters["time"])
+            let customer = try RouteParameters.customer(context)
+            let key = try RouteParameters.parameter(context, "entitlement")
             guard let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: key, at: instant)
             else { return Response.json(.object(["hasAccess": .bool(false)])) }
             return Response.json(try await value(state, at: instant, version: .v1))
@@ -315,63 +315,13 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     )
         async throws -> EntitlementState
     {
-        let customer = try EntitlementRoutes.customer(context)
-        let idOrKey = try EntitlementRoutes.parameter(context, "entitlement")
+        let customer = try RouteParameters.customer(context)
+        let idOrKey = try RouteParameters.parameter(context, "entitlement")
         let found =
             version == .v1
             ? try await backend.entitlementState(id: idOrKey)
             : try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
         guard let found else { throw EntitlementStoreError.entitlementNotFound(idOrKey) }
         return found
-    }
-
-    static func customer(_ context: BasicRequestContext) throws -> String {
-        try parameter(context, "customer")
-    }
-
-    /// A path parameter, percent-decoded: 1–`InputLimits.maxIdentifierBytes` bytes without control characters (ids
-    /// and keys never hold them, and a NUL would cut the text SQLite compares).
-    static func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
-        let raw = context.parameters.get(name) ?? ""
-        guard let value = raw.removingPercentEncoding else {
-            throw Problem.invalidField(name, "must be percent-encoded UTF-8")
-        }
-        guard !value.isEmpty, value.utf8.count <= InputLimits.maxIdentifierBytes,
-            !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
-            throw Problem.invalidField(
-                name, "must be 1–\(InputLimits.maxIdentifierBytes) bytes without control characters")
-        }
-        return value
-    }
-
-    /// A `time`-like parameter: now when absent; rounded up to the minute (values) or down (voids).
-    static func time(_ text: Substring?, rounding: FloatingPointRoundingRule = .up) throws -> Timestamp {
-        let instant: Timestamp
-        if let text {
-            guard let parsed = Timestamp(rfc3339: text) else {
-                throw Problem.invalidField("time", "must be an RFC 3339 date-time within years 0001–9999")
-            }
-            instant = parsed
-        } else {
-            instant = .now
-        }
-        return rounding == .up ? instant.minuteCeiling : instant.minuteFloor
-    }
-
-    static func flag(_ parameters: FlatDictionary<Substring, Substring>, _ name: String) throws -> Bool? {
-        switch parameters[Substring(name)] {
-        case nil: nil
-        case "true": true
-        case "false": false
-        default: throw Problem.invalidField(name, "must be true or false")
-        }
-    }
-
-    /// A page object whatever the parameters (the v2 lists).
-    static func page(_ items: [JSONValue], _ parameters: FlatDictionary<Substring, Substring>) throws -> Response {
-        var forced = parameters
-        if forced["page"] == nil && forced["pageSize"] == nil { forced["page"] = "1" }
-        return try LegacyPaging.response(items, forced)
     }
 }

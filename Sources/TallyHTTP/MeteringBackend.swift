@@ -50,7 +50,10 @@ public struct LocalBackend: MeteringBackend {
 
     public init(store: ShardStore) { self.store = store }
 
-    public func ingest(_ events: [CloudEvent]) async throws { try await store.ingest(events) }
+    public func ingest(_ events: [CloudEvent]) async throws {
+        try await store.ingest(events)
+        store.touchCustomers(events.lazy.map(\.subject))
+    }
 
     public func listEvents(_ filter: EventFilter) async throws -> [JSONValue] {
         EventListing.json(try await store.listEvents(filter)).arrayValue ?? []

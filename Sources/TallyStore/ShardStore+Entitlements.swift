@@ -179,8 +179,10 @@ extension ShardStore {
         }
     }
 
-    /// Voids a grant from `at` (floored to the minute): it burns nothing after it; what it paid stays paid.
-    public func voidGrant(id: String, at: Timestamp, now: Timestamp = .now) async throws {
+    /// Voids a grant from `at` (floored to the minute): it burns nothing after it; what it paid stays paid. Answers
+    /// the grant's customer.
+    @discardableResult
+    public func voidGrant(id: String, at: Timestamp, now: Timestamp = .now) async throws -> String {
         try await commit { db in
             guard
                 var record = try ShardStore.decodeAll(
@@ -197,6 +199,7 @@ extension ShardStore {
             record.grant.voidedAt = at
             record.updatedAt = now
             try ShardStore.save(record, db)
+            return record.customer
         }
     }
 

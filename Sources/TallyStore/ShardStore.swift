@@ -19,6 +19,8 @@ public final class ShardStore: Sendable {
     let aggregates: DatabasePool
     /// Live (not deleted) meters; changed only inside write transactions.
     let liveMeters = Mutex(MeterSet())
+    /// Customers with usage since the notifier last looked (`touchCustomers`), at most `maxTouchedCustomers`.
+    let touchedCustomers = Mutex(TouchedCustomers())
     let committer: GroupCommitter<PreparedBatch>
     let pending: PendingAggregates
     /// Subjects known to be in the `subjects` table (by bytes), so ingestion skips their insert: a cache of at most

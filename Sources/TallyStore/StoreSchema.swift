@@ -178,6 +178,35 @@ enum StoreSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v9-notifications") { db in
+            // Webhook channels and rules, the outbox of notification events with their deliveries, and the last
+            // threshold each rule fired per entitlement, usage period and kind (so each fires once per period).
+            try db.execute(
+                sql: """
+                    CREATE TABLE notification_channels(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        deleted_us INTEGER,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE notification_rules(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        deleted_us INTEGER,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE notification_events(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        created_us INTEGER NOT NULL,
+                        next_attempt_us INTEGER,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX notification_events_due ON notification_events(next_attempt_us)
+                        WHERE next_attempt_us IS NOT NULL;
+                    CREATE TABLE notification_marks(
+                        key TEXT PRIMARY KEY NOT NULL,
+                        threshold TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 

@@ -30,6 +30,7 @@ enum NodeRunner {
         let group = ServiceGroup(
             services: [
                 app, DedupPruneService(store: store, logger: logger), MeterBuildService(store: store, logger: logger),
+                NotificationService(store: store, logger: logger),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

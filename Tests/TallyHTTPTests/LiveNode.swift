@@ -17,11 +17,13 @@ struct LiveNode {
     let baseURL: String
     let store: ShardStore
 
-    /// Starts a node, runs `body` against it, then shuts it down gracefully. It runs no background meter builder:
+    /// Starts a node, runs `body` against it, then shuts it down gracefully. It runs no background meter builder,
+    /// and the notification loop only with `notifications` (polling every 50 ms):
     /// a back-fill larger than `backfillInlinePositions` waits for the test (`ShardStore.finishBuilds`).
     static func run(
         limits: APILimits = APILimits(), apiKeys: APIKeys = [], directory: String? = nil,
-        store configuration: StoreConfiguration = StoreConfiguration(), _ body: (LiveNode) async throws -> Void
+        store configuration: StoreConfiguration = StoreConfiguration(), notifications: Bool = false,
+        _ body: (LiveNode) async throws -> Void
     ) async throws {
         let folder = directory ?? NSTemporaryDirectory() + "tally-http-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -32,7 +34,11 @@ struct LiveNode {
         let app = TallyServer.application(
             store: store, host: "127.0.0.1", port: 0, limits: limits, apiKeys: apiKeys, logger: logger,
             onServerRunning: { continuation.yield($0) })
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+        var services: [any Service] = [app]
+        if notifications {
+            services.append(NotificationService(store: store, pollInterval: .milliseconds(50), logger: logger))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()

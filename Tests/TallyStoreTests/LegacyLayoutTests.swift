@@ -53,7 +53,8 @@ import Testing
         #expect(
             tables == [
                 "dedup_collisions", "dedup_keys", "entitlement_resets", "entitlements", "events", "features", "grants",
-                "grdb_migrations", "node_state", "positions", "slot_copies", "subjects",
+                "grdb_migrations", "node_state", "notification_channels", "notification_events", "notification_marks",
+                "notification_rules", "positions", "slot_copies", "subjects",
             ])
         try await store.ingest([
             event("e9", time: "2024-03-01T11:00:00Z", data: #"{"v":0.25,"m":"a"}"#)

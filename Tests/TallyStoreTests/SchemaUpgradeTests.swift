@@ -78,7 +78,9 @@ import Testing
         }
         #expect(
             eventIndexes == [
-                "entitlements_customer", "events_subject_time", "events_time", "features_live_key", "grants_entitlement",
+                "entitlements_customer", "events_subject_time", "events_time", "features_live_key",
+                "grants_entitlement",
+                "notification_events_due",
             ])
         #expect(store.position == 3)
         #expect(store.eventCount == 3)

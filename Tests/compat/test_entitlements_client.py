@@ -98,3 +98,27 @@ def test_v1_subject_routes_through_raw_requests(single_node):
     overridden = client.customer_entitlements_v2.override("acme", "sso", EntitlementBooleanCreateInputs(
         type="boolean", feature_key="sso"))
     assert overridden["id"] != created.json()["id"]
+
+
+def test_notification_channels_rules_and_events(single_node):
+    from openmeter.models import (NotificationChannelWebhookCreateRequest,
+                                  NotificationRuleBalanceThresholdCreateRequest,
+                                  NotificationRuleBalanceThresholdValue)
+    client = Client(endpoint=single_node)
+    setup(client)
+    channel = client.notification_channels.create(NotificationChannelWebhookCreateRequest(
+        type="WEBHOOK", name="ops", url="http://127.0.0.1:9/hook"))
+    assert channel["signingSecret"].startswith("whsec_")
+    rule = client.notification_rules.create(NotificationRuleBalanceThresholdCreateRequest(
+        type="entitlements.balance.threshold", name="80%", channels=[channel["id"]], features=["tokens"],
+        thresholds=[NotificationRuleBalanceThresholdValue(type="PERCENT", value=80)]))
+    assert rule["thresholds"] == [{"type": "PERCENT", "value": 80}]
+    assert [r["id"] for r in client.notification_rules.list().items_property] == [rule["id"]]
+    event = client.notification_rules.test(rule["id"])
+    assert event.type == "entitlements.balance.threshold"
+    listed = client.notification_events.list()
+    assert [e.id for e in listed.items_property] == [event.id]
+    assert client.notification_events.get(event.id).annotations == {"notification.rule.test": "true"}
+    with pytest.raises(HttpResponseError) as error:
+        client.notification_channels.delete(channel["id"])
+    assert error.value.status_code == 400

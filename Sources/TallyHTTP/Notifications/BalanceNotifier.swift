@@ -1,0 +1,106 @@
+import TallyCore
+import TallyStore
+
+/// Evaluates the balance-threshold and reset rules and stores the notifications they fire in the outbox (delivered
+/// by `WebhookDelivery`). Each threshold fires once per rule, entitlement, usage period and kind (usage or
+/// balance); moving to another threshold of the same kind fires again.
+public struct BalanceNotifier: Sendable {
+    let store: ShardStore
+
+    public init(store: ShardStore) { self.store = store }
+
+    /// Evaluates the active metered entitlements of `customers` (every customer when nil) at `now`; answers how
+    /// many notifications were stored.
+    @discardableResult
+    public func evaluate(customers: Set<String>?, now: Timestamp = .now) async throws -> Int {
+        let rules = try await store.rules().filter {
+            $0.deletedAt == nil && !$0.spec.disabled && $0.spec.kind == .balanceThreshold
+        }
+        guard !rules.isEmpty else { return 0 }
+        var states: [EntitlementState] = []
+        if let customers {
+            for customer in customers.sorted() { states += try await store.entitlementStates(customer: customer) }
+        } else {
+            states = try await store.entitlementStates()
+        }
+        let channels = Set(try await store.channels().filter { $0.deletedAt == nil && !$0.spec.disabled }.map(\.id))
+        var fired: [(event: NotificationEvent, mark: (key: String, threshold: String)?)] = []
+        for state in states where state.entitlement.meteredTerms != nil && state.entitlement.isActive(at: now) {
+            guard let feature = try await store.feature(idOrKey: state.entitlement.featureID, includeArchived: true)
+            else { continue }
+            let watching = rules.filter { $0.watches(feature) }
+            guard !watching.isEmpty, let period = Self.period(of: state, at: now) else { continue }
+            let value = try await store.meteredValue(state, at: now.minuteCeiling)
+            for rule in watching {
+                for threshold in rule.spec.crossed(by: value) {
+                    let kind = threshold.isBalance ? "balance" : "usage"
+                    let event = NotificationEvent(
+                        id: ULID.make(time: now), type: .balanceThreshold, createdAt: now, ruleID: rule.id,
+                        customer: state.entitlement.customer, featureKey: feature.key,
+                        payload: Self.payload(
+                            type: .balanceThreshold, state: state, feature: feature, value: value, threshold: threshold,
+                            now: now),
+                        channels: rule.spec.channels.filter(channels.contains),
+                        annotations: Self.annotations(state, feature))
+                    let key = "\(rule.id)|\(state.entitlement.id)|\(period.from.micros)|\(kind)"
+                    fired.append((event, (key, "\(threshold.type):\(threshold.value)")))
+                }
+            }
+        }
+        return try await store.recordNotifications(fired).count
+    }
+
+    /// Stores the `entitlements.reset` notifications of a manual reset of `state` (read after the reset).
+    public func resetHappened(_ state: EntitlementState, now: Timestamp = .now) async throws {
+        let rules = try await store.rules().filter {
+            $0.deletedAt == nil && !$0.spec.disabled && $0.spec.kind == .reset
+        }
+        guard !rules.isEmpty, let reset = state.resets.last,
+            let feature = try await store.feature(idOrKey: state.entitlement.featureID, includeArchived: true)
+        else { return }
+        let channels = Set(try await store.channels().filter { $0.deletedAt == nil && !$0.spec.disabled }.map(\.id))
+        let value = try await store.meteredValue(state, at: reset.at)
+        let fired = rules.filter { $0.watches(feature) }.map { rule in
+            let event = NotificationEvent(
+                id: ULID.make(time: now), type: .reset, createdAt: now, ruleID: rule.id,
+                customer: state.entitlement.customer, featureKey: feature.key,
+                payload: Self.payload(
+                    type: .reset, state: state, feature: feature, value: value, threshold: nil, now: now),
+                channels: rule.spec.channels.filter(channels.contains), annotations: Self.annotations(state, feature))
+            let key = "\(rule.id)|\(state.entitlement.id)|\(reset.at.micros)|reset"
+            return (event: event, mark: Optional((key: key, threshold: "reset")))
+        }
+        _ = try await store.recordNotifications(fired)
+    }
+
+    static func period(of state: EntitlementState, at now: Timestamp) -> TimePeriod? {
+        guard let terms = state.entitlement.meteredTerms, let usagePeriod = state.entitlement.usagePeriod else {
+            return nil
+        }
+        return UsagePeriods(
+            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
+            manualResets: state.resets.map { ($0.at, $0.retainAnchor) }
+        ).period(at: now)
+    }
+
+    static func annotations(_ state: EntitlementState, _ feature: Feature) -> [String: String] {
+        ["event.subject.key": state.entitlement.customer, "event.feature.key": feature.key]
+    }
+
+    /// Upstream's webhook payload: `{id, type, timestamp, data: {entitlement, feature, subject, value, threshold}}`.
+    static func payload(
+        type: RuleSpec.Kind, state: EntitlementState, feature: Feature, value: MeteredValue, threshold: Threshold?,
+        now: Timestamp
+    ) -> String {
+        var data: JSONObject = [
+            "entitlement": state.entitlement.json(resets: state.resets, now: now), "feature": feature.json,
+            "subject": .object(["key": .string(state.entitlement.customer)]), "value": value.json(version: .v1),
+        ]
+        if let threshold { data["threshold"] = threshold.json }
+        return JSONWriter.string(
+            .object([
+                "id": .string(ULID.make(time: now)), "type": .string(type.rawValue),
+                "timestamp": .string(now.description), "data": .object(data),
+            ]))
+    }
+}
