@@ -44,6 +44,8 @@
 #                  batch touching every slot's copies, the load's rate, p99 and longest request across it, then
 #                  resumes w2 and checks every acknowledged event is counted once. With --baseline, the older binary
 #                  first.
+#   --values       instead of a timed load: entitlement value checks on a node with 1,000 entitled customers, alone
+#                  and while ingestion runs (scripts/bench_values.sh); prints checks/s and p50/p99 latency.
 #   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
 #                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
 #                  and prints bytes on disk per event and peak RSS.
@@ -67,6 +69,7 @@ events=10000000
 replication="2"
 failover=0
 drain=0
+values=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile)
@@ -90,6 +93,7 @@ while [ $# -gt 0 ]; do
     --meter-build) meter_build=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
       spread_days=30; shift ;;
     --sqlite-floor) exec python3 scripts/sqlite_floor.py ;;
+    --values) values=1; shift ;;
     --add-worker) add_worker=1; subjects=10000; random_ids="--random-ids"; random_subjects="--random-subjects"
       spread_days=30; events=1000000; [ "$cluster" -gt 0 ] || cluster=3; shift ;;
     --events) events="$2"; shift 2 ;;
@@ -524,6 +528,12 @@ print("epoch=%s minimumCopies=%s antiEntropy: rounds=%s slotsCompared=%s mismatc
   echo "$name counted_events=${counted:-0} (acknowledged $acknowledged)"
   kill -INT "$local_pid"; wait "$local_pid" || true
 }
+
+if [ "$values" = 1 ]; then
+  source scripts/bench_values.sh
+  values_bench
+  exit 0
+fi
 
 if [ "$drain" = 1 ]; then
   if [ -n "$baseline" ]; then echo "--drain has no baseline: older binaries cannot drain" >&2; fi

@@ -119,8 +119,13 @@ extension LocalBackend: EntitlementBackend {
             let reset = ManualReset(
                 at: instant, retainAnchor: retainAnchor, preserveOverage: preserveOverage, snapshot: snapshot)
             if try await store.addReset(reset, requested: requested, basis: basis) {
-                if let after = try await store.entitlementState(id: state.entitlement.id) {
-                    try await BalanceNotifier(store: store).resetHappened(after)
+                // The reset stands; a notification that cannot be stored is logged, not answered as a failure.
+                do {
+                    if let after = try await store.entitlementState(id: state.entitlement.id) {
+                        try await BalanceNotifier(store: store, logger: store.logger).resetHappened(after)
+                    }
+                } catch {
+                    store.logger.error("reset notification not stored", metadata: ["error": "\(error)"])
                 }
                 store.touchCustomers([state.entitlement.customer])
                 return

@@ -49,15 +49,16 @@ extension ShardStore {
         async throws -> PhaseUsages
     {
         var amounts: [UsagePhase: Amount] = [:]
-        let span = try await pool.read { db in
-            try Row.fetchOne(
+        let span = try await pool.read { db -> (first: Int64?, last: Int64?) in
+            let row = try Row.fetchOne(
                 db,
                 sql: """
                     SELECT min(time_us), max(time_us) FROM events INDEXED BY events_subject_time
                     WHERE subject = \(StoredText.parameter)
                     """, arguments: [StoredText.argument(customer)])
+            return (row?[0], row?[1])
         }
-        guard let first: Int64 = span?[0], let last: Int64 = span?[1] else { return PhaseUsages([:]) }
+        guard let first = span.first, let last = span.last else { return PhaseUsages([:]) }
         for phase in phases {
             // Phases outside the customer's first and last event hold no usage: no query (a value far in the
             // future crosses many empty periods).

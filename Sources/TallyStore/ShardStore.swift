@@ -39,7 +39,7 @@ public final class ShardStore: Sendable {
     let buildRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     /// Why writes are failing, while they are (see `writeFailure`).
     let writeHealth = Mutex<StoreError?>(nil)
-    let logger: Logger
+    public let logger: Logger
 
     /// The aggregates file of the store whose events file is `path`: `shard.sqlite` → `shard.aggregates.sqlite`.
     public static func aggregatesPath(for path: String) -> String {

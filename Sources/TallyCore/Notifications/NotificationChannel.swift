@@ -49,11 +49,14 @@ public struct ChannelSpec: Sendable, Hashable, Codable {
                 metadata: metadata))
     }
 
-    static func isWebhookURL(_ text: String) -> Bool {
-        guard text.utf8.count <= maxURLBytes, text.hasPrefix("http://") || text.hasPrefix("https://") else {
-            return false
-        }
-        return text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F }
+    /// An absolute http(s) URL with a host and, when given, a port from 1 to 65535 (checked again before each
+    /// delivery: the HTTP client traps on a port out of range).
+    public static func isWebhookURL(_ text: String) -> Bool {
+        guard text.utf8.count <= maxURLBytes, text.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }),
+            let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+        else { return false }
+        return components.port.map { (1...65_535).contains($0) } ?? true
     }
 
     static func isHeader(_ name: String, _ value: String) -> Bool {

@@ -67,7 +67,8 @@ public struct NotificationEvent: Sendable, Hashable, Codable {
         self.customer = customer
         self.featureKey = featureKey
         self.payload = payload
-        self.deliveries = channels.map { Delivery(channelID: $0, at: createdAt) }
+        var seen = Set<String>()
+        self.deliveries = channels.filter { seen.insert($0).inserted }.map { Delivery(channelID: $0, at: createdAt) }
         self.annotations = annotations
     }
 
@@ -79,6 +80,11 @@ public struct NotificationEvent: Sendable, Hashable, Codable {
         guard let index = deliveries.firstIndex(where: { $0.channelID == channelID }) else { return }
         var delivery = deliveries[index]
         delivery.attempts.append(attempt)
+        if delivery.state == .resending, delivery.updatedAt > attempt.timestamp {
+            // Resent while this attempt was under way: the resend still goes out.
+            deliveries[index] = delivery
+            return
+        }
         delivery.updatedAt = attempt.timestamp
         if attempt.success {
             delivery.state = .success

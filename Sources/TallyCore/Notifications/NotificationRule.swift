@@ -48,6 +48,7 @@ public struct RuleSpec: Sendable, Hashable, Codable {
         let name = reader.requiredString("name")
         let channels = reader.stringList("channels", max: maxChannels) ?? []
         if channels.isEmpty, !reader.hasError(for: "channels") { reader.fail("channels", "needs 1 to \(maxChannels)") }
+        if Set(channels).count != channels.count { reader.fail("channels", "must not repeat a channel") }
         let features = reader.stringList("features", max: 100) ?? []
         if Set(features).count != features.count { reader.fail("features", "must not repeat a feature") }
         var thresholds: [Threshold] = []
@@ -102,10 +103,11 @@ public struct RuleSpec: Sendable, Hashable, Codable {
             }
             var amount = threshold.value
             if threshold.isPercentage {
-                // total × value% exactly; a product past Int128 is a threshold no usage reaches.
-                let (product, overflow) = total.units.multipliedReportingOverflow(by: threshold.value.units)
-                guard !overflow else { continue }
-                amount = Amount(units: product / (100 * Amount.unitsPerWhole))
+                // total × value / 100 exactly, in full width; a quotient past Int128 is above any usage.
+                let divisor = 100 * Amount.unitsPerWhole
+                let (high, low) = total.units.multipliedFullWidth(by: threshold.value.units)
+                guard high.magnitude < UInt128(divisor.magnitude) / 2 else { continue }
+                amount = Amount(units: divisor.dividingFullWidth((high, low)).quotient)
             }
             guard value.usage > amount else { continue }
             if let current = usageKind,

@@ -1,3 +1,4 @@
+import Logging
 import TallyCore
 import TallyStore
 
@@ -6,8 +7,12 @@ import TallyStore
 /// balance); moving to another threshold of the same kind fires again.
 public struct BalanceNotifier: Sendable {
     let store: ShardStore
+    let logger: Logger
 
-    public init(store: ShardStore) { self.store = store }
+    public init(store: ShardStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
 
     /// Evaluates the active metered entitlements of `customers` (every customer when nil) at `now`; answers how
     /// many notifications were stored.
@@ -25,29 +30,50 @@ public struct BalanceNotifier: Sendable {
         }
         let channels = Set(try await store.channels().filter { $0.deletedAt == nil && !$0.spec.disabled }.map(\.id))
         var fired: [(event: NotificationEvent, mark: (key: String, threshold: String)?)] = []
+        let instant = now.minuteCeiling
         for state in states where state.entitlement.meteredTerms != nil && state.entitlement.isActive(at: now) {
-            guard let feature = try await store.feature(idOrKey: state.entitlement.featureID, includeArchived: true)
-            else { continue }
-            let watching = rules.filter { $0.watches(feature) }
-            guard !watching.isEmpty, let period = Self.period(of: state, at: now) else { continue }
-            let value = try await store.meteredValue(state, at: now.minuteCeiling)
-            for rule in watching {
-                for threshold in rule.spec.crossed(by: value) {
-                    let kind = threshold.isBalance ? "balance" : "usage"
-                    let event = NotificationEvent(
-                        id: ULID.make(time: now), type: .balanceThreshold, createdAt: now, ruleID: rule.id,
-                        customer: state.entitlement.customer, featureKey: feature.key,
-                        payload: Self.payload(
-                            type: .balanceThreshold, state: state, feature: feature, value: value, threshold: threshold,
-                            now: now),
-                        channels: rule.spec.channels.filter(channels.contains),
-                        annotations: Self.annotations(state, feature))
-                    let key = "\(rule.id)|\(state.entitlement.id)|\(period.from.micros)|\(kind)"
-                    fired.append((event, (key, "\(threshold.type):\(threshold.value)")))
-                }
+            // One entitlement whose value cannot be computed (its meter deleted, an overflow) is skipped, not the
+            // round: the others still notify.
+            do {
+                fired += try await crossings(of: state, rules: rules, channels: channels, at: instant, now: now)
+            } catch {
+                logger.warning(
+                    "threshold evaluation skipped an entitlement",
+                    metadata: ["entitlement": "\(state.entitlement.id)", "error": "\(error)"])
             }
         }
         return try await store.recordNotifications(fired).count
+    }
+
+    /// The threshold notifications of one entitlement's value at `instant` (a whole minute; its usage period too).
+    private func crossings(
+        of state: EntitlementState, rules: [NotificationRule], channels: Set<String>, at instant: Timestamp,
+        now: Timestamp
+    ) async throws -> [(event: NotificationEvent, mark: (key: String, threshold: String)?)] {
+        guard let feature = try await store.feature(idOrKey: state.entitlement.featureID, includeArchived: true) else {
+            return []
+        }
+        let watching = rules.filter { $0.watches(feature) && $0.spec.channels.contains(where: channels.contains) }
+        guard !watching.isEmpty, let period = Self.period(of: state, at: instant) else { return [] }
+        let value = try await store.meteredValue(state, at: instant)
+        var fired: [(event: NotificationEvent, mark: (key: String, threshold: String)?)] = []
+        for rule in watching {
+            for threshold in rule.spec.crossed(by: value) {
+                let id = ULID.make(time: now)
+                let event = NotificationEvent(
+                    id: id, type: .balanceThreshold, createdAt: now, ruleID: rule.id,
+                    customer: state.entitlement.customer, featureKey: feature.key,
+                    payload: Self.payload(
+                        id: id, type: .balanceThreshold, state: state, feature: feature, value: value,
+                        threshold: threshold, now: now),
+                    channels: rule.spec.channels.filter(channels.contains),
+                    annotations: Self.annotations(state, feature))
+                let kind = threshold.isBalance ? "balance" : "usage"
+                let key = "\(rule.id)|\(state.entitlement.id)|\(period.from.micros)|\(kind)"
+                fired.append((event, (key, "\(threshold.type):\(threshold.value)")))
+            }
+        }
+        return fired
     }
 
     /// Stores the `entitlements.reset` notifications of a manual reset of `state` (read after the reset).
@@ -60,12 +86,14 @@ public struct BalanceNotifier: Sendable {
         else { return }
         let channels = Set(try await store.channels().filter { $0.deletedAt == nil && !$0.spec.disabled }.map(\.id))
         let value = try await store.meteredValue(state, at: reset.at)
-        let fired = rules.filter { $0.watches(feature) }.map { rule in
+        let live = rules.filter { $0.watches(feature) && $0.spec.channels.contains(where: channels.contains) }
+        let fired = live.map { rule in
+            let id = ULID.make(time: now)
             let event = NotificationEvent(
-                id: ULID.make(time: now), type: .reset, createdAt: now, ruleID: rule.id,
+                id: id, type: .reset, createdAt: now, ruleID: rule.id,
                 customer: state.entitlement.customer, featureKey: feature.key,
                 payload: Self.payload(
-                    type: .reset, state: state, feature: feature, value: value, threshold: nil, now: now),
+                    id: id, type: .reset, state: state, feature: feature, value: value, threshold: nil, now: now),
                 channels: rule.spec.channels.filter(channels.contains), annotations: Self.annotations(state, feature))
             let key = "\(rule.id)|\(state.entitlement.id)|\(reset.at.micros)|reset"
             return (event: event, mark: Optional((key: key, threshold: "reset")))
@@ -87,9 +115,11 @@ public struct BalanceNotifier: Sendable {
         ["event.subject.key": state.entitlement.customer, "event.feature.key": feature.key]
     }
 
-    /// Upstream's webhook payload: `{id, type, timestamp, data: {entitlement, feature, subject, value, threshold}}`.
+    /// Upstream's webhook payload: `{id, type, timestamp, data: {entitlement, feature, subject, value, threshold}}`;
+    /// its `id` is the event's (and the `webhook-id` header's).
     static func payload(
-        type: RuleSpec.Kind, state: EntitlementState, feature: Feature, value: MeteredValue, threshold: Threshold?,
+        id: String, type: RuleSpec.Kind, state: EntitlementState, feature: Feature, value: MeteredValue,
+        threshold: Threshold?,
         now: Timestamp
     ) -> String {
         var data: JSONObject = [
@@ -99,8 +129,8 @@ public struct BalanceNotifier: Sendable {
         if let threshold { data["threshold"] = threshold.json }
         return JSONWriter.string(
             .object([
-                "id": .string(ULID.make(time: now)), "type": .string(type.rawValue),
-                "timestamp": .string(now.description), "data": .object(data),
+                "id": .string(id), "type": .string(type.rawValue), "timestamp": .string(now.description),
+                "data": .object(data),
             ]))
     }
 }

@@ -14,6 +14,7 @@ public protocol NotificationBackend: Sendable {
     /// Stores an event with made-up values for the rule's channels (`notification.rule.test` annotation).
     func testRule(_ rule: NotificationRule) async throws -> NotificationEvent
     func notifications() async throws -> [NotificationEvent]
+    func notification(id: String) async throws -> NotificationEvent?
     /// Delivers the event again to `channels` (every channel when empty) whose delivery was attempted.
     func resend(id: String, channels: [String]) async throws
 }
@@ -47,21 +48,22 @@ extension LocalBackend: NotificationBackend {
 
     public func testRule(_ rule: NotificationRule) async throws -> NotificationEvent {
         let now = Timestamp.now
+        let id = ULID.make(time: now)
+        var data: JSONObject = [
+            "subject": .object(["key": .string("test-subject")]),
+            "value": .object([
+                "hasAccess": .bool(true), "balance": .number("20"), "usage": .number("80"), "overage": .number("0"),
+                "totalAvailableGrantAmount": .number("100"),
+            ]),
+        ]
+        if let threshold = rule.spec.thresholds.first { data["threshold"] = threshold.json }
         let payload = JSONWriter.string(
             .object([
-                "id": .string(ULID.make(time: now)), "type": .string(rule.spec.kind.rawValue),
-                "timestamp": .string(now.description),
-                "data": .object([
-                    "subject": .object(["key": .string("test-subject")]),
-                    "value": .object([
-                        "hasAccess": .bool(true), "balance": .number("20"), "usage": .number("80"),
-                        "overage": .number("0"), "totalAvailableGrantAmount": .number("100"),
-                    ]),
-                    "threshold": rule.spec.thresholds.first?.json ?? .null,
-                ]),
+                "id": .string(id), "type": .string(rule.spec.kind.rawValue), "timestamp": .string(now.description),
+                "data": .object(data),
             ]))
         let event = NotificationEvent(
-            id: ULID.make(time: now), type: rule.spec.kind, createdAt: now, ruleID: rule.id, customer: "test-subject",
+            id: id, type: rule.spec.kind, createdAt: now, ruleID: rule.id, customer: "test-subject",
             featureKey: "", payload: payload, channels: rule.spec.channels,
             annotations: ["notification.rule.test": "true"])
         _ = try await store.recordNotifications([(event, nil)])
@@ -69,6 +71,8 @@ extension LocalBackend: NotificationBackend {
     }
 
     public func notifications() async throws -> [NotificationEvent] { try await store.notifications() }
+
+    public func notification(id: String) async throws -> NotificationEvent? { try await store.notification(id: id) }
 
     public func resend(id: String, channels: [String]) async throws {
         let now = Timestamp.now

@@ -127,9 +127,12 @@ public struct NotificationRoutes<Backend: NotificationBackend>: Sendable {
             let event = try await event(context)
             let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
             var channels: [String] = []
-            if case .array(let items)? = body["channels"] {
+            switch body["channels"] {
+            case nil, .null?: break
+            case .array(let items)?:
                 channels = items.compactMap(\.stringValue)
                 guard channels.count == items.count else { throw Problem.invalidField("channels", "must be strings") }
+            default: throw Problem.invalidField("channels", "must be an array of channel ids")
             }
             try await backend.resend(id: event.id, channels: channels)
             return Response(status: .accepted)
@@ -154,7 +157,7 @@ public struct NotificationRoutes<Backend: NotificationBackend>: Sendable {
 
     private func event(_ context: BasicRequestContext) async throws -> NotificationEvent {
         let id = try RouteParameters.parameter(context, "event")
-        guard let found = try await backend.notifications().first(where: { $0.id == id }) else {
+        guard let found = try await backend.notification(id: id) else {
             throw NotificationStoreError.eventNotFound(id)
         }
         return found

@@ -9,14 +9,21 @@ import TallyStore
 public struct NotificationService: Service {
     /// Time between two rounds.
     public let pollInterval: Duration
+    /// Time between two evaluations of every customer (a grant that expires or starts, or a period that rolls
+    /// over, moves a balance without any request); the first runs at start, so a restart misses nothing.
+    public let fullSweepInterval: Duration
     let notifier: BalanceNotifier
     let store: ShardStore
     let logger: Logger
 
-    public init(store: ShardStore, pollInterval: Duration = .milliseconds(200), logger: Logger) {
+    public init(
+        store: ShardStore, pollInterval: Duration = .milliseconds(200), fullSweepInterval: Duration = .seconds(60),
+        logger: Logger
+    ) {
         self.store = store
         self.pollInterval = pollInterval
-        self.notifier = BalanceNotifier(store: store)
+        self.fullSweepInterval = fullSweepInterval
+        self.notifier = BalanceNotifier(store: store, logger: logger)
         self.logger = logger
     }
 
@@ -27,17 +34,24 @@ public struct NotificationService: Service {
     }
 
     private func rounds(delivery: WebhookDelivery) async {
+        var lastSweep: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if lastSweep.map({ ContinuousClock.now - $0 >= fullSweepInterval }) ?? true {
+                store.touchCustomers([String]?.none, all: true)
+                lastSweep = .now
+            }
             let customers = store.takeTouchedCustomers()
             do {
-                if customers.map({ !$0.isEmpty }) ?? true { try await notifier.evaluate(customers: customers) }
+                if customers.map({ !$0.isEmpty }) ?? true {
+                    _ = try await cancelWhenGracefulShutdown { try await notifier.evaluate(customers: customers) }
+                }
             } catch {
                 // Looked at again next round.
                 store.touchCustomers(customers, all: customers == nil)
                 logger.error("threshold evaluation failed", metadata: ["error": "\(error)"])
             }
             do {
-                try await delivery.deliverDue()
+                _ = try await cancelWhenGracefulShutdown { try await delivery.deliverDue() }
             } catch {
                 logger.error("webhook delivery round failed", metadata: ["error": "\(error)"])
             }

@@ -28,6 +28,8 @@ public struct WebhookDelivery: Sendable {
     /// when done.
     public static func makeClient() -> HTTPClient {
         var configuration = HTTPClient.Configuration()
+        // A redirect would turn the POST into a GET, or carry the signature to another host: an answer is final.
+        configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(
             connect: .seconds(Int64(connectTimeout.components.seconds)),
             read: .seconds(Int64(webhookTimeout.components.seconds)))
@@ -76,6 +78,12 @@ public struct WebhookDelivery: Sendable {
     func send(_ event: NotificationEvent, to channel: NotificationChannel) async -> NotificationEvent.Attempt {
         let started = ContinuousClock.now
         let timestamp = Timestamp.now
+        func failed(_ reason: String) -> NotificationEvent.Attempt {
+            NotificationEvent.Attempt(
+                success: false, timestamp: timestamp, statusCode: nil, body: reason.echoed,
+                durationMs: Self.milliseconds(since: started))
+        }
+        guard ChannelSpec.isWebhookURL(channel.spec.url) else { return failed("the channel's URL is not usable") }
         let seconds = String(timestamp.micros / Timestamp.microsPerSecond)
         var request = HTTPClientRequest(url: channel.spec.url)
         request.method = .POST
@@ -91,21 +99,44 @@ public struct WebhookDelivery: Sendable {
             request.headers.replaceOrAdd(name: "\(prefix)-signature", value: signature)
         }
         request.body = .bytes(ByteBuffer(string: event.payload))
+        let (client, prepared) = (self.client, request)
         do {
-            let response = try await client.execute(
-                request, timeout: .seconds(Int64(Self.webhookTimeout.components.seconds)))
-            let body = try await response.body.collect(upTo: Self.maxRecordedResponseBytes * 64)
-            let text = String(buffer: body).prefix(Self.maxRecordedResponseBytes)
-            let ok = (200..<300).contains(Int(response.status.code))
+            // The whole attempt, answer body included, within `webhookTimeout`.
+            let (status, text) = try await withThrowingTaskGroup(of: (Int, String)?.self) { group in
+                group.addTask {
+                    let response = try await client.execute(
+                        prepared, timeout: .seconds(Int64(Self.webhookTimeout.components.seconds)))
+                    var kept = ByteBuffer()
+                    for try await var part in response.body {
+                        let room = Self.maxRecordedResponseBytes - kept.readableBytes
+                        if room <= 0 { break }
+                        if let slice = part.readSlice(length: min(room, part.readableBytes)) {
+                            kept.writeImmutableBuffer(slice)
+                        }
+                    }
+                    return (Int(response.status.code), String(buffer: kept))
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.webhookTimeout)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                guard let first else { throw DeliveryTimeout() }
+                return first
+            }
             return NotificationEvent.Attempt(
-                success: ok, timestamp: timestamp, statusCode: Int(response.status.code), body: String(text),
+                success: (200..<300).contains(status), timestamp: timestamp, statusCode: status, body: text,
                 durationMs: Self.milliseconds(since: started))
         } catch {
             logger.info("webhook attempt failed", metadata: ["event": "\(event.id)", "error": "\(error)"])
-            return NotificationEvent.Attempt(
-                success: false, timestamp: timestamp, statusCode: nil, body: "\(error)".echoed,
-                durationMs: Self.milliseconds(since: started))
+            return failed("\(error)")
         }
+    }
+
+    /// An attempt that outlived `webhookTimeout`.
+    struct DeliveryTimeout: Error, CustomStringConvertible {
+        var description: String { "no complete answer within \(WebhookDelivery.webhookTimeout)" }
     }
 
     /// `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` keyed by the secret's bytes.

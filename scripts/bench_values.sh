@@ -1,0 +1,29 @@
+# Sourced by scripts/bench.sh for --values: entitlement value checks on a node while ingestion runs.
+# A fresh node with the 4 meters, the feature `tokens` and 1,000 customers each with a metered entitlement and a grant;
+# then 15 s of ingestion alone (8 connections, 1,000 random customers, events stamped now), 15 s of value checks
+# alone (8 connections asking random customers' values), and both at once; then the events counted against those
+# acknowledged.
+values_bench() {
+  start_node values "$bin/tally"
+  python3 scripts/value_checks.py setup --url "$url" --customers 1000
+  local load=("$bin/tally-loadgen" --url "$url" --duration-seconds 15 --connections 8 --batch-events "$batch"
+    --subjects 1000 --random-subjects)
+  echo "== ingestion alone"
+  "${load[@]}" | tee "$work/values-ingest.txt"
+  echo "== value checks alone"
+  python3 scripts/value_checks.py run --url "$url" --customers 1000 --seconds 15 --label alone
+  echo "== value checks during ingestion"
+  "${load[@]}" > "$work/values-both.txt" &
+  local generator=$!
+  sleep 1
+  python3 scripts/value_checks.py run --url "$url" --customers 1000 --seconds 12 --label during_ingest
+  wait "$generator"
+  grep -o 'events_per_second=[0-9.]*\|p99_ms=[0-9.]*' "$work/values-both.txt" | sed 's/^/ingest_during_checks_/'
+  local acknowledged counted
+  acknowledged="$(cat "$work/values-ingest.txt" "$work/values-both.txt" | grep -o 'acknowledged_events=[0-9]*' \
+    | cut -d= -f2 | awk '{sum += $1} END {print sum}')"
+  counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
+    | grep -o '"value":[0-9]*' | cut -d: -f2)"
+  echo "counted_events=${counted:-0} (acknowledged ${acknowledged})"
+  echo "node_peak_rss_mb=$(peak_rss_mb "$pid")"
+}
