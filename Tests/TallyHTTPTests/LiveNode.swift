@@ -36,7 +36,11 @@ struct LiveNode {
             onServerRunning: { continuation.yield($0) })
         var services: [any Service] = [app]
         if notifications {
-            services.append(NotificationService(store: store, pollInterval: .milliseconds(50), logger: logger))
+            // Generous attempt timeouts: under the whole suite's load an in-process answer can take seconds, and a
+            // timed-out attempt would change the attempts a test expects.
+            let timeouts = WebhookDelivery.Timeouts(webhookTimeout: .seconds(120), connectTimeout: .seconds(60))
+            services.append(
+                NotificationService(store: store, pollInterval: .milliseconds(50), timeouts: timeouts, logger: logger))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -12,15 +12,18 @@ public struct NotificationService: Service {
     /// Time between two evaluations of every customer (a grant that expires or starts, or a period that rolls
     /// over, moves a balance without any request); the first runs at start, so a restart misses nothing.
     public let fullSweepInterval: Duration
+    /// How long each webhook attempt may take.
+    public let timeouts: WebhookDelivery.Timeouts
     let notifier: BalanceNotifier
     let store: ShardStore
     let logger: Logger
 
     public init(
         store: ShardStore, pollInterval: Duration = .milliseconds(200), fullSweepInterval: Duration = .seconds(60),
-        logger: Logger
+        timeouts: WebhookDelivery.Timeouts = .init(), logger: Logger
     ) {
         self.store = store
+        self.timeouts = timeouts
         self.pollInterval = pollInterval
         self.fullSweepInterval = fullSweepInterval
         self.notifier = BalanceNotifier(store: store, logger: logger)
@@ -28,8 +31,8 @@ public struct NotificationService: Service {
     }
 
     public func run() async throws {
-        let client = WebhookDelivery.makeClient()
-        await rounds(delivery: WebhookDelivery(store: store, client: client, logger: logger))
+        let client = WebhookDelivery.makeClient(timeouts)
+        await rounds(delivery: WebhookDelivery(store: store, client: client, timeouts: timeouts, logger: logger))
         try await client.shutdown()
     }
 

@@ -11,10 +11,18 @@ import TallyStore
 /// headers and Standard Webhooks / Svix signatures (`webhook-*` and `svix-*`), every attempt recorded, failures
 /// retried by `DeliveryPolicy`. The message id is the event id on every attempt, so receivers can de-duplicate.
 public struct WebhookDelivery: Sendable {
-    /// Longest a receiver may take to answer one attempt.
-    public static let webhookTimeout = Duration.seconds(10)
-    /// Longest a connection to a receiver may take (a receiver that is down fails the attempt this fast).
-    public static let connectTimeout = Duration.seconds(2)
+    /// How long one attempt may take.
+    public struct Timeouts: Sendable {
+        /// Longest a receiver may take to answer one attempt, answer body included (default 10 s).
+        public var webhookTimeout: Duration
+        /// Longest a connection to a receiver may take (default 2 s: a receiver that is down fails fast).
+        public var connectTimeout: Duration
+
+        public init(webhookTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(2)) {
+            self.webhookTimeout = webhookTimeout
+            self.connectTimeout = connectTimeout
+        }
+    }
     /// Most events delivered per round.
     public static let maxEventsPerRound = 32
     /// Longest part of a receiver's answer kept with an attempt, in bytes.
@@ -22,23 +30,25 @@ public struct WebhookDelivery: Sendable {
 
     let store: ShardStore
     let client: HTTPClient
+    let timeouts: Timeouts
     let logger: Logger
 
     /// The HTTP client deliveries use: `connectTimeout` to connect, `webhookTimeout` for the answer. Shut it down
     /// when done.
-    public static func makeClient() -> HTTPClient {
+    public static func makeClient(_ timeouts: Timeouts) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         // A redirect would turn the POST into a GET, or carry the signature to another host: an answer is final.
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(
-            connect: .seconds(Int64(connectTimeout.components.seconds)),
-            read: .seconds(Int64(webhookTimeout.components.seconds)))
+            connect: .seconds(timeouts.connectTimeout.components.seconds),
+            read: .seconds(timeouts.webhookTimeout.components.seconds))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    public init(store: ShardStore, client: HTTPClient, logger: Logger) {
+    public init(store: ShardStore, client: HTTPClient, timeouts: Timeouts, logger: Logger) {
         self.store = store
         self.client = client
+        self.timeouts = timeouts
         self.logger = logger
     }
 
@@ -99,13 +109,13 @@ public struct WebhookDelivery: Sendable {
             request.headers.replaceOrAdd(name: "\(prefix)-signature", value: signature)
         }
         request.body = .bytes(ByteBuffer(string: event.payload))
-        let (client, prepared) = (self.client, request)
+        let (client, prepared, limit) = (self.client, request, timeouts.webhookTimeout)
         do {
             // The whole attempt, answer body included, within `webhookTimeout`.
             let (status, text) = try await withThrowingTaskGroup(of: (Int, String)?.self) { group in
                 group.addTask {
                     let response = try await client.execute(
-                        prepared, timeout: .seconds(Int64(Self.webhookTimeout.components.seconds)))
+                        prepared, timeout: .seconds(limit.components.seconds))
                     var kept = ByteBuffer()
                     for try await var part in response.body {
                         let room = Self.maxRecordedResponseBytes - kept.readableBytes
@@ -117,12 +127,12 @@ public struct WebhookDelivery: Sendable {
                     return (Int(response.status.code), String(buffer: kept))
                 }
                 group.addTask {
-                    try await Task.sleep(for: Self.webhookTimeout)
+                    try await Task.sleep(for: limit)
                     return nil
                 }
                 let first = try await group.next() ?? nil
                 group.cancelAll()
-                guard let first else { throw DeliveryTimeout() }
+                guard let first else { throw DeliveryTimeout(limit: limit) }
                 return first
             }
             return NotificationEvent.Attempt(
@@ -136,7 +146,8 @@ public struct WebhookDelivery: Sendable {
 
     /// An attempt that outlived `webhookTimeout`.
     struct DeliveryTimeout: Error, CustomStringConvertible {
-        var description: String { "no complete answer within \(WebhookDelivery.webhookTimeout)" }
+        var limit: Duration
+        var description: String { "no complete answer within \(limit)" }
     }
 
     /// `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` keyed by the secret's bytes.
