@@ -17,13 +17,17 @@ struct LiveNode {
     let baseURL: String
     let store: ShardStore
 
+    /// Webhook attempt timeouts for tests: under the whole suite's load an in-process answer can take seconds, and a
+    /// timed-out attempt would change the attempts a test expects.
+    static let generousTimeouts = WebhookDelivery.Timeouts(webhookTimeout: .seconds(120), connectTimeout: .seconds(60))
+
     /// Starts a node, runs `body` against it, then shuts it down gracefully. It runs no background meter builder,
     /// and the notification loop only with `notifications` (polling every 50 ms):
     /// a back-fill larger than `backfillInlinePositions` waits for the test (`ShardStore.finishBuilds`).
     static func run(
         limits: APILimits = APILimits(), apiKeys: APIKeys = [], directory: String? = nil,
         store configuration: StoreConfiguration = StoreConfiguration(), notifications: Bool = false,
-        _ body: (LiveNode) async throws -> Void
+        webhookTimeouts: WebhookDelivery.Timeouts = LiveNode.generousTimeouts, _ body: (LiveNode) async throws -> Void
     ) async throws {
         let folder = directory ?? NSTemporaryDirectory() + "tally-http-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -36,11 +40,9 @@ struct LiveNode {
             onServerRunning: { continuation.yield($0) })
         var services: [any Service] = [app]
         if notifications {
-            // Generous attempt timeouts: under the whole suite's load an in-process answer can take seconds, and a
-            // timed-out attempt would change the attempts a test expects.
-            let timeouts = WebhookDelivery.Timeouts(webhookTimeout: .seconds(120), connectTimeout: .seconds(60))
             services.append(
-                NotificationService(store: store, pollInterval: .milliseconds(50), timeouts: timeouts, logger: logger))
+                NotificationService(
+                    store: store, pollInterval: .milliseconds(50), timeouts: webhookTimeouts, logger: logger))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -101,7 +101,9 @@ import Testing
         var eventID = ""
         // The receiver is gone (connection refused): the delivery stays pending in the outbox.
         try await WebhookReceiver().run { hook in hookURL = hook }
-        try await LiveNode.run(directory: folder, notifications: true) { node in
+        // A receiver that is down refuses the connection at once; the client retries connecting until its timeout.
+        let downReceiver = WebhookDelivery.Timeouts(webhookTimeout: .seconds(10), connectTimeout: .seconds(1))
+        try await LiveNode.run(directory: folder, notifications: true, webhookTimeouts: downReceiver) { node in
             let (channel, _) = try await setUp(node, hook: hookURL)
             let rule = try await node.post(
                 "/api/v1/notification/rules",
