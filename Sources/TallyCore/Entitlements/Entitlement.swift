@@ -74,6 +74,14 @@ public struct Entitlement: Sendable, Hashable, Codable {
         if case .metered(let terms) = kind { return terms }
         return nil
     }
+
+    /// A metered entitlement's usage periods with its manual `resets`; nil for boolean and static ones.
+    public func usagePeriods(resets: [ManualReset]) -> UsagePeriods? {
+        guard let terms = meteredTerms, let usagePeriod else { return nil }
+        return UsagePeriods(
+            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
+            manualResets: resets.map { ($0.at, $0.retainAnchor) })
+    }
 }
 
 /// The validated body of an entitlement create (or override) request.

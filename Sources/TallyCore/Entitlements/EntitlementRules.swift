@@ -5,12 +5,9 @@ public enum EntitlementRules {
     public static func grantRefusal(
         effectiveAt: Timestamp, entitlement: Entitlement, resets: [ManualReset], now: Timestamp
     ) -> FieldError? {
-        guard let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod else {
+        guard let periods = entitlement.usagePeriods(resets: resets) else {
             return FieldError(field: "entitlement", reason: "only metered entitlements take grants")
         }
-        let periods = UsagePeriods(
-            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
-            manualResets: resets.map { ($0.at, $0.retainAnchor) })
         if let current = periods.period(at: now), effectiveAt < current.from {
             return FieldError(
                 field: "effectiveAt", reason: "must not be before the current usage period's start \(current.from)")
@@ -24,10 +21,7 @@ public enum EntitlementRules {
     ) -> FieldError? {
         if grant.voidedAt != nil { return FieldError(field: "grantId", reason: "the grant is already voided") }
         if at > now { return FieldError(field: "at", reason: "must not be in the future") }
-        if let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod {
-            let periods = UsagePeriods(
-                measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
-                manualResets: resets.map { ($0.at, $0.retainAnchor) })
+        if let periods = entitlement.usagePeriods(resets: resets) {
             if let current = periods.period(at: now), at < current.from {
                 return FieldError(
                     field: "at", reason: "must not be before the current usage period's start \(current.from)")
@@ -41,7 +35,7 @@ public enum EntitlementRules {
     public static func resetRefusal(
         at: Timestamp, requested: Timestamp, entitlement: Entitlement, resets: [ManualReset], now: Timestamp
     ) -> FieldError? {
-        guard let terms = entitlement.meteredTerms, let usagePeriod = entitlement.usagePeriod else {
+        guard let terms = entitlement.meteredTerms, let periods = entitlement.usagePeriods(resets: resets) else {
             return FieldError(field: "entitlement", reason: "only metered entitlements can be reset")
         }
         if requested > now { return FieldError(field: "effectiveAt", reason: "must not be in the future") }
@@ -51,9 +45,6 @@ public enum EntitlementRules {
                 field: "effectiveAt",
                 reason: "must be after the last reset (or measureUsageFrom) \(last), in a later minute")
         }
-        let periods = UsagePeriods(
-            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
-            manualResets: resets.map { ($0.at, $0.retainAnchor) })
         if let current = periods.period(at: now), at < current.from {
             return FieldError(
                 field: "effectiveAt", reason: "must not be before the current usage period's start \(current.from)")

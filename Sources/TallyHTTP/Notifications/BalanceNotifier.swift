@@ -102,13 +102,7 @@ public struct BalanceNotifier: Sendable {
     }
 
     static func period(of state: EntitlementState, at now: Timestamp) -> TimePeriod? {
-        guard let terms = state.entitlement.meteredTerms, let usagePeriod = state.entitlement.usagePeriod else {
-            return nil
-        }
-        return UsagePeriods(
-            measureUsageFrom: terms.measureUsageFrom, usagePeriod: usagePeriod,
-            manualResets: state.resets.map { ($0.at, $0.retainAnchor) }
-        ).period(at: now)
+        state.entitlement.usagePeriods(resets: state.resets)?.period(at: now)
     }
 
     static func annotations(_ state: EntitlementState, _ feature: Feature) -> [String: String] {
