@@ -27,6 +27,12 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
         return overflow ? nil : Amount(units: sum)
     }
 
+    /// The difference, or nil when it does not fit.
+    public func subtracting(_ other: Amount) -> Amount? {
+        let (difference, overflow) = units.subtractingReportingOverflow(other.units)
+        return overflow ? nil : Amount(units: difference)
+    }
+
     /// Whether this value is within ±`maxEventMagnitude`.
     public var isWithinEventRange: Bool { units.magnitude <= Amount.maxEventMagnitude.units.magnitude }
 

@@ -3,6 +3,10 @@ import TallyStore
 
 /// What the entitlement routes run on. A node implements it over its shard store (`LocalBackend`).
 public protocol EntitlementBackend: Sendable {
+    /// Who `/api/v2/customers/{customerIdOrKey}` (and the v1 customer value route) acts for.
+    func owner(customerIDOrKey: String) async throws -> UsageOwner
+    /// Who `/api/v1/subjects/{subjectKey}` acts for.
+    func owner(subjectKey: String) async throws -> UsageOwner
     func createFeature(_ spec: FeatureSpec) async throws -> Feature
     func features(includeArchived: Bool) async throws -> [Feature]
     /// The feature with this id (archived too when asked) or the live one with this key.
@@ -43,6 +47,12 @@ public protocol EntitlementBackend: Sendable {
 extension LocalBackend: EntitlementBackend {
     /// Attempts of a reset whose entitlement changed while its snapshot was computed.
     static let maxResetAttempts = 3
+
+    public func owner(customerIDOrKey: String) async throws -> UsageOwner {
+        try await store.owner(customerIDOrKey: customerIDOrKey)
+    }
+
+    public func owner(subjectKey: String) async throws -> UsageOwner { try await store.owner(subjectKey: subjectKey) }
 
     public func createFeature(_ spec: FeatureSpec) async throws -> Feature { try await store.createFeature(spec) }
 

@@ -67,13 +67,13 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     private func registerScoped(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
         let item = RouterPath(stringLiteral: base + "/:entitlement")
         router.post(RouterPath(stringLiteral: base)) { request, context -> Response in
-            let customer = try RouteParameters.customer(context)
+            let customer = try await ownerKey(context, version: version)
             let spec = try await entitlementSpec(request)
             let state = try await backend.createEntitlement(customer: customer, spec, replacing: nil)
             return Response.json(state.entitlement.json(resets: state.resets, now: .now), status: .created)
         }
         router.get(RouterPath(stringLiteral: base)) { request, context -> Response in
-            let customer = try RouteParameters.customer(context)
+            let customer = try await ownerKey(context, version: version)
             let parameters = request.uri.queryParameters
             let includeDeleted = try RouteParameters.flag(parameters, "includeDeleted") ?? false
             let now = Timestamp.now
@@ -85,17 +85,17 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             return Response.json(.array(items))
         }
         router.get(item) { _, context -> Response in
-            let state = try await scopedState(context, version: version, at: .now)
+            let state = try await scopedState(context, version: version, byFeatureKey: version == .v2, at: .now)
             return Response.json(state.entitlement.json(resets: state.resets, now: .now))
         }
         router.delete(item) { _, context -> Response in
-            let state = try await scopedState(context, version: version, at: .now)
+            let state = try await scopedState(context, version: version, byFeatureKey: version == .v2, at: .now)
             try await backend.deleteEntitlement(id: state.entitlement.id)
             return Response(status: .noContent)
         }
         router.put(RouterPath(stringLiteral: base + "/:entitlement/override")) { request, context -> Response in
-            let customer = try RouteParameters.customer(context)
-            let old = try await scopedState(context, version: .v2, at: .now)
+            let customer = try await ownerKey(context, version: version)
+            let old = try await scopedState(context, version: version, byFeatureKey: true, at: .now)
             let spec = try await entitlementSpec(request)
             let state = try await backend.createEntitlement(
                 customer: customer, spec, replacing: old.entitlement.id)
@@ -104,7 +104,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         registerGrants(on: router, base: base, version: version)
         router.get(RouterPath(stringLiteral: base + "/:entitlement/value")) { request, context -> Response in
             let instant = try RouteParameters.time(request.uri.queryParameters["time"])
-            let customer = try RouteParameters.customer(context)
+            let customer = try await ownerKey(context, version: version)
             let idOrKey = try RouteParameters.parameter(context, "entitlement")
             guard
                 let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
@@ -115,11 +115,11 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             return Response.json(try await value(state, at: instant, version: version))
         }
         router.get(RouterPath(stringLiteral: base + "/:entitlement/history")) { request, context -> Response in
-            let state = try await scopedState(context, version: version, at: .now)
+            let state = try await scopedState(context, version: version, byFeatureKey: version == .v2, at: .now)
             return Response.json(try await history(state, request.uri.queryParameters).json)
         }
         router.post(RouterPath(stringLiteral: base + "/:entitlement/reset")) { request, context -> Response in
-            let state = try await scopedState(context, version: version, at: .now)
+            let state = try await scopedState(context, version: version, byFeatureKey: version == .v2, at: .now)
             try await reset(state, request)
             return Response(status: .noContent)
         }
@@ -128,7 +128,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     private func registerGrants(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
         let grants = RouterPath(stringLiteral: base + "/:entitlement/grants")
         router.post(grants) { request, context -> Response in
-            let state = try await scopedState(context, version: .v2, at: .now)
+            let state = try await scopedState(context, version: version, byFeatureKey: true, at: .now)
             let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
             switch GrantSpec.parse(body, version: version) {
             case .failure(let failure): throw Problem.invalid("the grant is invalid", failure.errors)
@@ -138,7 +138,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             }
         }
         router.get(grants) { request, context -> Response in
-            let state = try await scopedState(context, version: .v2, at: .now)
+            let state = try await scopedState(context, version: version, byFeatureKey: true, at: .now)
             let parameters = request.uri.queryParameters
             let now = Timestamp.now
             let items = state.grants.prefix(LegacyPaging.maxPageSize).map { $0.json(now: now) }
@@ -201,7 +201,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
         router.get("/api/v1/customers/:customer/entitlements/:entitlement/value") { request, context -> Response in
             let instant = try RouteParameters.time(request.uri.queryParameters["time"])
-            let customer = try RouteParameters.customer(context)
+            let customer = try await backend.owner(customerIDOrKey: try RouteParameters.customer(context)).key
             let key = try RouteParameters.parameter(context, "entitlement")
             guard let state = try await backend.entitlementState(customer: customer, idOrFeatureKey: key, at: instant)
             else { return Response.json(.object(["hasAccess": .bool(false)])) }
@@ -309,18 +309,27 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
     }
 
-    /// The entitlement of a scoped route: by id, or (v2) by the customer's feature key active at `instant`.
+    /// The owner key a scoped route acts for: v1 resolves its subject key, v2 its customer id or key.
+    private func ownerKey(_ context: BasicRequestContext, version: APIVersion) async throws -> String {
+        let key = try RouteParameters.customer(context)
+        return switch version {
+        case .v1: try await backend.owner(subjectKey: key).key
+        case .v2: try await backend.owner(customerIDOrKey: key).key
+        }
+    }
+
+    /// The entitlement of a scoped route: by id, or (`byFeatureKey`) by the owner's feature key active at `instant`.
     private func scopedState(
-        _ context: BasicRequestContext, version: APIVersion, at instant: Timestamp
+        _ context: BasicRequestContext, version: APIVersion, byFeatureKey: Bool, at instant: Timestamp
     )
         async throws -> EntitlementState
     {
-        let customer = try RouteParameters.customer(context)
         let idOrKey = try RouteParameters.parameter(context, "entitlement")
         let found =
-            version == .v1
-            ? try await backend.entitlementState(id: idOrKey)
-            : try await backend.entitlementState(customer: customer, idOrFeatureKey: idOrKey, at: instant)
+            byFeatureKey
+            ? try await backend.entitlementState(
+                customer: try await ownerKey(context, version: version), idOrFeatureKey: idOrKey, at: instant)
+            : try await backend.entitlementState(id: idOrKey)
         guard let found else { throw EntitlementStoreError.entitlementNotFound(idOrKey) }
         return found
     }

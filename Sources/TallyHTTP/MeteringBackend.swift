@@ -51,7 +51,7 @@ public struct LocalBackend: MeteringBackend {
     public init(store: ShardStore) { self.store = store }
 
     public func ingest(_ events: [CloudEvent]) async throws {
-        try await store.ingest(events)
+        try await store.ingestEnforced(events)
         store.touchCustomers(events.lazy.map(\.subject))
     }
 

@@ -42,15 +42,21 @@ struct PreparedBatch: Sendable {
     /// and the meters did not change, and rebuilds it from the events it stored otherwise.
     var buffer: AggregateBuffer
     let admission: Admission
+    /// The uses of entitlements that reject usage without access, judged by the writer (`ingestEnforced`).
+    let enforcement: EnforcementPlan?
     /// Whether an installed event whose key is taken is still new when no stored copy was received at the same
     /// instant (a slot copy: the source may hold an event twice, sent again after its de-dup window); false when an
     /// installed copy only fills in what is missing (anti-entropy's merge), so a taken key always means "stored".
     let tellsReceiptsApart: Bool
 
-    init(meterGeneration: Int, events: [PreparedEvent], admission: Admission, tellsReceiptsApart: Bool = true) {
+    init(
+        meterGeneration: Int, events: [PreparedEvent], admission: Admission, enforcement: EnforcementPlan? = nil,
+        tellsReceiptsApart: Bool = true
+    ) {
         self.meterGeneration = meterGeneration
         self.events = events
         self.admission = admission
+        self.enforcement = enforcement
         self.tellsReceiptsApart = tellsReceiptsApart
         var buffer = AggregateBuffer()
         for prepared in events { buffer.add(prepared.samples, of: prepared.event) }
@@ -76,6 +82,9 @@ final class Admission: Sendable {
             return false
         }
     }
+
+    /// Refuses the batch for another reason than the check (its enforcement plan).
+    func refuse(_ error: any Error) { outcome.withLock { $0 = error } }
 
     /// Why the writer refused the batch; nil when it was admitted.
     var refusal: (any Error)? { outcome.withLock { $0 } }

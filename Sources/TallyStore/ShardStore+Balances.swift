@@ -6,8 +6,7 @@ extension ShardStore {
     public func meteredValue(_ state: EntitlementState, at instant: Timestamp) async throws -> MeteredValue {
         let (balance, meter, filters) = try await meteredBalance(state)
         let phases = try balance.phases(to: instant)
-        let usage = try await usages(
-            phases, meter: meter, customer: state.entitlement.customer, filters: filters)
+        let usage = try await usages(phases, meter: meter, owner: state.entitlement.customer, filters: filters)
         return try balance.value(at: instant, usage: usage)
     }
 
@@ -19,7 +18,7 @@ extension ShardStore {
     {
         let (balance, meter, filters) = try await meteredBalance(state)
         let usage = try await usages(
-            try balance.resetPhases(at: instant), meter: meter, customer: state.entitlement.customer, filters: filters)
+            try balance.resetPhases(at: instant), meter: meter, owner: state.entitlement.customer, filters: filters)
         return try balance.snapshotAfterReset(at: instant, preserveOverage: preserveOverage, usage: usage)
     }
 
@@ -41,22 +40,30 @@ extension ShardStore {
         return (balance, meter, feature.spec.meterGroupByFilters ?? [:])
     }
 
-    /// The customer's usage in each phase: the meter's aggregate over the phase, except UNIQUE_COUNT (the growth of
-    /// the period's distinct count) and LATEST (the latest value since the period started).
+    /// The usage of the entitlement owner `owner` (the subject keys its customer attributes, or the key itself) in
+    /// each phase: the meter's aggregate over the phase, except UNIQUE_COUNT (the growth of the period's distinct
+    /// count) and LATEST (the latest value since the period started).
     func usages(
-        _ phases: [UsagePhase], meter: MeterDefinition, customer: String, filters: [String: String]
+        _ phases: [UsagePhase], meter: MeterDefinition, owner: String, filters: [String: String]
     )
         async throws -> PhaseUsages
     {
         var amounts: [UsagePhase: Amount] = [:]
-        let span = try await pool.read { db -> (first: Int64?, last: Int64?) in
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT min(time_us), max(time_us) FROM events INDEXED BY events_subject_time
-                    WHERE subject = \(StoredText.parameter)
-                    """, arguments: [StoredText.argument(customer)])
-            return (row?[0], row?[1])
+        let (subjects, span) = try await pool.read { db -> ([String], (first: Int64?, last: Int64?)) in
+            let subjects = try ShardStore.usageSubjects(ownerKey: owner, db)
+            var first: Int64?
+            var last: Int64?
+            for subject in subjects {
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT min(time_us), max(time_us) FROM events INDEXED BY events_subject_time
+                        WHERE subject = \(StoredText.parameter)
+                        """, arguments: [StoredText.argument(subject)])
+                if let low: Int64 = row?[0] { first = min(first ?? low, low) }
+                if let high: Int64 = row?[1] { last = max(last ?? high, high) }
+            }
+            return (subjects, (first, last))
         }
         guard let first = span.first, let last = span.last else { return PhaseUsages([:]) }
         for phase in phases {
@@ -66,24 +73,25 @@ extension ShardStore {
             if reach.micros > last || phase.period.to.micros <= first { continue }
             switch meter.aggregation {
             case .uniqueCount:
-                let through = try await total(meter, customer, filters, phase.periodStart, phase.period.to)
-                let before = try await total(meter, customer, filters, phase.periodStart, phase.period.from)
+                let through = try await total(meter, subjects, filters, phase.periodStart, phase.period.to)
+                let before = try await total(meter, subjects, filters, phase.periodStart, phase.period.from)
                 amounts[phase] = Amount(units: through.units - before.units)
             case .latest:
-                amounts[phase] = try await total(meter, customer, filters, phase.periodStart, phase.period.to)
+                amounts[phase] = try await total(meter, subjects, filters, phase.periodStart, phase.period.to)
             default:
-                amounts[phase] = try await total(meter, customer, filters, phase.period.from, phase.period.to)
+                amounts[phase] = try await total(meter, subjects, filters, phase.period.from, phase.period.to)
             }
         }
         return PhaseUsages(amounts)
     }
 
     private func total(
-        _ meter: MeterDefinition, _ customer: String, _ filters: [String: String], _ from: Timestamp, _ to: Timestamp
+        _ meter: MeterDefinition, _ subjects: [String], _ filters: [String: String], _ from: Timestamp,
+        _ to: Timestamp
     ) async throws -> Amount {
         guard from < to else { return .zero }
         let query = MeterQuery(
-            from: from, to: to, subjects: [customer], filterGroupBy: filters.mapValues { [$0] })
+            from: from, to: to, subjects: subjects, filterGroupBy: filters.mapValues { [$0] })
         let calendar: WindowCalendar
         switch query.validate(for: meter) {
         case .success(let valid): calendar = valid
@@ -110,7 +118,7 @@ extension ShardStore {
     ) async throws -> BalanceHistory {
         let (balance, meter, filters) = try await meteredBalance(state)
         let phases = try balance.historyPhases(from: from, to: to, windows: windows)
-        let usage = try await usages(phases, meter: meter, customer: state.entitlement.customer, filters: filters)
+        let usage = try await usages(phases, meter: meter, owner: state.entitlement.customer, filters: filters)
         return try balance.history(from: from, to: to, windows: windows, usage: usage)
     }
 }

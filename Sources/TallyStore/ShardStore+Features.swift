@@ -9,6 +9,13 @@ extension ShardStore {
             guard [.sum, .count, .uniqueCount, .latest].contains(meter.aggregation) else {
                 throw EntitlementStoreError.meterAggregationUnsupported(meter.aggregation.rawValue)
             }
+            if spec.enforcement == .reject, ![.sum, .count].contains(meter.aggregation) {
+                throw EntitlementStoreError.invalid(
+                    field: "enforcement",
+                    reason:
+                        "reject needs a SUM or COUNT meter; \(meter.slug) aggregates with \(meter.aggregation.rawValue)"
+                )
+            }
             for key in (spec.meterGroupByFilters ?? [:]).keys.sorted() where meter.groupBy[key] == nil {
                 throw EntitlementStoreError.invalid(
                     field: "meterGroupByFilters.\(key.echoed)", reason: "is not a group of meter \(meter.slug)")

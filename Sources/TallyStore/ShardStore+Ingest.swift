@@ -7,7 +7,10 @@ extension ShardStore {
     /// (same subject, source and id within the de-dup window) are accepted and not counted again.
     /// `admit`, when given, is checked inside the transaction that would commit the batch (a worker's fencing):
     /// when it throws, nothing of the batch is stored and its error is thrown.
-    public func ingest(_ events: [CloudEvent], admit: (@Sendable () throws -> Void)? = nil) async throws {
+    /// `enforcement`, when given, is judged by the writer too (`ingestEnforced`).
+    public func ingest(
+        _ events: [CloudEvent], admit: (@Sendable () throws -> Void)? = nil, enforcement plan: EnforcementPlan? = nil
+    ) async throws {
         guard !events.isEmpty else { return }
         // Back-pressure: while the aggregates writer is this far behind, batches are refused before anything is
         // stored, so pending partials (memory, and the work each query does to add them) stay bounded.
@@ -18,12 +21,15 @@ extension ShardStore {
         let (generation, meters) = meterSnapshot()
         let batch = PreparedBatch(
             meterGeneration: generation, events: events.map { PreparedEvent($0, meters: meters) },
-            admission: Admission(check: admit))
+            admission: Admission(check: admit), enforcement: plan)
         do {
             try await committer.submit(batch) { [self] batches in
                 _ = try await commit(
-                    { db in try self.apply(batches, db: db, now: Timestamp.now) },
-                    then: { effects in self.publish(effects) })
+                    keepsEnforcement: true, { db in try self.apply(batches, db: db, now: Timestamp.now) },
+                    then: { effects in
+                        self.publish(effects)
+                        self.enforcement.withLock { $0.commitPending() }
+                    }, orElse: { self.enforcement.withLock { $0.dropPending() } })
             }
         } catch GroupCommitterError.queueFull {
             throw StoreError.overloaded
@@ -60,10 +66,11 @@ extension ShardStore {
         var lastSeq: Int64?
         var position = lastPosition.withLock { $0 }
         var storedCount: Int64 = 0
-        for batch in batches where batch.admission.admits() {
+        for batch in batches where batch.admission.admits() && judge(batch) {
             var stored: [PreparedEvent] = []
             stored.reserveCapacity(batch.events.count)
-            for prepared in batch.events {
+            var storedIndices = Set<Int>()
+            for (index, prepared) in batch.events.enumerated() {
                 let event = prepared.event
                 let ingested = prepared.ingested?.micros ?? now.micros
                 guard
@@ -79,7 +86,11 @@ extension ShardStore {
                 lastSeq = position
                 storedCount += 1
                 stored.append(prepared)
+                storedIndices.insert(index)
                 subjects.insert(Identifier(event.subject))
+            }
+            if let uses = batch.enforcement?.uses, !uses.isEmpty {
+                enforcement.withLock { $0.record(uses.filter { storedIndices.contains($0.eventIndex) }) }
             }
             if batch.meterGeneration == generation, stored.count == batch.events.count {
                 buffers.append(batch.buffer)
@@ -104,6 +115,18 @@ extension ShardStore {
         return IngestEffects(
             buffers: buffers, newSubjects: newSubjects, lastSeq: lastSeq, stored: storedCount,
             hasCollisions: deduplicator.hasCollisions)
+    }
+
+    /// Whether the batch's enforcement plan (if any) admits it; a refusal is kept as the batch's.
+    private func judge(_ batch: PreparedBatch) -> Bool {
+        guard let plan = batch.enforcement else { return true }
+        do {
+            try enforcement.withLock { try $0.judge(plan) }
+            return true
+        } catch {
+            batch.admission.refuse(error)
+            return false
+        }
     }
 
     /// Publishes a committed ingest transaction: partials, known subjects and the event count.

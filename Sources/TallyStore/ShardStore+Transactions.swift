@@ -8,16 +8,24 @@ extension ShardStore {
     /// database does and no other transaction commits in between; when anything fails, `undo` runs instead and the
     /// error is thrown as a `StoreError` where one fits (a full disk is `StoreError.diskFull`). A failed commit is
     /// invisible in memory.
+    ///
+    /// Inline enforcement's ledger is cleared after every commit that could change what balances depend on: all but
+    /// aggregate flushes (`durable` false) and ingestion, which keeps the ledger in step itself (`keepsEnforcement`).
     func commit<T: Sendable>(
-        in database: DatabasePool? = nil, durable: Bool = true,
+        in database: DatabasePool? = nil, durable: Bool = true, keepsEnforcement: Bool? = nil,
         _ work: @escaping @Sendable (Database) throws -> T,
         then effects: @escaping @Sendable (T) -> Void = { _ in },
         orElse undo: @escaping @Sendable () -> Void = {}
     ) async throws -> T {
-        try await reportingFailures {
+        let keeps = keepsEnforcement ?? !durable
+        let published: @Sendable (T) -> Void = { [self] outcome in
+            effects(outcome)
+            if !keeps { self.enforcement.withLock { $0.clear() } }
+        }
+        return try await reportingFailures {
             try await (database ?? pool).writeWithoutTransaction { db -> T in
                 try ShardStore.synchronous(durable, db) {
-                    try ShardStore.transaction(db, work, then: effects, orElse: undo)
+                    try ShardStore.transaction(db, work, then: published, orElse: undo)
                 }
             }
         }
@@ -36,7 +44,7 @@ extension ShardStore {
         then effects: @escaping @Sendable (T) -> Void = { _ in }
     ) async throws -> T {
         try await reportingFailures {
-            try await aggregates.writeWithoutTransaction { [pool] db -> T in
+            try await aggregates.writeWithoutTransaction { [pool, self] db -> T in
                 try ShardStore.synchronous(true, db) {
                     try db.beginTransaction(.immediate)
                     do {
@@ -45,6 +53,7 @@ extension ShardStore {
                             let outcome = try work(prepared, events, db)
                             try db.commit()
                             effects(outcome)
+                            self.enforcement.withLock { $0.clear() }
                             return outcome
                         }
                     } catch {

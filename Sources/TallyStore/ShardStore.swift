@@ -37,6 +37,8 @@ public final class ShardStore: Sendable {
     let builds: Mutex<[String: MeterBuild]>
     /// Wakes the background builder (`MeterBuildService`); holds at most one undelivered signal.
     let buildRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    /// Inline enforcement's live usage and lookups (`ingestEnforced`), in step with committed events.
+    let enforcement = Mutex(EnforcementLedger())
     /// Why writes are failing, while they are (see `writeFailure`).
     let writeHealth = Mutex<StoreError?>(nil)
     public let logger: Logger

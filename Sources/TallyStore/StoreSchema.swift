@@ -207,6 +207,27 @@ enum StoreSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v10-customers") { db in
+            // Customers (bodies are their JSON) and the subject keys each live customer attributes; a subject key
+            // belongs to at most one live customer.
+            try db.execute(
+                sql: """
+                    CREATE TABLE customers(
+                        id TEXT PRIMARY KEY NOT NULL,
+                        key TEXT,
+                        owner_key TEXT NOT NULL,
+                        deleted_us INTEGER,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE UNIQUE INDEX customers_live_key ON customers(key) WHERE deleted_us IS NULL;
+                    CREATE INDEX customers_owner ON customers(owner_key) WHERE deleted_us IS NULL;
+                    CREATE TABLE customer_subjects(
+                        subject TEXT PRIMARY KEY NOT NULL,
+                        customer_id TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX customer_subjects_customer ON customer_subjects(customer_id);
+                    """)
+        }
         return migrator
     }
 

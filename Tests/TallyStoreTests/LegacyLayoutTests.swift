@@ -52,7 +52,8 @@ import Testing
         }
         #expect(
             tables == [
-                "dedup_collisions", "dedup_keys", "entitlement_resets", "entitlements", "events", "features", "grants",
+                "customer_subjects", "customers", "dedup_collisions", "dedup_keys", "entitlement_resets",
+                "entitlements", "events", "features", "grants",
                 "grdb_migrations", "node_state", "notification_channels", "notification_events", "notification_marks",
                 "notification_rules", "positions", "slot_copies", "subjects",
             ])

@@ -78,7 +78,8 @@ import Testing
         }
         #expect(
             eventIndexes == [
-                "entitlements_customer", "events_subject_time", "events_time", "features_live_key",
+                "customer_subjects_customer", "customers_live_key", "customers_owner", "entitlements_customer",
+                "events_subject_time", "events_time", "features_live_key",
                 "grants_entitlement",
                 "notification_events_due",
             ])

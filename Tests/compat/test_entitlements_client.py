@@ -5,9 +5,10 @@ import pytest
 from corehttp.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from corehttp.rest import HttpRequest
 from openmeter import Client
-from openmeter.models import (EntitlementBooleanCreateInputs, EntitlementGrantCreateInputV2,
+from openmeter.models import (CustomerCreate, CustomerReplaceUpdate, CustomerUsageAttribution,
+                              EntitlementBooleanCreateInputs, EntitlementGrantCreateInputV2,
                               EntitlementMeteredV2CreateInputs, FeatureCreateInputs, MeterCreate,
-                              RecurringPeriodCreateInput, ResetEntitlementUsageInput)
+                              RecurringPeriodCreateInput, ResetEntitlementUsageInput, SubjectUpsert)
 
 UTC = datetime.timezone.utc
 
@@ -80,6 +81,42 @@ def test_v2_entitlement_grants_value_and_reset(single_node):
 
     client.grants.delete(grant.id)
     assert client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens").has_access is False
+
+
+def test_customers_and_subject_upsert(single_node):
+    client = Client(endpoint=single_node)
+    setup(client)
+    start = start_of_metering()
+    customer = client.customers.create(CustomerCreate(
+        name="Acme", key="acme", usage_attribution=CustomerUsageAttribution(subject_keys=["acme-web", "acme-api"])))
+    assert (customer.key, customer.usage_attribution.subject_keys) == ("acme", ["acme-web", "acme-api"])
+    assert client.customers.get(customer.id).name == "Acme"
+    with pytest.raises(ResourceExistsError):
+        client.customers.create(CustomerCreate(name="Again", key="acme"))
+    client.customer_entitlements_v2.post("acme", EntitlementMeteredV2CreateInputs(
+        type="metered", feature_key="tokens", measure_usage_from=start,
+        usage_period=RecurringPeriodCreateInput(interval="MONTH", anchor=start)))
+    client.customer_entitlement_v2.create_customer_entitlement_grant(
+        "acme", "tokens", EntitlementGrantCreateInputV2(amount=100, effective_at=start))
+    ingest(client, "1", "acme-web", 30, start + datetime.timedelta(hours=1))
+    ingest(client, "2", "acme-api", 20, start + datetime.timedelta(hours=1))
+    value = client.customer_entitlement_v2.get_customer_entitlement_value(customer.id, "tokens")
+    assert (value.balance, value.usage) == (50, 50)
+    updated = client.customers.update("acme", CustomerReplaceUpdate(
+        name="Acme Inc", key="acme", usage_attribution=CustomerUsageAttribution(subject_keys=["acme-web"])))
+    assert updated.name == "Acme Inc"
+    assert client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens").usage == 30
+    page = client.customers.list(page_size=10)
+    assert (page.total_count, [c.key for c in page.items_property]) == (1, ["acme"])
+    subjects = client.subjects.upsert([SubjectUpsert(key="solo", display_name="Solo")])
+    assert [s.key for s in subjects] == ["solo"]
+    assert client.customers.get("solo").name == "Solo"
+    client.customers.delete("solo")
+    with pytest.raises(ResourceNotFoundError):
+        client.customers.get("solo")
+    with pytest.raises(HttpResponseError) as held:
+        client.customers.delete("acme")
+    assert held.value.status_code == 409
 
 
 def test_v1_subject_routes_through_raw_requests(single_node):

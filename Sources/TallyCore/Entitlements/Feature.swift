@@ -44,6 +44,9 @@ public struct FeatureSpec: Sendable, Hashable {
                 reader.fail("enforcement", "must be none or reject")
             }
         }
+        if enforcement == .reject, meterSlug == nil, !reader.hasError(for: "meterSlug") {
+            reader.fail("enforcement", "reject needs meterSlug")
+        }
         guard reader.errors.isEmpty, let key, let name else { return .failure(ValidationFailure(reader.errors)) }
         return .success(
             FeatureSpec(

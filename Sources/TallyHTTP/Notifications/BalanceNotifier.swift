@@ -14,8 +14,8 @@ public struct BalanceNotifier: Sendable {
         self.logger = logger
     }
 
-    /// Evaluates the active metered entitlements of `customers` (every customer when nil) at `now`; answers how
-    /// many notifications were stored.
+    /// Evaluates the active metered entitlements the usage of `customers` (subject or owner keys; every customer
+    /// when nil) can move at `now`; answers how many notifications were stored.
     @discardableResult
     public func evaluate(customers: Set<String>?, now: Timestamp = .now) async throws -> Int {
         let rules = try await store.rules().filter {
@@ -24,7 +24,9 @@ public struct BalanceNotifier: Sendable {
         guard !rules.isEmpty else { return 0 }
         var states: [EntitlementState] = []
         if let customers {
-            for customer in customers.sorted() { states += try await store.entitlementStates(customer: customer) }
+            for owner in try await store.ownerKeys(touching: customers).sorted() {
+                states += try await store.entitlementStates(customer: owner)
+            }
         } else {
             states = try await store.entitlementStates()
         }

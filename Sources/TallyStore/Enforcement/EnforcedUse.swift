@@ -1,0 +1,29 @@
+import TallyCore
+
+/// One event of a batch counting toward an entitlement whose feature rejects usage without access.
+public struct EnforcedUse: Sendable, Hashable {
+    /// The event's index in its batch.
+    public var eventIndex: Int
+    public var entitlementID: String
+    /// The owner key of the entitlement (the customer).
+    public var customer: String
+    public var featureKey: String
+    /// What the event adds to the meter (its value for SUM, 1 for COUNT).
+    public var amount: Amount
+    public var time: Timestamp
+}
+
+/// The enforced uses of one batch, planned against one generation of the store's `EnforcementLedger`: a batch
+/// planned before an entitlement, grant, customer or feature changed is planned again.
+public struct EnforcementPlan: Sendable {
+    var generation: Int
+    var uses: [EnforcedUse]
+}
+
+/// The batch was refused: these events would count toward entitlements of customers without access.
+public struct EnforcementRefusal: Error, Sendable, Hashable {
+    public var refused: [EnforcedUse]
+}
+
+/// The batch's plan is older than the ledger, or an entitlement it needs is being loaded: plan it again.
+struct EnforcementStale: Error, Sendable {}
