@@ -2,7 +2,8 @@
 # A fresh node with the 4 meters, the feature `tokens` and 1,000 customers each with a metered entitlement and a grant;
 # then 15 s of ingestion alone (8 connections, 1,000 random customers, events stamped now), 15 s of value checks
 # alone (8 connections asking random customers' values), and both at once; then the events counted against those
-# acknowledged.
+# acknowledged. Then the same ingestion on a fresh node whose feature has `enforcement: reject` (every event judged,
+# none refused: the grants are large), to compare with ingestion alone.
 values_bench() {
   start_node values "$bin/tally"
   python3 scripts/value_checks.py setup --url "$url" --customers 1000
@@ -26,4 +27,14 @@ values_bench() {
     | grep -o '"value":[0-9]*' | cut -d: -f2)"
   echo "counted_events=${counted:-0} (acknowledged ${acknowledged})"
   echo "node_peak_rss_mb=$(peak_rss_mb "$pid")"
+  kill -TERM "$pid"; wait "$pid" || true
+  start_node values-enforced "$bin/tally"
+  python3 scripts/value_checks.py setup --url "$url" --customers 1000 --enforcement reject
+  echo "== ingestion alone, feature with enforcement: reject"
+  "${load[@]}" | tee "$work/values-enforced.txt"
+  local plain enforced
+  plain="$(grep -o 'events_per_second=[0-9.]*' "$work/values-ingest.txt" | cut -d= -f2)"
+  enforced="$(grep -o 'events_per_second=[0-9.]*' "$work/values-enforced.txt" | cut -d= -f2)"
+  echo "enforced_vs_plain_ingest=$(awk -v a="$enforced" -v b="$plain" 'BEGIN {printf "%.3f", a / b}')"
+  kill -TERM "$pid"; wait "$pid" || true
 }

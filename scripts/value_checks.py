@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Entitlement value checks for scripts/bench.sh --values.
 
-setup: creates the feature `tokens` (meter tokens_total) and, for customer-0 … customer-N-1, a metered entitlement
+setup: creates the feature `tokens` (meter tokens_total, `--enforcement none|reject`) and, for customer-0 … customer-N-1, a metered entitlement
 (MONTH periods, metering from an hour ago) with one grant, `--threads` requests at a time.
 run:   `--threads` keep-alive connections each asking GET …/entitlements/tokens/value of random customers for
        `--seconds`; prints checks/s, p50/p99/max latency in ms, and the count of answers other than 200.
@@ -34,7 +34,8 @@ def setup(args):
     stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
     conn = connection(args.url)
     status, body = call(conn, "POST", "/api/v1/features",
-                        {"key": "tokens", "name": "Tokens", "meterSlug": "tokens_total"})
+                        {"key": "tokens", "name": "Tokens", "meterSlug": "tokens_total",
+                         "enforcement": args.enforcement})
     assert status == 201, body
 
     def create(indices):
@@ -106,6 +107,7 @@ def main():
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--label", default="values")
+    parser.add_argument("--enforcement", choices=["none", "reject"], default="none")
     args = parser.parse_args()
     setup(args) if args.mode == "setup" else run(args)
 

@@ -62,6 +62,17 @@ public struct QueryAccumulator: Sendable {
         if let otherEarliest = other.earliest { earliest = Swift.min(earliest ?? otherEarliest, otherEarliest) }
     }
 
+    /// The value of every row merged into one (an unwindowed query's total across subjects and groups: distinct
+    /// values counted once, the latest value overall); nil without data.
+    public func mergedValue() throws(QueryOverflow) -> Amount? {
+        var merged = PartialAggregate()
+        for partial in rows.values { merged.merge(partial) }
+        do { return try merged.value(for: meter.aggregation) } catch {
+            throw QueryOverflow(
+                meterSlug: meter.slug, windowStart: query.from ?? .now, windowEnd: query.to ?? .now)
+        }
+    }
+
     /// The rows, sorted by window start, subject and group values (identifiers in byte order, absent first).
     /// `now` ends an open-ended range. Throws when a row's value overflows, naming the meter and the window.
     public func result(now: Timestamp) throws(QueryOverflow) -> [MeterQueryRow] {

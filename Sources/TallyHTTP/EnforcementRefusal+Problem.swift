@@ -11,7 +11,10 @@ extension EnforcementRefusal: ProblemRepresentable {
             errors: refused.map {
                 FieldError(
                     field: "[\($0.eventIndex)]",
-                    reason: "customer \"\($0.customer.echoed)\" has no access to feature \($0.featureKey)")
+                    reason: $0.aheadOfClock
+                        ? "is dated more than \(ShardStore.maxEnforcedLeadMinutes) minutes ahead of the node's clock: "
+                            + "feature \($0.featureKey) judges usage only up to then"
+                        : "customer \"\($0.customer.echoed)\" has no access to feature \($0.featureKey)")
             },
             extensions: [
                 "refused": .array(

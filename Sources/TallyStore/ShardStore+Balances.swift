@@ -102,12 +102,8 @@ extension ShardStore {
         }
         var accumulator = QueryAccumulator(meter: meter, query: query, calendar: calendar)
         try await accumulate(meter: meter, query: query, calendar: calendar, into: &accumulator)
-        var sum = Amount.zero
-        for row in try accumulator.result(now: to) {
-            guard let next = sum.adding(row.value) else { throw BalanceError.overflow }
-            sum = next
-        }
-        return sum
+        // Merged across the customer's subjects (a query with subjects has a row per subject).
+        return try accumulator.mergedValue() ?? .zero
     }
 }
 

@@ -60,8 +60,8 @@ extension ShardStore {
     }
 
     /// Upserts subjects as upstream does: each becomes a known subject, and one that no live customer attributes gets
-    /// a customer with its key (named by its display name, else its key). A subject whose own customer exists has
-    /// that customer's name and metadata replaced. Returns each subject's record, in request order.
+    /// (unless its key looks like a ULID, which a customer key must not) a customer with its key, named by its display
+    /// name, else its key. A subject whose own customer exists has that customer's name and metadata replaced. Returns each subject's record, in request order.
     public func upsertSubjects(_ subjects: [SubjectUpsert], now: Timestamp = .now) async throws -> [SubjectRecord] {
         try await commit { db in
             var records: [SubjectRecord] = []
@@ -81,7 +81,9 @@ extension ShardStore {
                     customer.spec.metadata = subject.metadata ?? customer.spec.metadata
                     customer.updatedAt = now
                     try ShardStore.save(customer, db)
-                } else if try ShardStore.customer(idOrKey: subject.key, db) == nil {
+                } else if !ULID.isValid(subject.key.uppercased()),
+                    try ShardStore.customer(idOrKey: subject.key, db) == nil
+                {
                     let spec = CustomerSpec(
                         name: subject.displayName ?? subject.key, key: subject.key, metadata: subject.metadata,
                         subjectKeys: [subject.key])
@@ -127,7 +129,10 @@ extension ShardStore {
     static func customer(idOrKey: String, _ db: Database) throws -> Customer? {
         try decodeAll(
             Customer.self, db,
-            "SELECT body FROM customers WHERE (id = ? OR key = ?) AND deleted_us IS NULL ORDER BY key = ? LIMIT 1",
+            """
+            SELECT body FROM customers WHERE (id = ? OR key = ?) AND deleted_us IS NULL
+            ORDER BY (id = ?) DESC LIMIT 1
+            """,
             [idOrKey, idOrKey, idOrKey]
         ).first
     }

@@ -2,8 +2,11 @@ import GRDB
 import TallyCore
 
 extension ShardStore {
-    /// Longest a batch waits for the live usage of the entitlements it counts toward to load.
-    public static let maxEnforcementWait: Duration = .seconds(5)
+    /// Longest a batch waits for the live usage of the entitlements it counts toward to load, or for the entitlements
+    /// to stop changing.
+    public static let maxEnforcementWait: Duration = .seconds(30)
+    /// How far ahead of the node's clock an event judged by enforcement may be dated.
+    public static let maxEnforcedLeadMinutes: Int64 = 5
     /// Pause between looks at a load another batch runs.
     static let enforcementPollInterval: Duration = .milliseconds(1)
 
@@ -16,8 +19,8 @@ extension ShardStore {
     public func ingestEnforced(_ events: [CloudEvent]) async throws {
         let deadline = ContinuousClock.now + ShardStore.maxEnforcementWait
         while true {
-            let plan = try await enforcementPlan(for: events, deadline: deadline)
             do {
+                let plan = try await enforcementPlan(for: events, deadline: deadline)
                 try await ingest(events, enforcement: plan)
                 return
             } catch is EnforcementStale {
@@ -28,47 +31,56 @@ extension ShardStore {
     }
 
     /// The enforced uses of `events` (none when no feature enforces), with the live usage of each entitlement they
-    /// count toward loaded. Even a plan without uses is judged: a feature or entitlement created since makes it
+    /// are judged by loaded. Even a plan without uses is judged: a feature or entitlement created since makes it
     /// stale, so no event counting toward an enforced entitlement commits unjudged.
     func enforcementPlan(for events: [CloudEvent], deadline: ContinuousClock.Instant) async throws -> EnforcementPlan {
         let generation = enforcement.withLock { $0.generation }
         let features = try await enforcedFeatures()
         guard !features.isEmpty else { return EnforcementPlan(generation: generation, uses: []) }
+        let latestJudged = Timestamp(micros: Timestamp.now.micros + ShardStore.maxEnforcedLeadMinutes * 60_000_000)
         var uses: [EnforcedUse] = []
         var needed: [String: EntitlementState] = [:]
         for (index, event) in events.enumerated() {
+            // Subjects with control characters never belong to a customer (keys cannot hold them).
+            guard !event.subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else { continue }
+            var owner: EnforcementLedger.Owner?
             for enforced in features where enforced.meter.matches(event) {
                 guard case .success(let sample) = enforced.meter.sample(event),
-                    (enforced.feature.spec.meterGroupByFilters ?? [:]).allSatisfy({
-                        sample.groupValues[$0.key] == $0.value
+                    (enforced.feature.spec.meterGroupByFilters ?? [:]).allSatisfy({ filter in
+                        (sample.groupValues[filter.key] ?? nil)?.bytesEqual(filter.value) == true
                     })
                 else { continue }
-                let owner = try await enforcementOwner(of: event.subject)
-                guard
-                    let state = try await enforcedEntitlements(of: owner).first(where: {
-                        $0.entitlement.featureKey == enforced.feature.key && $0.entitlement.isActive(at: event.time)
-                    })
-                else { continue }
+                if owner == nil { owner = try await enforcementOwner(of: event.subject) }
+                guard let owner, owner.subjectKeys.contains(where: { $0.bytesEqual(event.subject) }) else { continue }
                 let amount = enforced.meter.aggregation == .count ? Amount(1) : (sample.amount ?? .zero)
-                uses.append(
-                    EnforcedUse(
-                        eventIndex: index, entitlementID: state.entitlement.id, customer: owner,
-                        featureKey: enforced.feature.key, amount: amount, time: event.time))
-                needed[state.entitlement.id] = state
+                for state in owner.entitlements where state.entitlement.featureID == enforced.feature.id {
+                    guard let terms = state.entitlement.meteredTerms, event.time >= terms.measureUsageFrom else {
+                        continue
+                    }
+                    let judged = state.entitlement.isActive(at: event.time)
+                    uses.append(
+                        EnforcedUse(
+                            eventIndex: index, entitlementID: state.entitlement.id, customer: owner.key,
+                            featureKey: enforced.feature.key, amount: amount, time: event.time, judged: judged,
+                            aheadOfClock: judged && event.time > latestJudged))
+                    if judged { needed[state.entitlement.id] = state }
+                }
             }
         }
         for state in needed.values.sorted(by: { $0.entitlement.id < $1.entitlement.id }) {
-            try await loadLiveUsage(state, deadline: deadline)
+            try await loadLiveUsage(state, planned: generation, deadline: deadline)
         }
         return EnforcementPlan(generation: generation, uses: uses)
     }
 
-    /// Live features with `enforcement: reject` on a SUM or COUNT meter.
+    /// Features (archived ones too: their entitlements keep working) with `enforcement: reject` on a SUM or COUNT
+    /// meter.
     private func enforcedFeatures() async throws -> [EnforcementLedger.EnforcedFeature] {
         if let known = enforcement.withLock({ $0.features }) { return known }
         let generation = enforcement.withLock { $0.generation }
         let meters = meterSnapshot().meters
-        let found = try await features(includeArchived: false).compactMap {
+        let found = try await features(includeArchived: true).compactMap {
             feature -> EnforcementLedger.EnforcedFeature? in
             guard feature.spec.enforcement == .reject, let slug = feature.spec.meterSlug,
                 let meter = meters.first(where: { $0.slug == slug }), [.sum, .count].contains(meter.aggregation)
@@ -79,48 +91,43 @@ extension ShardStore {
         return found
     }
 
-    private func enforcementOwner(of subject: String) async throws -> String {
-        if let known = enforcement.withLock({ $0.owners[subject] }) { return known }
+    /// The owner of a subject key, its subject keys and its metered, hard-limit, undeleted entitlements.
+    private func enforcementOwner(of subject: String) async throws -> EnforcementLedger.Owner {
+        let key = Identifier(subject)
+        if let known = enforcement.withLock({ $0.owners[key] }) { return known }
         let generation = enforcement.withLock { $0.generation }
-        let owner = try await owner(subjectKey: subject).key
+        let resolved = try await owner(subjectKey: subject)
+        let states = try await entitlementStates(customer: resolved.key).filter {
+            guard let terms = $0.entitlement.meteredTerms else { return false }
+            return !terms.isSoftLimit && $0.entitlement.deletedAt == nil
+        }
+        let owner = EnforcementLedger.Owner(key: resolved.key, subjectKeys: resolved.subjectKeys, entitlements: states)
         enforcement.withLock { ledger in
             guard ledger.generation == generation else { return }
             if ledger.owners.count >= EnforcementLedger.maxCachedOwners { ledger.owners = [:] }
-            ledger.owners[subject] = owner
+            ledger.owners[key] = owner
         }
         return owner
     }
 
-    private func enforcedEntitlements(of owner: String) async throws -> [EntitlementState] {
-        if let known = enforcement.withLock({ $0.entitlements[owner] }) { return known }
-        let generation = enforcement.withLock { $0.generation }
-        let states = try await entitlementStates(customer: owner).filter {
-            guard let terms = $0.entitlement.meteredTerms else { return false }
-            return !terms.isSoftLimit && $0.entitlement.deletedAt == nil
-        }
-        enforcement.withLock { ledger in
-            guard ledger.generation == generation else { return }
-            if ledger.entitlements.count >= EnforcementLedger.maxCachedOwners { ledger.entitlements = [:] }
-            ledger.entitlements[owner] = states
-        }
-        return states
-    }
-
-    /// Loads the live usage of an entitlement unless it is loaded: its phases up to `base` (past every stored event
-    /// of its customer and now) answered by the store while no batch can count toward it.
-    private func loadLiveUsage(_ state: EntitlementState, deadline: ContinuousClock.Instant) async throws {
+    /// Loads the live usage of an entitlement unless it is loaded: its phases up to `base` (past now and every stored
+    /// event of the meter's type of its customer) answered by the store while no batch can count toward it.
+    private func loadLiveUsage(
+        _ state: EntitlementState, planned: Int, deadline: ContinuousClock.Instant
+    ) async throws {
         let id = state.entitlement.id
         while true {
-            switch enforcement.withLock({ $0.beginLoad(id) }) {
+            switch enforcement.withLock({ $0.beginLoad(id, planned: planned) }) {
             case .ready: return
+            case .stale: throw EnforcementStale()
             case .wait:
                 guard ContinuousClock.now < deadline else { throw StoreError.overloaded }
                 try await Task.sleep(for: ShardStore.enforcementPollInterval)
-            case .load(let generation):
+            case .load:
                 var usage: LiveUsage?
-                defer { enforcement.withLock { $0.endLoad(id, usage: usage, generation: generation) } }
+                defer { enforcement.withLock { $0.endLoad(id, usage: usage, planned: planned) } }
                 let (balance, meter, filters) = try await meteredBalance(state)
-                let latest = try await latestEventTime(owner: state.entitlement.customer)
+                let latest = try await latestEventTime(owner: state.entitlement.customer, type: meter.eventType)
                 let base = max(Timestamp.now, Timestamp(micros: (latest ?? 0) + 1)).minuteCeiling
                 let phases = try balance.phases(to: base)
                 let answered = try await usages(
@@ -131,17 +138,17 @@ extension ShardStore {
         }
     }
 
-    /// The latest event time of the owner's subjects.
-    private func latestEventTime(owner: String) async throws -> Int64? {
+    /// The latest time of an event of `type` of the owner's subjects.
+    private func latestEventTime(owner: String, type: String) async throws -> Int64? {
         try await pool.read { db in
             var latest: Int64?
             for subject in try ShardStore.usageSubjects(ownerKey: owner, db) {
                 let time = try Int64.fetchOne(
                     db,
                     sql: """
-                        SELECT max(time_us) FROM events INDEXED BY events_subject_time
-                        WHERE subject = \(StoredText.parameter)
-                        """, arguments: [StoredText.argument(subject)])
+                        SELECT time_us FROM events INDEXED BY events_subject_time
+                        WHERE subject = \(StoredText.parameter) AND type = ? ORDER BY time_us DESC LIMIT 1
+                        """, arguments: [StoredText.argument(subject), type])
                 if let time { latest = max(latest ?? time, time) }
             }
             return latest

@@ -24,8 +24,10 @@ extension ShardStore {
             admission: Admission(check: admit), enforcement: plan)
         do {
             try await committer.submit(batch) { [self] batches in
+                // A batch without a plan (a worker's) records nothing: the ledger is cleared after it.
                 _ = try await commit(
-                    keepsEnforcement: true, { db in try self.apply(batches, db: db, now: Timestamp.now) },
+                    keepsEnforcement: batches.allSatisfy { $0.enforcement != nil },
+                    { db in try self.apply(batches, db: db, now: Timestamp.now) },
                     then: { effects in
                         self.publish(effects)
                         self.enforcement.withLock { $0.commitPending() }
@@ -153,7 +155,8 @@ extension ShardStore {
         var removed = 0
         while true {
             let start = after
-            let (last, deleted) = try await commit { db -> (Data?, Int) in
+            // Forgetting de-dup keys changes no usage: enforcement's ledger stays.
+            let (last, deleted) = try await commit(keepsEnforcement: true) { db -> (Data?, Int) in
                 let last = try Data.fetchOne(
                     db, sql: "SELECT key FROM dedup_keys WHERE key > ? ORDER BY key LIMIT 1 OFFSET ?",
                     arguments: [start, chunk - 1])

@@ -42,7 +42,7 @@ extension ShardStore {
     /// Creates a channel (with a generated secret when the spec has none).
     public func createChannel(_ spec: ChannelSpec, now: Timestamp = .now) async throws -> NotificationChannel {
         let channel = NotificationChannel(id: ULID.make(time: now), spec: spec, createdAt: now)
-        try await commit { db in try ShardStore.save(channel, db) }
+        try await commit(keepsEnforcement: true) { db in try ShardStore.save(channel, db) }
         return channel
     }
 
@@ -52,7 +52,7 @@ extension ShardStore {
     ) async throws
         -> NotificationChannel
     {
-        try await commit { db in
+        try await commit(keepsEnforcement: true) { db in
             guard var channel = try ShardStore.channel(id: id, db), channel.deletedAt == nil else {
                 throw NotificationStoreError.channelNotFound(id)
             }
@@ -67,7 +67,7 @@ extension ShardStore {
 
     /// Deletes a channel no live rule uses.
     public func deleteChannel(id: String, now: Timestamp = .now) async throws {
-        try await commit { db in
+        try await commit(keepsEnforcement: true) { db in
             guard var channel = try ShardStore.channel(id: id, db), channel.deletedAt == nil else {
                 throw NotificationStoreError.channelNotFound(id)
             }
@@ -94,7 +94,7 @@ extension ShardStore {
     ) async throws
         -> NotificationRule
     {
-        try await commit { db in
+        try await commit(keepsEnforcement: true) { db in
             for (index, id) in spec.channels.enumerated() {
                 guard let channel = try ShardStore.channel(id: id, db), channel.deletedAt == nil else {
                     throw NotificationStoreError.invalid(
@@ -125,7 +125,7 @@ extension ShardStore {
 
     /// Deletes a rule: it stays readable, disabled.
     public func deleteRule(id: String, now: Timestamp = .now) async throws {
-        try await commit { db in
+        try await commit(keepsEnforcement: true) { db in
             guard var rule = try ShardStore.rules(db).first(where: { $0.id == id }), rule.deletedAt == nil else {
                 throw NotificationStoreError.ruleNotFound(id)
             }
@@ -145,7 +145,7 @@ extension ShardStore {
         async throws -> [NotificationEvent]
     {
         guard !events.isEmpty else { return [] }
-        return try await commit { db in
+        return try await commit(keepsEnforcement: true) { db in
             var stored: [NotificationEvent] = []
             for (event, mark) in events {
                 if let mark {
@@ -180,7 +180,7 @@ extension ShardStore {
     )
         async throws -> NotificationEvent
     {
-        try await commit { db in
+        try await commit(keepsEnforcement: true) { db in
             guard var event = try ShardStore.notification(id: id, db) else {
                 throw NotificationStoreError.eventNotFound(id)
             }

@@ -9,8 +9,9 @@ extension ShardStore {
     /// error is thrown as a `StoreError` where one fits (a full disk is `StoreError.diskFull`). A failed commit is
     /// invisible in memory.
     ///
-    /// Inline enforcement's ledger is cleared after every commit that could change what balances depend on: all but
-    /// aggregate flushes (`durable` false) and ingestion, which keeps the ledger in step itself (`keepsEnforcement`).
+    /// Inline enforcement's ledger is cleared after every commit unless `keepsEnforcement` (default: for aggregate
+    /// flushes, `durable` false) says it changes nothing balances depend on: ingestion keeps the ledger in step itself,
+    /// and de-dup pruning and notification records change no usage, entitlement, customer, feature or meter.
     func commit<T: Sendable>(
         in database: DatabasePool? = nil, durable: Bool = true, keepsEnforcement: Bool? = nil,
         _ work: @escaping @Sendable (Database) throws -> T,

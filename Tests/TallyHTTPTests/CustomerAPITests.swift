@@ -128,6 +128,31 @@ import Testing
         }
     }
 
+    @Test func distinctCountsAreCountedOnceAcrossTheSubjectsOfACustomer() async throws {
+        try await LiveNode.run { node in
+            try await node.createMeter(
+                #"{"slug":"users","aggregation":"UNIQUE_COUNT","eventType":"login","valueProperty":"$.user"}"#)
+            #expect(
+                try await node.post("/api/v1/features", #"{"key":"users","name":"Users","meterSlug":"users"}"#).status
+                    == 201)
+            #expect(try await node.post("/api/v1/customers", acme).status == 201)
+            let entitlement = try await node.post(
+                "/api/v2/customers/acme/entitlements",
+                #"{"type":"metered","featureKey":"users","usagePeriod":{"interval":"MONTH","anchor":"\#(start)"},"#
+                    + #""measureUsageFrom":"\#(start)","issue":{"amount":10}}"#)
+            #expect(entitlement.status == 201)
+            let events = [
+                eventJSON("1", subject: "acme-web", type: "login", time: at(hours: 1), data: #"{"user":"u1"}"#),
+                eventJSON("2", subject: "acme-api", type: "login", time: at(hours: 1), data: #"{"user":"u1"}"#),
+                eventJSON("3", subject: "acme-api", type: "login", time: at(hours: 2), data: #"{"user":"u2"}"#),
+            ]
+            #expect(try await node.post("/api/v1/events", "[" + events.joined(separator: ",") + "]").status == 204)
+            let value = try await node.get("/api/v2/customers/acme/entitlements/users/value")
+            #expect(value.json?["usage"].map(JSONWriter.string) == "2")
+            #expect(value.json?["balance"].map(JSONWriter.string) == "8")
+        }
+    }
+
     @Test func subjectUpsertProvisionsACustomerPerUnattributedSubject() async throws {
         try await LiveNode.run { node in
             #expect(try await node.post("/api/v1/customers", acme).status == 201)

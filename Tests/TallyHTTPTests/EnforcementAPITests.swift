@@ -103,13 +103,36 @@ import Testing
                 }
                 return try await group.reduce(into: [UInt]()) { $0.append($1) }
             }
-            #expect(statuses.filter { $0 == 204 }.count == 10)
-            #expect(statuses.filter { $0 == 403 }.count == 10)
+            #expect(statuses.filter { $0 == 204 }.count == 10, "\(statuses)")
+            #expect(statuses.filter { $0 == 403 }.count == 10, "\(statuses)")
             let value = try await node.get("/api/v2/customers/acme/entitlements/tokens/value")
             #expect(value.json?["usage"].map(JSONWriter.string) == "100")
             #expect(value.json?["balance"].map(JSONWriter.string) == "0")
             #expect(value.json?["overage"].map(JSONWriter.string) == "0")
             #expect(value.json?["hasAccess"] == .bool(false))
+        }
+    }
+
+    @Test func lateUsageCountsAndEventsAheadOfTheClockAreRefused() async throws {
+        try await LiveNode.run { node in
+            try await seed(node, issue: 100)
+            let first = try await send(node, [eventJSON("1", subject: "acme", time: now, data: #"{"tokens":1}"#)])
+            #expect(first.status == 204)
+            // Before the entitlement existed but after measureUsageFrom: not judged, but counted in its balance.
+            let late = try await send(
+                node, [eventJSON("2", subject: "acme", time: at(hours: 1), data: #"{"tokens":500}"#)])
+            #expect(late.status == 204)
+            let value = try await node.get("/api/v2/customers/acme/entitlements/tokens/value")
+            #expect(value.json?["overage"].map(JSONWriter.string) == "401")
+            let after = try await send(node, [eventJSON("3", subject: "acme", time: now, data: #"{"tokens":1}"#)])
+            #expect(after.status == 403)
+            let ahead = Timestamp(micros: Timestamp.now.micros + 3_600_000_000).description
+            let future = try await send(node, [eventJSON("4", subject: "acme", time: ahead, data: #"{"tokens":0}"#)])
+            #expect(future.status == 403)
+            #expect(
+                future.json?["errors"].map(JSONWriter.string)
+                    == #"[{"field":"[0]","reason":"is dated more than 5 minutes ahead of the node's clock: feature "#
+                    + #"tokens judges usage only up to then"}]"#)
         }
     }
 

@@ -5,7 +5,8 @@ import Testing
 
 @testable import TallyHTTP
 
-/// Generated hostile feature, entitlement, grant, value, history and reset requests against a live node: it stays
+/// Generated hostile feature, entitlement, grant, value, history, reset, customer, subject upsert and enforced
+/// ingestion requests against a live node: it stays
 /// up, never answers 5xx, every 4xx is a problem naming a field, and only accepted creations add anything.
 /// `TALLY_FUZZ_SEED` replays a run.
 @Suite struct EntitlementFuzzTests {
@@ -19,6 +20,13 @@ import Testing
                 try await node.post("/api/v1/features", #"{"key":"tokens","name":"T","meterSlug":"tokens_total"}"#)
                     .status == 201)
             #expect(try await node.post("/api/v1/features", #"{"key":"sso","name":"SSO"}"#).status == 201)
+            let capped = try await node.post(
+                "/api/v1/features", #"{"key":"capped","name":"C","meterSlug":"tokens_total","enforcement":"reject"}"#)
+            #expect(capped.status == 201)
+            let cappedEntitlement = try await node.post(
+                "/api/v2/customers/acme/entitlements",
+                #"{"type":"metered","featureKey":"capped","usagePeriod":{"interval":"DAY"},"issue":{"amount":50}}"#)
+            #expect(cappedEntitlement.status == 201)
             #expect(
                 try await node.post(
                     "/api/v1/subjects/acme/entitlements",
@@ -33,6 +41,7 @@ import Testing
                 ).status == 204)
             var generator = EntitlementFuzzer(seed: Self.seed, now: Timestamp.now.minuteFloor.description)
             var created: [EntitlementChange: Int] = [:]
+            var statuses: [EntitlementChange: [UInt: Int]] = [:]
             var problems: [String] = []
             for number in 0..<Self.requests {
                 let (request, change) = generator.next()
@@ -48,17 +57,25 @@ import Testing
                     }
                 }
                 if reply.status == 201 { created[change, default: 0] += 1 }
+                statuses[change, default: [:]][reply.status, default: 0] += 1
             }
             for problem in problems.prefix(20) { Issue.record("\(problem)") }
             #expect(problems.isEmpty, "\(problems.count) problems")
             #expect(try await node.get("/healthz").status == 200)
             let features = try await node.get("/api/v1/features?includeArchived=true").json?.arrayValue?.count
-            #expect(features == 2 + created[.feature, default: 0])
+            #expect(features == 3 + created[.feature, default: 0])
             let entitlements = try await node.get("/api/v1/entitlements?limit=1000").json?.arrayValue?.count
-            #expect(entitlements == 1 + created[.entitlement, default: 0])
+            #expect(entitlements == 2 + created[.entitlement, default: 0])
             let grants = try await node.get("/api/v1/grants?limit=1000&includeDeleted=true").json?.arrayValue?.count
-            #expect(grants == 1 + created[.grant, default: 0])
-            #expect(created[.grant, default: 0] > 0 && created[.entitlement, default: 0] > 0, "\(created)")
+            #expect(grants == 2 + created[.grant, default: 0])
+            // Customers: those created, plus one provisioned per upserted subject no customer attributed.
+            let customers = try await node.get("/api/v1/customers?includeDeleted=true&pageSize=1")
+            let total = try #require(customers.json?["totalCount"].flatMap { Int(JSONWriter.string($0)) })
+            #expect(total >= created[.customer, default: 0])
+            #expect(try await node.get("/api/v2/customers/acme/entitlements/capped/value").status == 200)
+            #expect(
+                created[.grant, default: 0] > 0 && created[.entitlement, default: 0] > 0
+                    && created[.customer, default: 0] > 0, "\(created) \(statuses)")
         }
     }
 }

@@ -7,12 +7,15 @@ public enum EntitlementChange: Sendable, Hashable {
     case feature
     case entitlement
     case grant
+    case customer
 }
 
 /// A seeded generator of hostile requests for the features, entitlements and grants API: valid bodies with up to
 /// three members replaced by odd values (huge and tiny numbers, odd strings and times, intervals of every size,
 /// deep nesting, wrong types), odd path keys and odd query parameters. The node it runs against holds the meter
-/// `tokens_total`, the features `tokens` and `sso`, and a metered entitlement of `acme` to `tokens`.
+/// `tokens_total`, the features `tokens`, `sso` and `capped` (enforcement `reject`), a metered entitlement of `acme`
+/// to `tokens` and one to `capped` with a small grant. Customers, subject upserts and event batches that enforcement
+/// judges are generated too.
 public struct EntitlementFuzzer {
     var values: RequestFuzzer
     var serial = 0
@@ -37,7 +40,10 @@ public struct EntitlementFuzzer {
 
     /// The next request and what it changes when accepted.
     public mutating func next() -> (FuzzRequest, EntitlementChange) {
-        switch Int.random(in: 0..<9, using: &values.random) {
+        switch Int.random(in: 0..<12, using: &values.random) {
+        case 9: return customerRequest()
+        case 10: return body("/api/v1/subjects", upsert(), change: .nothing)
+        case 11: return body("/api/v1/events", events(), change: .nothing)
         case 0: return body("/api/v1/features", feature(), change: .feature)
         case 1, 2: return body(entitlementsPath(), entitlement(), change: .entitlement)
         case 3, 4:
@@ -102,7 +108,9 @@ public struct EntitlementFuzzer {
     }
 
     mutating func grant() -> String {
-        mutated(
+        // One in five is valid as it is, so every run creates grants whatever the seed.
+        if values.chance(20) { return #"{"amount":\#(values.pick(["5", "0.5", "100"])),"effectiveAt":"\#(now)"}"# }
+        return mutated(
             [
                 ("amount", values.pick(["100", "0.5", "0", "-5"] + RequestFuzzer.oddNumbers)),
                 ("priority", values.pick(["1", "0", "255", "256", "1.5"])),
@@ -121,6 +129,59 @@ public struct EntitlementFuzzer {
                             "{\"interval\":\(values.pick(Self.intervals)),\"anchor\":\(values.pick(Self.times))}"
                         )
                     ] : []))
+    }
+
+    mutating func customer() -> String {
+        serial += 1
+        if values.chance(20) {
+            return #"{"name":"Fuzz \#(serial)","usageAttribution":{"subjectKeys":["cs_\#(serial)"]}}"#
+        }
+        let subjects = values.pick([
+            #"["cs_\#(serial)"]"#, #"["acme"]"#, #"["x","x"]"#, "[]", #"[""]"#, #"["a\u0000b"]"#,
+            "[" + Array(repeating: #""s""#, count: 101).joined(separator: ",") + "]",
+        ])
+        return mutated([
+            ("name", values.pick([#""Fuzz Co""#, #""""#, "\"" + String(repeating: "n", count: 257) + "\""])),
+            ("key", values.pick([#""cust_\#(serial)""#, #""acme""#, #""01JQ0000000000000000000000""#, "null"])),
+            ("usageAttribution", values.chance(80) ? #"{"subjectKeys":\#(subjects)}"# : values.oddJSONValue()),
+            ("currency", values.pick([#""USD""#, #""usd""#, #""EURO""#])),
+            ("primaryEmail", values.pick([#""a@b.c""#, #""nope""#])),
+            ("metadata", values.pick([#"{"tier":"gold"}"#, #"{"n":1}"#])),
+        ])
+    }
+
+    mutating func customerRequest() -> (FuzzRequest, EntitlementChange) {
+        guard values.chance(70) else {
+            let target = "/api/v1/customers/" + values.pick(["cust_1", "acme"] + Self.subjects)
+            let method: HTTPMethod = values.pick([.PUT, .DELETE, .GET])
+            let text = method == .PUT ? customer() : ""
+            let request = FuzzRequest(
+                method: method, path: target, headers: [("Content-Type", "application/json")],
+                body: Array(text.utf8), storedIDs: nil, comparableBody: false)
+            return (request, .nothing)
+        }
+        return body("/api/v1/customers", customer(), change: .customer)
+    }
+
+    mutating func upsert() -> String {
+        let items = (0..<Int.random(in: 0...3, using: &values.random)).map { _ in
+            mutated([
+                ("key", values.pick([#""up_\#(serial)""#, #""acme""#, #""""#, "7"])),
+                ("displayName", values.pick([#""Up""#, "null", "[]"])), ("metadata", #"{"a":"b"}"#),
+            ])
+        }
+        return values.chance(90) ? "[" + items.joined(separator: ",") + "]" : values.oddJSONValue()
+    }
+
+    /// A batch of `acme`'s (or `bob`'s) events: `acme`'s `capped` entitlement refuses them once its grant is spent.
+    mutating func events() -> String {
+        let events = (0..<Int.random(in: 1...3, using: &values.random)).map { _ -> String in
+            serial += 1
+            let tokens = values.pick(["1", "7", "0.5", "-3", "1e30", #""many""#] + RequestFuzzer.oddNumbers)
+            return #"{"id":"fz\#(serial)","source":"fuzz","specversion":"1.0","type":"prompt","#
+                + #""subject":"\#(values.pick(["acme", "bob"]))","time":"\#(now)","data":{"tokens":\#(tokens)}}"#
+        }
+        return "[" + events.joined(separator: ",") + "]"
     }
 
     /// The members, some dropped and up to three replaced by odd values.

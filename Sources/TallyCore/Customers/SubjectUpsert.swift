@@ -39,8 +39,8 @@ public struct SubjectUpsert: Sendable, Hashable {
                 reader.fail("key", "must be 1–\(InputLimits.maxIdentifierBytes) bytes without control characters")
             }
             let displayName = reader.optionalString("displayName")
-            if let displayName, displayName.count > CustomerSpec.maxNameCharacters {
-                reader.fail("displayName", "must be at most \(CustomerSpec.maxNameCharacters) characters")
+            if let displayName, displayName.isEmpty || displayName.count > CustomerSpec.maxNameCharacters {
+                reader.fail("displayName", "must be 1–\(CustomerSpec.maxNameCharacters) characters")
             }
             let metadata = reader.stringMap("metadata")
             errors += reader.errors.map { FieldError(field: "[\(index)].\($0.field)", reason: $0.reason) }

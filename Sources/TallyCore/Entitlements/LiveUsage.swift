@@ -26,12 +26,14 @@ public struct LiveUsage: Sendable {
     /// Whether the usage holds its most minutes.
     public var isFull: Bool { minutes.count >= Self.maxMinutes }
 
-    /// Adds usage `amount` at `time`; false (nothing changed) when a total would overflow or the minutes are full.
-    /// Usage before `base` outside every phase (before the last manual reset or the start of metering) counts nowhere.
-    public mutating func add(_ amount: Amount, at time: Timestamp) -> Bool {
+    /// Adds usage `amount` at `time`; false (nothing changed) when a total would overflow or (`bounded`) the minutes
+    /// are full. Usage before `base` outside every phase (before the last manual reset or the start of metering)
+    /// counts nowhere.
+    public mutating func add(_ amount: Amount, at time: Timestamp, bounded: Bool = true) -> Bool {
         if time >= base {
             let minute = time.minuteFloor.micros
-            guard minutes[minute] != nil || !isFull, let total = (minutes[minute] ?? .zero).adding(amount) else {
+            guard minutes[minute] != nil || !bounded || !isFull, let total = (minutes[minute] ?? .zero).adding(amount)
+            else {
                 return false
             }
             minutes[minute] = total
@@ -56,7 +58,7 @@ public struct LiveUsage: Sendable {
                     periodStart: phase.periodStart)
                 total = loaded.usage(in: loadedPhase)
             }
-            for (minute, amount) in minutes
+            for (minute, amount) in phase.period.to > base ? minutes : [:]
             where minute >= max(phase.period.from, base).micros && minute < phase.period.to.micros {
                 guard let sum = total.adding(amount) else { throw .overflow }
                 total = sum

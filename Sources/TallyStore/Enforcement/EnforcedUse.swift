@@ -11,6 +11,11 @@ public struct EnforcedUse: Sendable, Hashable {
     /// What the event adds to the meter (its value for SUM, 1 for COUNT).
     public var amount: Amount
     public var time: Timestamp
+    /// Whether the event is judged: the entitlement is active at its time. Usage the store counts outside that time
+    /// (after `measureUsageFrom`, before the entitlement was created) is only added to the live usage.
+    public var judged: Bool
+    /// Dated further ahead of the node's clock than `ShardStore.maxEnforcedLeadMinutes`: refused.
+    public var aheadOfClock: Bool
 }
 
 /// The enforced uses of one batch, planned against one generation of the store's `EnforcementLedger`: a batch

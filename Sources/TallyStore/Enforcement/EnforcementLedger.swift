@@ -3,10 +3,15 @@ import TallyCore
 /// What inline enforcement keeps in memory (`ShardStore.enforcement`): the live usage of each enforced entitlement
 /// in step with committed events, the changes of the write transaction in progress, and what planning looks up.
 /// The writer judges each batch against it inside the transaction that would commit the batch, records the uses
-/// the batch stored, and publishes them when the transaction commits; any other write to the store clears it.
+/// the batch stored, and publishes them when the transaction commits; a write that changes what balances depend on
+/// clears it.
 struct EnforcementLedger: Sendable {
     /// Most subjects and owners planning remembers before it forgets them all.
     static let maxCachedOwners = 100_000
+    /// Most entitlements with live usage; beyond, all are forgotten (and loaded again when used).
+    static let maxLiveEntitlements = 100_000
+    /// Most judged minutes remembered per entitlement; beyond, they are forgotten.
+    static let maxJudgedMinutes = 16
 
     /// An entitlement's live usage, with the values already judged against, by minute: each with the positive usage
     /// added since (its balance is at least the value's balance less that).
@@ -15,10 +20,17 @@ struct EnforcementLedger: Sendable {
         var judged: [Int64: (value: MeteredValue, spentSince: Amount)] = [:]
     }
 
-    /// An entitlement of a feature that rejects usage without access, with its meter and filters.
+    /// A feature that rejects usage without access, with its meter.
     struct EnforcedFeature: Sendable {
         var feature: Feature
         var meter: MeterDefinition
+    }
+
+    /// An owner's subject keys and its metered, hard-limit, undeleted entitlements.
+    struct Owner: Sendable {
+        var key: String
+        var subjectKeys: [String]
+        var entitlements: [EntitlementState]
     }
 
     private(set) var generation = 0
@@ -28,87 +40,97 @@ struct EnforcementLedger: Sendable {
     private var loading: Set<String> = []
     /// Features that enforce, nil until loaded.
     var features: [EnforcedFeature]?
-    /// Subject key → owner key.
-    var owners: [String: String] = [:]
-    /// Owner key → its metered, hard-limit entitlements of enforcing features.
-    var entitlements: [String: [EntitlementState]] = [:]
+    /// Subject key (by bytes) → its owner.
+    var owners: [Identifier: Owner] = [:]
 
-    /// Forgets everything: a write other than ingestion changed what balances depend on.
+    /// Forgets everything: a write changed what balances depend on.
     mutating func clear() {
         generation += 1
         entries = [:]
         pending = [:]
         features = nil
         owners = [:]
-        entitlements = [:]
     }
 
-    /// What a loader of `entitlementID` does now.
-    enum LoadStep {
-        case ready, wait
-        case load(generation: Int)
-    }
+    /// What a loader of `entitlementID` for a plan of `planned` does now.
+    enum LoadStep { case ready, wait, stale, load }
 
-    mutating func beginLoad(_ entitlementID: String) -> LoadStep {
-        if entries[entitlementID] != nil, pending[entitlementID] == nil { return .ready }
+    mutating func beginLoad(_ entitlementID: String, planned: Int) -> LoadStep {
+        guard planned == generation else { return .stale }
+        if current(entitlementID) != nil { return .ready }
         if loading.contains(entitlementID) || pending[entitlementID] != nil { return .wait }
         loading.insert(entitlementID)
-        return .load(generation: generation)
+        return .load
     }
 
-    /// Ends a load; the usage is kept only if nothing was cleared meanwhile.
-    mutating func endLoad(_ entitlementID: String, usage: LiveUsage?, generation loaded: Int) {
+    /// Ends a load; the usage is kept only if nothing was cleared since the plan that asked for it.
+    mutating func endLoad(_ entitlementID: String, usage: LiveUsage?, planned: Int) {
         loading.remove(entitlementID)
-        if let usage, loaded == generation { entries[entitlementID] = Entry(usage: usage) }
+        guard let usage, planned == generation else { return }
+        if entries.count >= Self.maxLiveEntitlements { entries = [:] }
+        entries[entitlementID] = Entry(usage: usage)
     }
 
     /// Judges a batch's uses in order: an event is admitted while its entitlement's balance at the event's minute
     /// (at the live usage's base when older), counting the earlier admitted events of the batch, is positive.
-    /// Throws `EnforcementRefusal` with every refused use, or `EnforcementStale`.
+    /// Throws `EnforcementRefusal` with every refused use, `BalanceError` when a balance cannot be computed, or
+    /// `EnforcementStale`.
     mutating func judge(_ plan: EnforcementPlan) throws {
         guard plan.generation == generation else { throw EnforcementStale() }
         var spent: [String: Amount] = [:]
-        var admitted: [String: [EnforcedUse]] = [:]
+        var admitted: [String: LiveUsage] = [:]
+        var refusedAt = Set<String>()
         var refused: [EnforcedUse] = []
-        for use in plan.uses {
+        for use in plan.uses where use.judged {
+            if use.aheadOfClock {
+                refused.append(use)
+                continue
+            }
             guard !loading.contains(use.entitlementID), var entry = current(use.entitlementID) else {
                 throw EnforcementStale()
             }
             let minute = max(use.time.minuteCeiling, entry.usage.base)
+            let memo = "\(use.entitlementID)@\(minute.micros)"
+            if refusedAt.contains(memo) {
+                // Refused uses change nothing: the balance at this minute is still what refused the last one.
+                refused.append(use)
+                continue
+            }
             let judged: (value: MeteredValue, spentSince: Amount)
             if let known = entry.judged[minute.micros] {
                 judged = known
             } else {
-                guard let value = try? entry.usage.value(at: minute) else { throw EnforcementStale() }
+                guard let value = try entry.usage.value(at: minute) else { throw EnforcementStale() }
                 judged = (value, .zero)
+                if entry.judged.count >= Self.maxJudgedMinutes { entry.judged = [:] }
                 entry.judged[minute.micros] = judged
                 store(entry, for: use.entitlementID)
             }
             let earlier = spent[use.entitlementID] ?? .zero
-            var hasAccess = true
+            var hasAccess: Bool
             if let used = judged.spentSince.adding(earlier), let floor = judged.value.balance.subtracting(used),
                 floor > .zero
             {
                 hasAccess = true
             } else {
-                var usage = entry.usage
-                for earlierUse in admitted[use.entitlementID] ?? [] {
-                    guard usage.add(earlierUse.amount, at: earlierUse.time) else { throw EnforcementStale() }
-                }
-                guard let value = try? usage.value(at: minute) else { throw EnforcementStale() }
-                hasAccess = value.hasAccess
+                let usage = admitted[use.entitlementID] ?? entry.usage
+                hasAccess = try usage.value(at: minute)?.hasAccess ?? false
             }
             if hasAccess {
+                var usage = admitted[use.entitlementID] ?? entry.usage
+                guard usage.add(use.amount, at: use.time, bounded: false) else { throw BalanceError.overflow }
+                admitted[use.entitlementID] = usage
                 spent[use.entitlementID] = earlier.adding(max(use.amount, .zero)) ?? earlier
-                admitted[use.entitlementID, default: []].append(use)
             } else {
+                refusedAt.insert(memo)
                 refused.append(use)
             }
         }
         guard refused.isEmpty else { throw EnforcementRefusal(refused: refused) }
     }
 
-    /// Adds the uses whose events the open transaction stored.
+    /// Adds the uses whose events the open transaction stored (judged or not) to the entitlements that have live
+    /// usage.
     mutating func record(_ uses: [EnforcedUse]) {
         for use in uses {
             guard var entry = current(use.entitlementID) else { continue }
@@ -117,15 +139,10 @@ struct EnforcementLedger: Sendable {
                 continue
             }
             for (minute, judged) in entry.judged where use.time.micros < minute {
-                entry.judged[minute] = (
-                    judged.value, judged.spentSince.adding(max(use.amount, .zero)) ?? judged.spentSince
-                )
+                let spent = judged.spentSince.adding(max(use.amount, .zero)) ?? judged.spentSince
+                entry.judged[minute] = (judged.value, spent)
             }
-            if entry.usage.isFull {
-                pending[use.entitlementID] = .some(nil)
-            } else {
-                pending[use.entitlementID] = entry
-            }
+            pending[use.entitlementID] = entry.usage.isFull ? .some(nil) : entry
         }
     }
 
