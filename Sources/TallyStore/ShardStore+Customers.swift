@@ -61,7 +61,8 @@ extension ShardStore {
 
     /// Upserts subjects as upstream does: each becomes a known subject, and one that no live customer attributes gets
     /// (unless its key looks like a ULID, which a customer key must not) a customer with its key, named by its display
-    /// name, else its key. A subject whose own customer exists has that customer's name and metadata replaced. Returns each subject's record, in request order.
+    /// name, else its key. A subject whose own customer exists has that customer's name and metadata replaced.
+    /// Returns each subject's record, in request order.
     public func upsertSubjects(_ subjects: [SubjectUpsert], now: Timestamp = .now) async throws -> [SubjectRecord] {
         try await commit { db in
             var records: [SubjectRecord] = []
