@@ -199,6 +199,16 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
             try await backend.voidGrant(id: try RouteParameters.parameter(context, "grant"), at: at)
             return Response(status: .noContent)
         }
+        router.get("/api/v1/customers/:customer/access") { _, context -> Response in
+            let customer = try await backend.owner(customerIDOrKey: try RouteParameters.customer(context)).key
+            let instant = Timestamp.now.minuteCeiling
+            var entitlements: JSONObject = [:]
+            for state in try await backend.entitlementStates(customer: customer)
+            where state.entitlement.isActive(at: instant) {
+                entitlements[state.entitlement.featureKey] = try await value(state, at: instant, version: .v1)
+            }
+            return Response.json(.object(["entitlements": .object(entitlements)]))
+        }
         router.get("/api/v1/customers/:customer/entitlements/:entitlement/value") { request, context -> Response in
             let instant = try RouteParameters.time(request.uri.queryParameters["time"])
             let customer = try await backend.owner(customerIDOrKey: try RouteParameters.customer(context)).key

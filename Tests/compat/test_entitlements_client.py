@@ -106,6 +106,8 @@ def test_customers_and_subject_upsert(single_node):
         name="Acme Inc", key="acme", usage_attribution=CustomerUsageAttribution(subject_keys=["acme-web"])))
     assert updated.name == "Acme Inc"
     assert client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens").usage == 30
+    access = client.customer.get_customer_access("acme")
+    assert (access.entitlements["tokens"].has_access, access.entitlements["tokens"].balance) == (True, 70)
     page = client.customers.list(page_size=10)
     assert (page.total_count, [c.key for c in page.items_property]) == (1, ["acme"])
     subjects = client.subjects.upsert([SubjectUpsert(key="solo", display_name="Solo")])
@@ -117,6 +119,26 @@ def test_customers_and_subject_upsert(single_node):
     with pytest.raises(HttpResponseError) as held:
         client.customers.delete("acme")
     assert held.value.status_code == 409
+
+
+def test_enforcement_refuses_usage_without_access(single_node):
+    client = Client(endpoint=single_node)
+    client.meters.create(MeterCreate(slug="tokens_total", aggregation="SUM", event_type="prompt",
+                                     value_property="$.tokens"))
+    created = client.send_request(HttpRequest("POST", "/api/v1/features", json={
+        "key": "tokens", "name": "Tokens", "meterSlug": "tokens_total", "enforcement": "reject"}))
+    assert created.status_code == 201
+    start = start_of_metering()
+    client.customer_entitlements_v2.post("acme", EntitlementMeteredV2CreateInputs(
+        type="metered", feature_key="tokens", measure_usage_from=start, issue_after_reset=10,
+        usage_period=RecurringPeriodCreateInput(interval="MONTH", anchor=start)))
+    now = datetime.datetime.now(UTC)
+    ingest(client, "1", "acme", 10, now)
+    with pytest.raises(HttpResponseError) as refused:
+        ingest(client, "2", "acme", 1, now)
+    assert refused.value.status_code == 403
+    value = client.customer_entitlement_v2.get_customer_entitlement_value("acme", "tokens")
+    assert (value.has_access, value.balance, value.usage) == (False, 0, 10)
 
 
 def test_v1_subject_routes_through_raw_requests(single_node):
