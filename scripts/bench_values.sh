@@ -4,11 +4,22 @@
 # alone (8 connections asking random customers' values), and both at once; then the events counted against those
 # acknowledged. Then the same ingestion on a fresh node whose feature has `enforcement: reject` (every event judged,
 # none refused: the grants are large), to compare with ingestion alone.
+# warm_up: 5 s of the same ingestion, not measured (an enforcing node loads each entitlement's live balance on its
+# first event; both nodes get the same warm-up so they are compared with the same history).
+warm_up() {
+  echo "== warm-up (5 s, not measured)"
+  local warm=("${load[@]}")
+  warm[4]=5
+  "${warm[@]}" > "$work/values-warm-$1.txt"
+  grep -o 'events_per_second=[0-9.]*' "$work/values-warm-$1.txt" | sed 's/^/warm_up_/'
+}
+
 values_bench() {
   start_node values "$bin/tally"
   python3 scripts/value_checks.py setup --url "$url" --customers 1000
   local load=("$bin/tally-loadgen" --url "$url" --duration-seconds 15 --connections 8 --batch-events "$batch"
     --subjects 1000 --random-subjects)
+  warm_up plain
   echo "== ingestion alone"
   "${load[@]}" | tee "$work/values-ingest.txt"
   echo "== value checks alone"
@@ -21,7 +32,7 @@ values_bench() {
   wait "$generator"
   grep -o 'events_per_second=[0-9.]*\|p99_ms=[0-9.]*' "$work/values-both.txt" | sed 's/^/ingest_during_checks_/'
   local acknowledged counted
-  acknowledged="$(cat "$work/values-ingest.txt" "$work/values-both.txt" | grep -o 'acknowledged_events=[0-9]*' \
+  acknowledged="$(cat "$work/values-warm-plain.txt" "$work/values-ingest.txt" "$work/values-both.txt" | grep -o 'acknowledged_events=[0-9]*' \
     | cut -d= -f2 | awk '{sum += $1} END {print sum}')"
   counted="$(curl -s "$url/api/v1/meters/requests/query?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
     | grep -o '"value":[0-9]*' | cut -d: -f2)"
@@ -30,6 +41,8 @@ values_bench() {
   kill -TERM "$pid"; wait "$pid" || true
   start_node values-enforced "$bin/tally"
   python3 scripts/value_checks.py setup --url "$url" --customers 1000 --enforcement reject
+  load[2]="$url"
+  warm_up enforced
   echo "== ingestion alone, feature with enforcement: reject"
   "${load[@]}" | tee "$work/values-enforced.txt"
   local plain enforced

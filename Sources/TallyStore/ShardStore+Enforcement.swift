@@ -7,14 +7,16 @@ extension ShardStore {
     public static let maxEnforcementWait: Duration = .seconds(30)
     /// How far ahead of the node's clock an event judged by enforcement may be dated.
     public static let maxEnforcedLeadMinutes: Int64 = 5
+    /// Live usage loads one batch's plan runs at once.
+    static let maxConcurrentLiveLoads = 8
     /// Pause between looks at a load another batch runs.
     static let enforcementPollInterval: Duration = .milliseconds(1)
 
     /// Stores a batch as `ingest` does, refusing it whole (`EnforcementRefusal`, nothing stored) when an event would
     /// count toward a metered hard-limit entitlement of a feature with `enforcement: reject` whose customer has no
-    /// access at the event's minute. The writer judges the batch inside the transaction that would commit it, against
-    /// live usage kept in step with every committed event (`EnforcementLedger`), so concurrent batches never both
-    /// spend the same balance. Throws `StoreError.overloaded` when the plan keeps going stale for
+    /// access at the end of the event's minute. The writer judges the batch inside the transaction that would commit
+    /// it, against live usage kept in step with every committed event (`EnforcementLedger`), so concurrent batches
+    /// never both spend the same balance. Throws `StoreError.overloaded` when the plan keeps going stale for
     /// `maxEnforcementWait`.
     public func ingestEnforced(_ events: [CloudEvent]) async throws {
         let deadline = ContinuousClock.now + ShardStore.maxEnforcementWait
@@ -68,8 +70,17 @@ extension ShardStore {
                 }
             }
         }
-        for state in needed.values.sorted(by: { $0.entitlement.id < $1.entitlement.id }) {
-            try await loadLiveUsage(state, planned: generation, deadline: deadline)
+        // Loads run `maxConcurrentLiveLoads` at a time: a batch's first events after a start or a change load many.
+        var missing = needed.values.sorted(by: { $0.entitlement.id < $1.entitlement.id })[...]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<ShardStore.maxConcurrentLiveLoads {
+                guard let state = missing.popFirst() else { break }
+                group.addTask { try await self.loadLiveUsage(state, planned: generation, deadline: deadline) }
+            }
+            while try await group.next() != nil {
+                guard let state = missing.popFirst() else { continue }
+                group.addTask { try await self.loadLiveUsage(state, planned: generation, deadline: deadline) }
+            }
         }
         return EnforcementPlan(generation: generation, uses: uses)
     }
@@ -101,7 +112,9 @@ extension ShardStore {
             guard let terms = $0.entitlement.meteredTerms else { return false }
             return !terms.isSoftLimit && $0.entitlement.deletedAt == nil
         }
-        let owner = EnforcementLedger.Owner(key: resolved.key, subjectKeys: resolved.subjectKeys, entitlements: states)
+        // The subject keys the store counts for the owner key (a customer's key may not be one of its subjects).
+        let subjectKeys = try await pool.read { db in try ShardStore.usageSubjects(ownerKey: resolved.key, db) }
+        let owner = EnforcementLedger.Owner(key: resolved.key, subjectKeys: subjectKeys, entitlements: states)
         enforcement.withLock { ledger in
             guard ledger.generation == generation else { return }
             if ledger.owners.count >= EnforcementLedger.maxCachedOwners { ledger.owners = [:] }

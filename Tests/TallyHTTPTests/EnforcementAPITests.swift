@@ -136,6 +136,24 @@ import Testing
         }
     }
 
+    @Test func onlyTheSubjectsOfTheCustomerAreJudged() async throws {
+        try await LiveNode.run { node in
+            let customer = try await node.post(
+                "/api/v1/customers", #"{"name":"Acme","key":"acme","usageAttribution":{"subjectKeys":["acme-web"]}}"#)
+            #expect(customer.status == 201)
+            try await seed(node, issue: 10)
+            // `acme` is the customer's key, not one of its subjects: its usage counts for nobody's entitlement.
+            let key = try await send(node, [eventJSON("1", subject: "acme", time: now, data: #"{"tokens":100}"#)])
+            #expect(key.status == 204)
+            let web = try await send(node, [eventJSON("2", subject: "acme-web", time: now, data: #"{"tokens":10}"#)])
+            #expect(web.status == 204)
+            let over = try await send(node, [eventJSON("3", subject: "acme-web", time: now, data: #"{"tokens":1}"#)])
+            #expect(over.status == 403)
+            let value = try await node.get("/api/v2/customers/acme/entitlements/tokens/value")
+            #expect(value.json?["usage"].map(JSONWriter.string) == "10")
+        }
+    }
+
     @Test func aRestartedNodeEnforcesFromWhatIsStored() async throws {
         let folder = NSTemporaryDirectory() + "tally-enforcement-\(UUID().uuidString)"
         try await LiveNode.run(directory: folder) { node in

@@ -71,8 +71,8 @@ struct EnforcementLedger: Sendable {
         entries[entitlementID] = Entry(usage: usage)
     }
 
-    /// Judges a batch's uses in order: an event is admitted while its entitlement's balance at the event's minute
-    /// (at the live usage's base when older), counting the earlier admitted events of the batch, is positive.
+    /// Judges a batch's uses in order: an event is admitted while its entitlement's balance at the end of the event's
+    /// minute (at the live usage's base when older), counting the earlier admitted events of the batch, is positive.
     /// Throws `EnforcementRefusal` with every refused use, `BalanceError` when a balance cannot be computed, or
     /// `EnforcementStale`.
     mutating func judge(_ plan: EnforcementPlan) throws {
@@ -89,7 +89,8 @@ struct EnforcementLedger: Sendable {
             guard !loading.contains(use.entitlementID), var entry = current(use.entitlementID) else {
                 throw EnforcementStale()
             }
-            let minute = max(use.time.minuteCeiling, entry.usage.base)
+            // The end of the event's minute: every event of that minute, this one's earlier neighbours included.
+            let minute = max(Timestamp(micros: use.time.minuteFloor.micros + 60_000_000), entry.usage.base)
             let memo = "\(use.entitlementID)@\(minute.micros)"
             if refusedAt.contains(memo) {
                 // Refused uses change nothing: the balance at this minute is still what refused the last one.
