@@ -93,10 +93,13 @@ struct FieldReader {
         return time
     }
 
-    /// An object whose members are all strings.
+    /// An object of at most `InputLimits.maxMapEntries` members, all strings.
     mutating func stringMap(_ name: String) -> [String: String]? {
         switch members[name] {
         case .none, .null: return nil
+        case .object(let entries) where entries.count > InputLimits.maxMapEntries:
+            fail(name, "must have at most \(InputLimits.maxMapEntries) members")
+            return nil
         case .object(let entries):
             var map: [String: String] = [:]
             for (key, value) in entries {

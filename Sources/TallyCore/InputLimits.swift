@@ -7,6 +7,8 @@ public enum InputLimits {
     public static let maxGroupValueBytes = 1024
     /// Deepest nesting of arrays and objects inside one event (the batch array around it not counted).
     public static let maxEventNestingDepth = 32
+    /// Most members of a string map given in a body (`metadata`, `meterGroupByFilters`, `customHeaders`).
+    public static let maxMapEntries = 100
     /// Longest piece of input quoted back in an error message, in characters.
     public static let maxEchoCharacters = 64
 }

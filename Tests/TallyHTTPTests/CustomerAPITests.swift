@@ -43,6 +43,11 @@ import Testing
                     == #"[{"field":"name","reason":"must not be empty"},{"field":"usageAttribution.subjectKeys","#
                     + #""reason":"must not repeat a key"},{"field":"currency","reason":"must be an ISO 4217 code of "#
                     + #"three upper-case letters"}]"#)
+            let metadata = (0...100).map { #""k\#($0)":"v""# }.joined(separator: ",")
+            let crowded = try await node.post("/api/v1/customers", #"{"name":"M","key":"m","metadata":{\#(metadata)}}"#)
+            #expect(
+                crowded.json?["errors"].map(JSONWriter.string)
+                    == #"[{"field":"metadata","reason":"must have at most 100 members"}]"#)
             let keyless = try await node.post("/api/v1/customers", #"{"name":"Nameless"}"#)
             #expect(keyless.status == 400)
             #expect(keyless.json?["errors"]?.arrayValue?.first?["field"]?.stringValue == "key")
