@@ -42,6 +42,7 @@ extension ShardStore {
         let latestJudged = Timestamp(micros: Timestamp.now.micros + ShardStore.maxEnforcedLeadMinutes * 60_000_000)
         var uses: [EnforcedUse] = []
         var needed: [String: EntitlementState] = [:]
+        var owners: [Identifier: EnforcementLedger.Owner] = [:]
         for (index, event) in events.enumerated() {
             // Subjects with control characters never belong to a customer (keys cannot hold them).
             guard !event.subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
@@ -53,7 +54,16 @@ extension ShardStore {
                         (sample.groupValues[filter.key] ?? nil)?.bytesEqual(filter.value) == true
                     })
                 else { continue }
-                if owner == nil { owner = try await enforcementOwner(of: event.subject) }
+                if owner == nil {
+                    let key = Identifier(event.subject)
+                    if let cached = owners[key] {
+                        owner = cached
+                    } else {
+                        let fetched = try await enforcementOwner(of: event.subject)
+                        owners[key] = fetched
+                        owner = fetched
+                    }
+                }
                 guard let owner, owner.subjectKeys.contains(where: { $0.bytesEqual(event.subject) }) else { continue }
                 let amount = enforced.meter.aggregation == .count ? Amount(1) : (sample.amount ?? .zero)
                 for state in owner.entitlements where state.entitlement.featureID == enforced.feature.id {

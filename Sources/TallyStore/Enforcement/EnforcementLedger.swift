@@ -33,6 +33,12 @@ struct EnforcementLedger: Sendable {
         var entitlements: [EntitlementState]
     }
 
+    /// An entitlement at one judged minute.
+    struct MinuteKey: Hashable, Sendable {
+        var entitlementID: String
+        var minute: Int64
+    }
+
     private(set) var generation = 0
     private var entries: [String: Entry] = [:]
     /// Changes of the open write transaction: nil drops the entry (it is loaded again).
@@ -79,7 +85,7 @@ struct EnforcementLedger: Sendable {
         guard plan.generation == generation else { throw EnforcementStale() }
         var spent: [String: Amount] = [:]
         var admitted: [String: LiveUsage] = [:]
-        var refusedAt = Set<String>()
+        var refusedAt = Set<MinuteKey>()
         var refused: [EnforcedUse] = []
         for use in plan.uses where use.judged {
             if use.aheadOfClock {
@@ -91,7 +97,7 @@ struct EnforcementLedger: Sendable {
             }
             // The end of the event's minute: every event of that minute, this one's earlier neighbours included.
             let minute = max(Timestamp(micros: use.time.minuteFloor.micros + 60_000_000), entry.usage.base)
-            let memo = "\(use.entitlementID)@\(minute.micros)"
+            let memo = MinuteKey(entitlementID: use.entitlementID, minute: minute.micros)
             if refusedAt.contains(memo) {
                 // Refused uses change nothing: the balance at this minute is still what refused the last one.
                 refused.append(use)
@@ -118,9 +124,9 @@ struct EnforcementLedger: Sendable {
                 hasAccess = try usage.value(at: minute)?.hasAccess ?? false
             }
             if hasAccess {
-                var usage = admitted[use.entitlementID] ?? entry.usage
-                guard usage.add(use.amount, at: use.time, bounded: false) else { throw BalanceError.overflow }
-                admitted[use.entitlementID] = usage
+                // Added in place: the batch's copy of the live usage is made once, at its first admitted use.
+                guard admitted[use.entitlementID, default: entry.usage].add(use.amount, at: use.time, bounded: false)
+                else { throw BalanceError.overflow }
                 spent[use.entitlementID] = earlier.adding(max(use.amount, .zero)) ?? earlier
             } else {
                 refusedAt.insert(memo)
@@ -134,7 +140,20 @@ struct EnforcementLedger: Sendable {
     /// usage.
     mutating func record(_ uses: [EnforcedUse]) {
         for use in uses {
-            guard var entry = current(use.entitlementID) else { continue }
+            // Taken out of `pending` while it changes, so its storage is changed in place (copied from `entries`
+            // once per transaction).
+            var entry: Entry
+            if let changed = pending.removeValue(forKey: use.entitlementID) {
+                guard let live = changed else {
+                    pending[use.entitlementID] = .some(nil)
+                    continue
+                }
+                entry = live
+            } else if let live = entries[use.entitlementID] {
+                entry = live
+            } else {
+                continue
+            }
             guard entry.usage.add(use.amount, at: use.time) else {
                 pending[use.entitlementID] = .some(nil)
                 continue
