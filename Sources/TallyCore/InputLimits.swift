@@ -13,6 +13,15 @@ public enum InputLimits {
     public static let maxEchoCharacters = 64
 }
 
+extension InputLimits {
+    /// A key, id or subject key a path or a body names: 1–`maxIdentifierBytes` bytes without control characters (ids
+    /// and keys never hold them, and a NUL would cut the text SQLite compares).
+    public static func isValidKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= maxIdentifierBytes
+            && !key.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+}
+
 extension StringProtocol {
     /// The text quoted in an error message: at most `InputLimits.maxEchoCharacters` characters, marked when cut.
     public var echoed: String {

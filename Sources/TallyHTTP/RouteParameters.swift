@@ -17,9 +17,7 @@ enum RouteParameters {
         guard let value = raw.removingPercentEncoding else {
             throw Problem.invalidField(name, "must be percent-encoded UTF-8")
         }
-        guard !value.isEmpty, value.utf8.count <= InputLimits.maxIdentifierBytes,
-            !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
+        guard InputLimits.isValidKey(value) else {
             throw Problem.invalidField(
                 name, "must be 1–\(InputLimits.maxIdentifierBytes) bytes without control characters")
         }

@@ -96,7 +96,7 @@ extension ShardStore {
     }
 
     /// Who `/api/v2/customers/{customerIdOrKey}` acts for: the live customer with this id or key, else the one
-    /// attributing it as a subject key, else the key as its own customer.
+    /// attributing it as a subject key, else the key as its own customer (`owner(key:)`).
     public func owner(customerIDOrKey: String) async throws -> UsageOwner {
         try await pool.read { db in
             if let customer = try ShardStore.customer(idOrKey: customerIDOrKey, db)
@@ -104,27 +104,29 @@ extension ShardStore {
             {
                 return UsageOwner(customer: customer)
             }
-            return UsageOwner(subject: customerIDOrKey)
+            return try ShardStore.owner(key: customerIDOrKey, db)
         }
     }
 
     /// Who `/api/v1/subjects/{subjectKey}` acts for: the live customer attributing the subject key, else the key as
-    /// its own customer.
+    /// its own customer (`owner(key:)`).
     public func owner(subjectKey: String) async throws -> UsageOwner {
         try await pool.read { db in
             try ShardStore.customer(attributing: subjectKey, db).map(UsageOwner.init(customer:))
-                ?? UsageOwner(subject: subjectKey)
+                ?? ShardStore.owner(key: subjectKey, db)
         }
+    }
+
+    /// The owner whose entitlements are stored under `key`: the live customer with that owner key (its subject keys
+    /// are what counts, even when the key is not one of them), else the key as its own customer.
+    static func owner(key: String, _ db: Database) throws -> UsageOwner {
+        try decodeAll(Customer.self, db, "SELECT body FROM customers WHERE owner_key = ? AND deleted_us IS NULL", [key])
+            .first.map(UsageOwner.init(customer:)) ?? UsageOwner(subject: key)
     }
 
     /// The subject keys whose usage counts for the entitlement owner `ownerKey`.
     static func usageSubjects(ownerKey: String, _ db: Database) throws -> [String] {
-        guard
-            let customer = try decodeAll(
-                Customer.self, db, "SELECT body FROM customers WHERE owner_key = ? AND deleted_us IS NULL", [ownerKey]
-            ).first
-        else { return [ownerKey] }
-        return customer.spec.subjectKeys
+        try owner(key: ownerKey, db).subjectKeys
     }
 
     static func customer(idOrKey: String, _ db: Database) throws -> Customer? {

@@ -45,8 +45,7 @@ extension ShardStore {
         var owners: [Identifier: EnforcementLedger.Owner] = [:]
         for (index, event) in events.enumerated() {
             // Subjects with control characters never belong to a customer (keys cannot hold them).
-            guard !event.subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else { continue }
+            guard InputLimits.isValidKey(event.subject) else { continue }
             var owner: EnforcementLedger.Owner?
             for enforced in features where enforced.meter.matches(event) {
                 guard case .success(let sample) = enforced.meter.sample(event),
@@ -122,9 +121,7 @@ extension ShardStore {
             guard let terms = $0.entitlement.meteredTerms else { return false }
             return !terms.isSoftLimit && $0.entitlement.deletedAt == nil
         }
-        // The subject keys the store counts for the owner key (a customer's key may not be one of its subjects).
-        let subjectKeys = try await pool.read { db in try ShardStore.usageSubjects(ownerKey: resolved.key, db) }
-        let owner = EnforcementLedger.Owner(key: resolved.key, subjectKeys: subjectKeys, entitlements: states)
+        let owner = EnforcementLedger.Owner(key: resolved.key, subjectKeys: resolved.subjectKeys, entitlements: states)
         enforcement.withLock { ledger in
             guard ledger.generation == generation else { return }
             if ledger.owners.count >= EnforcementLedger.maxCachedOwners { ledger.owners = [:] }

@@ -46,7 +46,7 @@ public struct CustomerSpec: Sendable, Hashable, Codable {
             reader.fail("name", "must be at most \(maxNameCharacters) characters")
         }
         let key = reader.optionalString("key")
-        if let key, !isValidKey(key) {
+        if let key, !InputLimits.isValidKey(key) {
             reader.fail("key", "must be 1–\(InputLimits.maxIdentifierBytes) bytes without control characters")
         } else if let key, ULID.isValid(key.uppercased()) {
             reader.fail("key", "must not be a ULID (it would be taken for a customer id)")
@@ -65,7 +65,7 @@ public struct CustomerSpec: Sendable, Hashable, Codable {
                 return nested.stringList("subjectKeys", max: maxSubjectKeys)
             } ?? nil
         if let subjectKeys {
-            if let control = subjectKeys.first(where: { !isValidKey($0) }) {
+            if let control = subjectKeys.first(where: { !InputLimits.isValidKey($0) }) {
                 reader.fail("usageAttribution.subjectKeys", "\"\(control.echoed)\" holds control characters")
             }
             if Set(subjectKeys).count != subjectKeys.count {
@@ -89,11 +89,5 @@ public struct CustomerSpec: Sendable, Hashable, Codable {
             CustomerSpec(
                 name: name, key: key, description: description, metadata: metadata, subjectKeys: attributed,
                 primaryEmail: primaryEmail, currency: currency))
-    }
-
-    /// A key or subject key: 1–`InputLimits.maxIdentifierBytes` bytes without control characters.
-    public static func isValidKey(_ key: String) -> Bool {
-        !key.isEmpty && key.utf8.count <= InputLimits.maxIdentifierBytes
-            && !key.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 }

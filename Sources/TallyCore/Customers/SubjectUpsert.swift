@@ -35,7 +35,7 @@ public struct SubjectUpsert: Sendable, Hashable {
             }
             var reader = FieldReader(members: members)
             let key = reader.requiredString("key")
-            if let key, !CustomerSpec.isValidKey(key) {
+            if let key, !InputLimits.isValidKey(key) {
                 reader.fail("key", "must be 1–\(InputLimits.maxIdentifierBytes) bytes without control characters")
             }
             let displayName = reader.optionalString("displayName")
