@@ -45,7 +45,8 @@
 #                  resumes w2 and checks every acknowledged event is counted once. With --baseline, the older binary
 #                  first.
 #   --values       instead of a timed load: entitlement value checks on a node with 1,000 entitled customers, alone
-#                  and while ingestion runs (scripts/bench_values.sh); prints checks/s and p50/p99 latency.
+#                  and while ingestion runs (scripts/bench_values.sh); prints checks/s and p50/p99 latency. With
+#                  --cluster N, the same through a local N-worker cluster's coordinator afterwards.
 #   --queries      instead of a timed load: fills each node (and the --cluster) with --events back-fill events
 #                  (default 10,000,000) through the ingest API, then times the query set (median of 5 runs each)
 #                  and prints bytes on disk per event and peak RSS.

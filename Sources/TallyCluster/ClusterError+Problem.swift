@@ -21,16 +21,6 @@ extension ClusterError: ProblemRepresentable {
             )
         case .partialIngest(let parts):
             let failed = parts.compactMap(\.failure)
-            let report: [JSONValue] = parts.map { part in
-                var members: JSONObject = ["worker": .string(part.worker), "events": .number(String(part.events))]
-                switch part.failure {
-                case nil: members["status"] = .string("committed")
-                case let failure? where failure.outcomeUnknown: members["status"] = .string("unknown")
-                case .some: members["status"] = .string("failed")
-                }
-                if let failure = part.failure { members["reason"] = .string(failure.reason) }
-                return .object(members)
-            }
             let counts = Dictionary(parts.map { ($0.worker, $0.events) }) { first, _ in first }
             return Problem(
                 .serviceUnavailable, type: "urn:tally:problem:worker-unavailable",
@@ -39,7 +29,7 @@ extension ClusterError: ProblemRepresentable {
                         separator: "; ")
                     + ". Committed parts stay committed; retrying the whole batch is safe "
                     + "(its events are de-duplicated).",
-                extensions: ["parts": .array(report)]
+                extensions: ["parts": ClusterError.report(parts)]
             )
         case .slotsMoving(let moveID, let waited):
             var problem = Problem(
@@ -50,6 +40,18 @@ extension ClusterError: ProblemRepresentable {
                 extensions: ["move": .string(moveID)])
             problem.headers[.retryAfter] = "1"
             return problem
+        case .accessDenied(let refusal):
+            return refusal.problem
+        case .accessChanged(let refusal, let parts):
+            var problem = refusal.problem
+            problem.status = .conflict
+            problem.type = "urn:tally:problem:entitlement-access-changed"
+            problem.detail =
+                "\(refusal.refused.count) event(s) passed the access check but were refused when stored: another "
+                + "batch used the access up meanwhile. The parts committed stay stored; retrying the whole batch is "
+                + "safe (stored events are de-duplicated, the rest judged again)."
+            problem.extensions["parts"] = ClusterError.report(parts)
+            return problem
         case .requestRefused(let failure):
             var status = 400
             if case .refused(let code) = failure.kind { status = code }
@@ -57,5 +59,22 @@ extension ClusterError: ProblemRepresentable {
             if failure.isMeterBuilding { problem.headers[.retryAfter] = "1" }
             return problem
         }
+    }
+}
+
+extension ClusterError {
+    /// Each part of a batch with its outcome: `committed`, `unknown` (no answer in time) or `failed`, and why.
+    static func report(_ parts: [IngestPart]) -> JSONValue {
+        .array(
+            parts.map { part in
+                var members: JSONObject = ["worker": .string(part.worker), "events": .number(String(part.events))]
+                switch part.failure {
+                case nil: members["status"] = .string("committed")
+                case let failure? where failure.outcomeUnknown: members["status"] = .string("unknown")
+                case .some: members["status"] = .string("failed")
+                }
+                if let failure = part.failure { members["reason"] = .string(failure.reason) }
+                return .object(members)
+            })
     }
 }

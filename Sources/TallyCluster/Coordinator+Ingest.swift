@@ -10,6 +10,7 @@ extension Coordinator {
     /// `ClusterError.partialIngest` with each part's outcome (committed, failed, or unknown after a timeout): committed
     /// parts stay committed, and a retry of the whole batch is de-duplicated by the owners.
     public func ingest(_ events: [CloudEvent]) async throws(ClusterError) {
+        if enforcesAccess { return try await ingestEnforcing(events) }
         var pending = events
         var reports: [IngestPart] = []
         var attempt = 0
@@ -50,7 +51,7 @@ extension Coordinator {
 
     /// The table to route `events` by and the write's `WriteGate` ticket, once no move switching over fences their
     /// slots and no anti-entropy round holds them (both wait at most `maxFenceWait` in all).
-    private func admit(_ events: [CloudEvent]) async throws(ClusterError) -> (SlotTable, Int) {
+    func admit(_ events: [CloudEvent]) async throws(ClusterError) -> (SlotTable, Int) {
         let deadline = ContinuousClock.now + Coordinator.maxFenceWait
         while true {
             let snapshot = try await snapshot(waitingWhile: { snapshot in
@@ -70,7 +71,7 @@ extension Coordinator {
     /// committed it. The part travels at that epoch (parts of other epochs that go together are sent in requests of
     /// their own): a worker at a later epoch refuses it, and it is routed again by the current table, so a write
     /// routed before a switch-over never reaches only the holders of the old table.
-    private func forward(_ part: [CloudEvent], to worker: String, epoch: Int64) async -> WorkerFailure? {
+    func forward(_ part: [CloudEvent], to worker: String, epoch: Int64) async -> WorkerFailure? {
         do {
             let part = ForwardedPart(texts: IngestRequest.joinedTexts(part), epoch: epoch)
             try await forwarder(worker).submit(part) { parts in

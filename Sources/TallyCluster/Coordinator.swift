@@ -35,6 +35,10 @@ public final class Coordinator: Sendable {
     let startedAt = ContinuousClock.now
     /// Holds writes to the slots an anti-entropy round compares.
     let writeGate = WriteGate()
+    /// Serializes per-customer writes (and the copies of their state) per slot, and keeps them out of switch-overs.
+    let customerLocks = SlotLocks()
+    /// Slots whose customer state did not reach every replica after a write: copied again each probe round.
+    let pendingCustomerCopies = Mutex(Set<Int>())
     let antiEntropyStatusLock = Mutex(AntiEntropyStatus())
     /// Whether `SlotMover` is running or planning moves, repairs or drops (false while it waits for a request).
     let moverBusy = Mutex(false)
@@ -154,7 +158,7 @@ public final class Coordinator: Sendable {
     /// cluster's epoch: otherwise it fails fenced and its caller plans it again.
     func call(
         _ worker: String, _ method: HTTPMethod, _ path: String, body: String? = nil,
-        contentType: String = "application/json", epoch: Int64? = nil
+        contentType: String = "application/json", epoch: Int64? = nil, headers extra: [(String, String)] = []
     ) async -> Result<WorkerReply, WorkerFailure> {
         if let known = health[worker], known.detector.refusesRequests {
             let since = known.detector.unreachableSince ?? known.detector.silentSince ?? known.checkedAt
@@ -169,10 +173,11 @@ public final class Coordinator: Sendable {
             guard let url = snapshot.workerURLs[worker] else {
                 return .failure(WorkerFailure(worker: worker, kind: .unreachable, reason: "unknown worker"))
             }
-            let headers = [
-                (WorkerHeaders.epoch.rawName, String(epoch ?? snapshot.table.epoch)),
-                (WorkerHeaders.catalog.rawName, String(snapshot.catalogVersion)),
-            ]
+            let headers =
+                [
+                    (WorkerHeaders.epoch.rawName, String(epoch ?? snapshot.table.epoch)),
+                    (WorkerHeaders.catalog.rawName, String(snapshot.catalogVersion)),
+                ] + extra
             let reply: WorkerReply
             do {
                 reply = try await client.send(
@@ -201,7 +206,7 @@ public final class Coordinator: Sendable {
     /// The failure for a request that got no answer: a timeout leaves its outcome unknown and says nothing of the
     /// worker's health (it may be busy); any other transport error means it never arrived, and the worker is
     /// unreachable (its requests fail at once) until a probe reaches it.
-    private func transportFailure(_ worker: String, _ error: any Error) -> WorkerFailure {
+    func transportFailure(_ worker: String, _ error: any Error) -> WorkerFailure {
         if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
             return WorkerFailure(
                 worker: worker, kind: .timedOut,
@@ -286,6 +291,7 @@ public final class Coordinator: Sendable {
             }
         }
         await failOverDownWorkers()
+        await retryCustomerCopies()
     }
 
     private func probe(_ worker: String, url: String, snapshot: ClusterSnapshot) async {

@@ -13,6 +13,8 @@ public enum CoordinatorServer {
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
         PublicRoutes(backend: ClusterBackend(coordinator: coordinator), limits: limits).register(on: router)
+        FeatureRoutes(backend: ClusterBackend(coordinator: coordinator), limits: limits).register(on: router)
+        CustomerRelayRoutes(coordinator: coordinator, limits: limits).register(on: router)
         ClusterStatusRoutes(coordinator: coordinator).register(on: router)
         MethodNotAllowed.register(on: router)
         return router

@@ -65,6 +65,14 @@ public final class CoordinatorState: Sendable {
                     ALTER TABLE workers ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("v5-features") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE features(id TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
+                        archived INTEGER NOT NULL);
+                    CREATE UNIQUE INDEX features_live_key ON features(key) WHERE archived = 0;
+                    """)
+        }
         try migrator.migrate(queue)
         let snapshot = try queue.write { db -> ClusterSnapshot in
             try CoordinatorState.reconcile(db, settings: settings)
@@ -147,8 +155,11 @@ public final class CoordinatorState: Sendable {
         let meters = try String.fetchAll(db, sql: "SELECT definition FROM meters ORDER BY id").compactMap { text in
             (try? JSONParser.parse(text)).flatMap(MeterDefinition.init(json:))
         }
+        let features = try String.fetchAll(db, sql: "SELECT body FROM features ORDER BY id").compactMap { text in
+            (try? JSONParser.parse(text)).flatMap(Feature.init(json:))
+        }
         return ClusterSnapshot(
-            table: try latestTable(db), workerURLs: urls, catalogVersion: version, meters: meters,
+            table: try latestTable(db), workerURLs: urls, catalogVersion: version, meters: meters, features: features,
             move: try unfinishedMove(db),
             lostWorkers: Set(try String.fetchAll(db, sql: "SELECT name FROM workers WHERE lost = 1 AND removed = 0")),
             assignedWorkers: Set(
@@ -218,6 +229,36 @@ public final class CoordinatorState: Sendable {
                 snapshot.meters[index] = meter
             } else {
                 snapshot.meters.append(meter)
+            }
+            self.publish(snapshot, onCommitOf: db)
+            return snapshot
+        }
+    }
+}
+
+extension CoordinatorState {
+    /// Stores a new or archived feature under the next catalog version and publishes it. Throws
+    /// `EntitlementStoreError.featureKeyTaken` when another live feature has the key.
+    public func put(_ feature: Feature) async throws -> ClusterSnapshot {
+        try await queue.write { db in
+            var snapshot = self.snapshot
+            if feature.archivedAt == nil, let other = snapshot.liveFeature(feature.key), other.id != feature.id {
+                throw EntitlementStoreError.featureKeyTaken(feature.key)
+            }
+            snapshot.catalogVersion += 1
+            try db.execute(
+                sql: """
+                    INSERT INTO features(id, key, body, archived) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET body = excluded.body, archived = excluded.archived
+                    """,
+                arguments: [
+                    feature.id, feature.key, JSONWriter.string(feature.json), feature.archivedAt == nil ? 0 : 1,
+                ])
+            try db.execute(sql: "UPDATE cluster SET catalog_version = ?", arguments: [snapshot.catalogVersion])
+            if let index = snapshot.features.firstIndex(where: { $0.id == feature.id }) {
+                snapshot.features[index] = feature
+            } else {
+                snapshot.features.append(feature)
             }
             self.publish(snapshot, onCommitOf: db)
             return snapshot

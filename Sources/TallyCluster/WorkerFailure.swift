@@ -1,5 +1,6 @@
 import TallyCore
 import TallyHTTP
+import TallyStore
 
 /// A worker that could not serve its part of a request, and why.
 public struct WorkerFailure: Error, Sendable, Hashable {
@@ -54,6 +55,11 @@ public enum ClusterError: Error, Sendable {
     case requestRefused(WorkerFailure)
     /// The request waited `waited` for a move's switch-over (writes to moving slots, queries) and it did not end.
     case slotsMoving(moveID: String, waited: Duration)
+    /// Owners refused events of the batch: they count toward entitlements without access. Nothing was stored.
+    case accessDenied(EnforcementRefusal)
+    /// An owner refused events that passed the check (another batch used the access up meanwhile); the parts in
+    /// `parts` that committed stay stored.
+    case accessChanged(EnforcementRefusal, parts: [IngestPart])
 }
 
 /// One worker's part of an ingested batch and its outcome.

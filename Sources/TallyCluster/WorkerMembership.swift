@@ -80,8 +80,8 @@ public final class WorkerMembership: Sendable {
         }
     }
 
-    /// Applies an assignment pushed by the coordinator: meters and table in one transaction, published in memory
-    /// when it commits. Refuses an assignment for another node, or older than the one held (checked inside the
+    /// Applies an assignment pushed by the coordinator: meters, features and table in one transaction, published in
+    /// memory when it commits. Refuses an assignment for another node, or older than the one held (checked inside the
     /// transaction, so concurrent pushes apply in order or not at all).
     public func apply(_ json: JSONValue) async throws {
         guard json["node"]?.stringValue == node else { throw MembershipError.wrongNode(json["node"]?.stringValue) }
@@ -101,6 +101,11 @@ public final class WorkerMembership: Sendable {
         let meters = items.compactMap(MeterDefinition.init(json:))
         guard meters.count == items.count else {
             throw MembershipError.invalidAssignment(FieldError(field: "meters", reason: "holds an invalid meter"))
+        }
+        let featureItems = json["features"]?.arrayValue ?? []
+        let features = featureItems.compactMap(Feature.init(json:))
+        guard features.count == featureItems.count else {
+            throw MembershipError.invalidAssignment(FieldError(field: "features", reason: "holds an invalid feature"))
         }
         let record: JSONValue = .object(["table": table.json, "catalogVersion": .number(String(version))])
         let node = node
@@ -122,7 +127,7 @@ public final class WorkerMembership: Sendable {
         if version == catalogVersion {
             try await store.saveEventsState(state, check: check, then: publish)
         } else {
-            try await store.syncMeters(meters, state: state, check: check, then: publish)
+            try await store.syncMeters(meters, features: features, state: state, check: check, then: publish)
         }
     }
 }

@@ -26,9 +26,9 @@ public struct WorkerRequestContext: RequestContext {
     }
 }
 
-/// Lets only the coordinator's certificate call a worker's internal API (`/internal/...`): another worker's
-/// certificate, although signed by the same CA, is refused with 403. Health checks and slot chunks (which a worker
-/// receiving slots pulls from their source) stay open to any cluster node.
+/// Lets only the coordinator's certificate call a worker's internal API (`/internal/...`) and the per-customer routes
+/// it relays (`/api/...`): another worker's certificate, although signed by the same CA, is refused with 403. Health
+/// checks and slot chunks (which a worker receiving slots pulls from their source) stay open to any cluster node.
 struct CoordinatorOnlyMiddleware: RouterMiddleware {
     typealias Context = WorkerRequestContext
     /// The node name (certificate common name) allowed to call the internal API.
@@ -40,16 +40,14 @@ struct CoordinatorOnlyMiddleware: RouterMiddleware {
         _ request: Request, context: WorkerRequestContext,
         next: (Request, WorkerRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard request.uri.path.split(separator: "/").first == "internal",
-            request.uri.path != Self.peerChunkPath
-        else {
+        guard request.uri.path != "/healthz", request.uri.path != Self.peerChunkPath else {
             return try await next(request, context)
         }
         let name = try? await context.peerCommonName()
         guard name == Self.coordinatorName else {
             throw Problem(
                 .forbidden, type: "urn:tally:problem:forbidden",
-                detail: "only the coordinator's certificate may call a worker's internal API; "
+                detail: "only the coordinator's certificate may call a worker's API; "
                     + "this peer presented \(name.map { "\"\($0.echoed)\"" } ?? "no readable certificate")")
         }
         return try await next(request, context)

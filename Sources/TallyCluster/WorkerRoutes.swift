@@ -15,6 +15,7 @@ struct WorkerRoutes<Context: RequestContext> {
     let stores: WorkerStores
     let membership: WorkerMembership
     let limits: APILimits
+    let gate: CustomerRequestGate
 
     private var store: ShardStore { stores.primary }
 
@@ -33,7 +34,15 @@ struct WorkerRoutes<Context: RequestContext> {
             if request.headers[WorkerHeaders.expectTable] != nil, membership.table == nil {
                 throw MembershipError.tableLost.problem(node: membership.node)
             }
-            try await rendering { try await promotion.apply(request.jsonBody(maxBytes: limits.maxBodyBytes)) }
+            let assignment = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
+            do {
+                try await gate.closed { try await rendering { try await promotion.apply(assignment) } }
+            } catch CustomerRequestGateError.requestsInFlight {
+                throw Problem(
+                    .serviceUnavailable, type: "urn:tally:problem:customer-requests-in-flight",
+                    detail: "per-customer requests still ran after \(CustomerRequestGate.maxDrainWaitMs) ms; "
+                        + "the assignment is applied at the next push")
+            }
             return Response(status: .noContent)
         }
         var forwarded = limits
@@ -48,13 +57,26 @@ struct WorkerRoutes<Context: RequestContext> {
                 let role = table.flatMap { $0.role(of: membership.node, slot: $0.slot(of: event.subject)) }
                 parts[role ?? .primary, default: []].append(event)
             }
+            let enforce = request.headers[WorkerHeaders.enforce].flatMap(EnforcementMode.init(rawValue:))
+            if enforce == .check {
+                try rendering {
+                    try membership.admit(epoch: epoch, catalog: catalog, subjects: events.lazy.map(\.subject))
+                }
+                try await stores.primary.checkEnforcement(events)
+                return Response(status: .noContent)
+            }
             try await rendering {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (role, part) in parts {
                         group.addTask {
-                            try await stores.store(role).ingest(part) {
+                            let admit: @Sendable () throws -> Void = {
                                 try membership.admit(
                                     epoch: epoch, catalog: catalog, subjects: part.lazy.map(\.subject), role: role)
+                            }
+                            if role == .primary, enforce == .reject {
+                                try await stores.primary.ingestEnforced(part, admit: admit)
+                            } else {
+                                try await stores.store(role).ingest(part, admit: admit)
                             }
                         }
                     }
@@ -128,16 +150,29 @@ struct WorkerRoutes<Context: RequestContext> {
     }
 }
 
+/// How a worker judges a forwarded batch (`WorkerHeaders.enforce`).
+enum EnforcementMode: String, Sendable {
+    case check
+    case reject
+}
+
 /// The headers a coordinator routes a request to a worker with.
 public enum WorkerHeaders {
     /// The epoch the request was routed at.
     public static let epoch = HTTPField.Name("Tally-Epoch")!
     /// The meter catalog version the coordinator held when it sent the request.
     public static let catalog = HTTPField.Name("Tally-Catalog-Version")!
+    /// On a per-customer request: the owner key (percent-encoded) it acts for, so the worker checks it owns its slot.
+    public static let ownerKey = HTTPField.Name("Tally-Owner-Key")!
+    /// On a forwarded batch: `check` judges it by the entitlements of features that reject usage without access
+    /// and stores nothing (204, or 403 naming the refused events); `reject` stores it only if no event is refused.
+    public static let enforce = HTTPField.Name("Tally-Enforce")!
     /// On an assignment: the worker took one before, so it must refuse this one if it has no slot table.
     public static let expectTable = HTTPField.Name("Tally-Expect-Table")!
     /// The problem type of that refusal.
     public static let tableLostProblem = "urn:tally:problem:table-lost"
+    /// The problem type of a per-customer request refused while the worker applies an assignment (retried as is).
+    public static let assignmentInProgressProblem = "urn:tally:problem:assignment-in-progress"
 
     /// The epoch (-1 when absent) and catalog version (0 when absent) of a request.
     static func routing(_ headers: HTTPFields) -> (epoch: Int64, catalog: Int64) {

@@ -15,7 +15,7 @@ public struct CustomerRoutes<Backend: CustomerBackend>: Sendable {
         self.limits = limits
     }
 
-    public func register(on router: Router<BasicRequestContext>) {
+    public func register<Context: RequestContext>(on router: Router<Context>) {
         router.post("/api/v1/customers") { request, _ -> Response in
             let spec = try await customerSpec(request)
             return Response.json(try await backend.createCustomer(spec).json, status: .created)

@@ -2,16 +2,11 @@ import TallyCore
 import TallyStore
 
 /// What the entitlement routes run on. A node implements it over its shard store (`LocalBackend`).
-public protocol EntitlementBackend: Sendable {
+public protocol EntitlementBackend: FeatureBackend {
     /// Who `/api/v2/customers/{customerIdOrKey}` (and the v1 customer value route) acts for.
     func owner(customerIDOrKey: String) async throws -> UsageOwner
     /// Who `/api/v1/subjects/{subjectKey}` acts for.
     func owner(subjectKey: String) async throws -> UsageOwner
-    func createFeature(_ spec: FeatureSpec) async throws -> Feature
-    func features(includeArchived: Bool) async throws -> [Feature]
-    /// The feature with this id (archived too when asked) or the live one with this key.
-    func feature(idOrKey: String, includeArchived: Bool) async throws -> Feature?
-    func archiveFeature(idOrKey: String) async throws
     /// Creates an entitlement; with `replacing`, an override that ends the replaced one now.
     func createEntitlement(
         customer: String, _ spec: EntitlementSpec, replacing: String?

@@ -5,8 +5,9 @@ import TallyConfiguration
 import TallyCore
 import TallyStore
 
-/// The OpenMeter-compatible features, entitlements and grants API, written once over an `EntitlementBackend`:
-/// features, the v1 subject-scoped and v2 customer-scoped entitlement routes, and the admin lists.
+/// The OpenMeter-compatible entitlements and grants API, written once over an `EntitlementBackend`: the v1
+/// subject-scoped and v2 customer-scoped entitlement routes, the admin lists and the customer value routes (features
+/// are `FeatureRoutes`).
 public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     let backend: Backend
     let limits: APILimits
@@ -16,55 +17,14 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         self.limits = limits
     }
 
-    public func register(on router: Router<BasicRequestContext>) {
-        registerFeatures(on: router)
+    public func register<Context: RequestContext>(on router: Router<Context>) {
         registerScoped(on: router, base: "/api/v1/subjects/:customer/entitlements", version: .v1)
         registerScoped(on: router, base: "/api/v2/customers/:customer/entitlements", version: .v2)
         registerAdmin(on: router)
     }
 
-    private func registerFeatures(on router: Router<BasicRequestContext>) {
-        router.post("/api/v1/features") { request, _ -> Response in
-            let body = try await request.jsonBody(maxBytes: limits.maxBodyBytes)
-            switch FeatureSpec.parse(body) {
-            case .failure(let failure): throw Problem.invalid("the feature is invalid", failure.errors)
-            case .success(let spec): return Response.json(try await backend.createFeature(spec).json, status: .created)
-            }
-        }
-        router.get("/api/v1/features") { request, _ -> Response in
-            let parameters = request.uri.queryParameters
-            let includeArchived = try RouteParameters.flag(parameters, "includeArchived")
-            let slugs = Set(parameters.getAll("meterSlug").map { String($0) })
-            var features = try await backend.features(includeArchived: includeArchived ?? false)
-                .filter { slugs.isEmpty || $0.spec.meterSlug.map(slugs.contains) == true }
-            let orders: [String: (Feature, Feature) -> Bool] = [
-                "id": { $0.id < $1.id }, "key": { ($0.key, $0.id) < ($1.key, $1.id) },
-                "name": { ($0.spec.name, $0.id) < ($1.spec.name, $1.id) },
-                "createdAt": { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) },
-                "updatedAt": { ($0.updatedAt, $0.id) < ($1.updatedAt, $1.id) },
-            ]
-            let orderBy = parameters["orderBy"].map(String.init) ?? "updatedAt"
-            guard let order = orders[orderBy] else {
-                throw Problem.invalidField("orderBy", "must be one of id, key, name, createdAt, updatedAt")
-            }
-            features.sort(by: order)
-            if try LegacyPaging.descending(parameters) { features.reverse() }
-            return try LegacyPaging.response(features.map(\.json), parameters)
-        }
-        router.get("/api/v1/features/:feature") { _, context -> Response in
-            let idOrKey = try RouteParameters.parameter(context, "feature")
-            guard let feature = try await backend.feature(idOrKey: idOrKey, includeArchived: false) else {
-                throw EntitlementStoreError.featureNotFound(idOrKey)
-            }
-            return Response.json(feature.json)
-        }
-        router.delete("/api/v1/features/:feature") { _, context -> Response in
-            try await backend.archiveFeature(idOrKey: try RouteParameters.parameter(context, "feature"))
-            return Response(status: .noContent)
-        }
-    }
-
-    private func registerScoped(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
+    private func registerScoped<Context: RequestContext>(on router: Router<Context>, base: String, version: APIVersion)
+    {
         let item = RouterPath(stringLiteral: base + "/:entitlement")
         router.post(RouterPath(stringLiteral: base)) { request, context -> Response in
             let customer = try await ownerKey(context, version: version)
@@ -125,7 +85,8 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
     }
 
-    private func registerGrants(on router: Router<BasicRequestContext>, base: String, version: APIVersion) {
+    private func registerGrants<Context: RequestContext>(on router: Router<Context>, base: String, version: APIVersion)
+    {
         let grants = RouterPath(stringLiteral: base + "/:entitlement/grants")
         router.post(grants) { request, context -> Response in
             let state = try await scopedState(context, version: version, byFeatureKey: true, at: .now)
@@ -147,7 +108,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
         }
     }
 
-    private func registerAdmin(on router: Router<BasicRequestContext>) {
+    private func registerAdmin<Context: RequestContext>(on router: Router<Context>) {
         router.get("/api/v1/entitlements") { request, _ -> Response in
             let parameters = request.uri.queryParameters
             let features = Set(parameters.getAll("feature").map { String($0) })
@@ -320,7 +281,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
     }
 
     /// The owner key a scoped route acts for: v1 resolves its subject key, v2 its customer id or key.
-    private func ownerKey(_ context: BasicRequestContext, version: APIVersion) async throws -> String {
+    private func ownerKey(_ context: some RequestContext, version: APIVersion) async throws -> String {
         let key = try RouteParameters.customer(context)
         return switch version {
         case .v1: try await backend.owner(subjectKey: key).key
@@ -330,7 +291,7 @@ public struct EntitlementRoutes<Backend: EntitlementBackend>: Sendable {
 
     /// The entitlement of a scoped route: by id, or (`byFeatureKey`) by the owner's feature key active at `instant`.
     private func scopedState(
-        _ context: BasicRequestContext, version: APIVersion, byFeatureKey: Bool, at instant: Timestamp
+        _ context: some RequestContext, version: APIVersion, byFeatureKey: Bool, at instant: Timestamp
     )
         async throws -> EntitlementState
     {

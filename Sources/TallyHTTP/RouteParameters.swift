@@ -4,15 +4,15 @@ import HummingbirdCore
 import TallyCore
 
 /// Path and query parameters as the entitlement and notification routes read them, each with its bound.
-enum RouteParameters {
+public enum RouteParameters {
     /// The `customer` path parameter (a subject key or customer key).
-    static func customer(_ context: BasicRequestContext) throws -> String {
+    static func customer(_ context: some RequestContext) throws -> String {
         try parameter(context, "customer")
     }
 
     /// A path parameter, percent-decoded: 1–`InputLimits.maxIdentifierBytes` bytes without control characters (ids
     /// and keys never hold them, and a NUL would cut the text SQLite compares).
-    static func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+    public static func parameter(_ context: some RequestContext, _ name: String) throws -> String {
         let raw = context.parameters.get(name) ?? ""
         guard let value = raw.removingPercentEncoding else {
             throw Problem.invalidField(name, "must be percent-encoded UTF-8")

@@ -12,6 +12,7 @@ public enum TallyServer {
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: APIKeyMiddleware(keys: apiKeys))
         PublicRoutes(backend: LocalBackend(store: store), limits: limits).register(on: router)
+        FeatureRoutes(backend: LocalBackend(store: store), limits: limits).register(on: router)
         EntitlementRoutes(backend: LocalBackend(store: store), limits: limits).register(on: router)
         CustomerRoutes(backend: LocalBackend(store: store), limits: limits).register(on: router)
         NotificationRoutes(backend: LocalBackend(store: store), limits: limits).register(on: router)

@@ -18,12 +18,29 @@ extension ShardStore {
     /// it, against live usage kept in step with every committed event (`EnforcementLedger`), so concurrent batches
     /// never both spend the same balance. Throws `StoreError.overloaded` when the plan keeps going stale for
     /// `maxEnforcementWait`.
-    public func ingestEnforced(_ events: [CloudEvent]) async throws {
+    public func ingestEnforced(_ events: [CloudEvent], admit: (@Sendable () throws -> Void)? = nil) async throws {
         let deadline = ContinuousClock.now + ShardStore.maxEnforcementWait
         while true {
             do {
                 let plan = try await enforcementPlan(for: events, deadline: deadline)
-                try await ingest(events, enforcement: plan)
+                try await ingest(events, admit: admit, enforcement: plan)
+                return
+            } catch is EnforcementStale {
+                guard ContinuousClock.now < deadline else { throw StoreError.overloaded }
+                try await Task.sleep(for: ShardStore.enforcementPollInterval)
+            }
+        }
+    }
+
+    /// Judges `events` as `ingestEnforced` would, against the balances committed so far, and stores nothing: throws
+    /// `EnforcementRefusal` naming the events it would refuse. A cluster checks every owner's part of a batch this
+    /// way before it commits any, so a batch refused by one owner is stored by none.
+    public func checkEnforcement(_ events: [CloudEvent]) async throws {
+        let deadline = ContinuousClock.now + ShardStore.maxEnforcementWait
+        while true {
+            do {
+                let plan = try await enforcementPlan(for: events, deadline: deadline)
+                try enforcement.withLock { try $0.judge(plan) }
                 return
             } catch is EnforcementStale {
                 guard ContinuousClock.now < deadline else { throw StoreError.overloaded }

@@ -4,23 +4,7 @@ import TallyCore
 extension ShardStore {
     /// Creates a feature. Its meter must exist and aggregate with SUM, COUNT, UNIQUE_COUNT or LATEST.
     public func createFeature(_ spec: FeatureSpec, now: Timestamp = .now) async throws -> Feature {
-        if let slug = spec.meterSlug {
-            guard let meter = meter(idOrSlug: slug) else { throw EntitlementStoreError.meterNotFound(slug) }
-            guard [.sum, .count, .uniqueCount, .latest].contains(meter.aggregation) else {
-                throw EntitlementStoreError.meterAggregationUnsupported(meter.aggregation.rawValue)
-            }
-            if spec.enforcement == .reject, ![.sum, .count].contains(meter.aggregation) {
-                throw EntitlementStoreError.invalid(
-                    field: "enforcement",
-                    reason:
-                        "reject needs a SUM or COUNT meter; \(meter.slug) aggregates with \(meter.aggregation.rawValue)"
-                )
-            }
-            for key in (spec.meterGroupByFilters ?? [:]).keys.sorted() where meter.groupBy[key] == nil {
-                throw EntitlementStoreError.invalid(
-                    field: "meterGroupByFilters.\(key.echoed)", reason: "is not a group of meter \(meter.slug)")
-            }
-        }
+        try spec.check(meter: spec.meterSlug.flatMap { meter(idOrSlug: $0) })
         let feature = Feature(id: ULID.make(time: now), spec: spec, createdAt: now)
         let body = JSONWriter.string(feature.json)
         return try await commit { db in
@@ -61,6 +45,18 @@ extension ShardStore {
             try db.execute(
                 sql: "UPDATE features SET archived_us = ?, body = ? WHERE id = ?",
                 arguments: [now.micros, JSONWriter.string(feature.json), feature.id])
+        }
+    }
+
+    /// Stores features as a coordinator holds them, archived ones first (a key freed by an archive can be taken).
+    static func store(_ features: [Feature], db: Database) throws {
+        for feature in features.filter({ $0.archivedAt != nil }) + features.filter({ $0.archivedAt == nil }) {
+            try db.execute(
+                sql: """
+                    INSERT INTO features(id, key, archived_us, body) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET archived_us = excluded.archived_us, body = excluded.body
+                    """,
+                arguments: [feature.id, feature.key, feature.archivedAt?.micros, JSONWriter.string(feature.json)])
         }
     }
 

@@ -59,6 +59,10 @@ public enum SlotDataError: Error, Sendable, Hashable {
     case invalidEvent(position: Int64)
     /// The data starts after `after`, but the copy it continues has only reached `copiedThrough`: a piece is missing.
     case gap(copiedThrough: Int64, after: Int64)
+    /// Customer state holds a row of `table` whose customer lies outside the data's slots.
+    case foreignCustomerRow(table: String)
+    /// Customer state holds a row of `table` with a column that is not text, an integer or null.
+    case invalidCustomerRow(table: String)
 }
 
 extension ShardStore {

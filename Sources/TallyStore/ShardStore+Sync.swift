@@ -36,13 +36,15 @@ extension ShardStore {
     }
 
     /// Makes the stored meters equal `definitions` (live and deleted, as a coordinator holds them) and records
-    /// `state` in the node's state, in one transaction. New meters and meters whose counting rules changed are
+    /// `state` in the node's state, in one transaction; `features` are stored as they are (archived ones first, so a
+    /// key freed by an archive can be taken) in the events file while that transaction holds its writer (each upsert
+    /// on its own: storing them again changes nothing). New meters and meters whose counting rules changed are
     /// back-filled from raw events (`MeterBuild`; small back-fills finish before this returns, larger ones in the
     /// background); deleted meters lose their aggregates. `check` runs first inside the transaction
     /// (a throw changes nothing); `published` runs once the transaction committed, before any other write, so
     /// the caller can publish state tied to it.
     public func syncMeters(
-        _ definitions: [MeterDefinition], state: [String: String],
+        _ definitions: [MeterDefinition], features: [Feature] = [], state: [String: String],
         check: @escaping @Sendable () throws -> Void = {},
         then published: @escaping @Sendable () -> Void = {}
     ) async throws {
@@ -80,6 +82,7 @@ extension ShardStore {
                 return (changes, build)
             },
             { prepared, events, db in
+                try ShardStore.store(features, db: events)
                 var rebuilt: [(id: String, build: MeterBuild?)] = prepared.changes.filter { $0.meter == nil }.map {
                     ($0.id, nil)
                 }

@@ -61,6 +61,7 @@ public final class ShardStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA cache_size = -\(configuration.pageCacheKiB)")
             db.add(function: AggregateBuffer.addFunction)
+            db.add(function: ShardStore.slotFunction)
         }
         pool = try DatabasePool(path: path, configuration: config)
         var aggregatesConfig = config

@@ -78,14 +78,17 @@ import Testing
             announcement: "Tally worker ")
         defer { _ = worker.stop() }
         let peer = try client(trusting: cluster, presenting: (cluster, "w2"))
-        for path in ["/internal/v1/assignment", "/internal/v1/events?from=2020-01-01T00:00:00Z"] {
+        for path in [
+            "/internal/v1/assignment", "/internal/v1/events?from=2020-01-01T00:00:00Z",
+            "/api/v1/subjects/acme/entitlements", "/internal/v1/customer-state?slots=1&slotCount=1024",
+        ] {
             let refused = try await TestHTTP.send(.GET, worker.baseURL + path, client: peer)
             #expect(refused.status == 403, "\(path)")
             #expect(refused.json?["type"] == .string("urn:tally:problem:forbidden"))
             #expect(
                 refused.json?["detail"]
                     == .string(
-                        "only the coordinator's certificate may call a worker's internal API; "
+                        "only the coordinator's certificate may call a worker's API; "
                             + "this peer presented \"w2\""))
         }
         let injected = try await TestHTTP.send(.POST, worker.baseURL + "/internal/v1/events", body: "[]", client: peer)

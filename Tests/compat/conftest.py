@@ -75,5 +75,5 @@ def node(request):
 
 @pytest.fixture
 def single_node():
-    """Yields the base URL of a fresh single node (entitlements are served by nodes; docs/api.md)."""
+    """Yields the base URL of a fresh single node (what a cluster does not serve yet: docs/api.md)."""
     yield from start("node")

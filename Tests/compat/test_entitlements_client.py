@@ -30,8 +30,8 @@ def ingest(client, event_id, subject, tokens, time):
                                   "data": {"tokens": tokens}}])
 
 
-def test_features(single_node):
-    client = Client(endpoint=single_node)
+def test_features(node):
+    client = Client(endpoint=node)
     feature = setup(client)
     assert feature.key == "tokens"
     assert client.features.get("tokens").id == feature.id
@@ -121,8 +121,8 @@ def test_customers_and_subject_upsert(single_node):
     assert held.value.status_code == 409
 
 
-def test_enforcement_refuses_usage_without_access(single_node):
-    client = Client(endpoint=single_node)
+def test_enforcement_refuses_usage_without_access(node):
+    client = Client(endpoint=node)
     client.meters.create(MeterCreate(slug="tokens_total", aggregation="SUM", event_type="prompt",
                                      value_property="$.tokens"))
     created = client.send_request(HttpRequest("POST", "/api/v1/features", json={
@@ -141,8 +141,8 @@ def test_enforcement_refuses_usage_without_access(single_node):
     assert (value.has_access, value.balance, value.usage) == (False, 0, 10)
 
 
-def test_v1_subject_routes_through_raw_requests(single_node):
-    client = Client(endpoint=single_node)
+def test_v1_subject_routes_through_raw_requests(node):
+    client = Client(endpoint=node)
     setup(client)
     client.features.create(FeatureCreateInputs(key="sso", name="SSO"))
     created = client.send_request(HttpRequest("POST", "/api/v1/subjects/acme/entitlements",

@@ -4,7 +4,8 @@ import TallyStore
 /// Applies an assignment on a worker, promoting its replicas first: the slots the new table makes this worker own
 /// that it kept as a replica are copied from the replica store into the primary store (under a cursor named by the
 /// slot set, so a push repeated after a crash copies nothing twice) before the table is applied, then the events the
-/// replica store committed meanwhile are copied too, and the promoted slots leave the replica store.
+/// replica store committed meanwhile are copied too, with the slots' customer state, and the promoted slots leave the
+/// replica store.
 /// Once applied, the old epoch's writes are refused, so the last copy misses nothing.
 struct ReplicaPromotion: Sendable {
     let stores: WorkerStores
@@ -22,12 +23,18 @@ struct ReplicaPromotion: Sendable {
         // each event once.
         let cursor = "promote-\(XXHash64.hash(promoted.sorted().map(String.init).joined(separator: ",")))"
         try await copy(promoted, slotCount: table.slotCount, cursor: cursor)
+        // The customer state the coordinator copied to this replica after every write, installed before the table
+        // (an install replaces the slots' rows, so a push repeated after a crash installs it again): no write of those
+        // slots runs meanwhile, as the coordinator holds them while they switch and a failed owner takes none.
+        try await stores.primary.installCustomerState(
+            try await stores.replica.customerState(promoted, slotCount: table.slotCount))
         try await membership.apply(json)
         // A write transaction on the replica store waits for the writes admitted there before the apply: the last
         // copy sees them, and every later one is refused at the new epoch.
         try await stores.replica.saveEventsState([:])
         try await copy(promoted, slotCount: table.slotCount, cursor: cursor)
         try await stores.replica.deleteSlots(promoted, slotCount: table.slotCount)
+        try await stores.replica.deleteCustomerState(promoted, slotCount: table.slotCount)
     }
 
     /// Copies `slots` from the replica store into the primary store until the copy reaches the replica store's

@@ -182,9 +182,11 @@ public struct SlotMover: Service {
             // The new owners promote their replicas as they take the table (one that is down meanwhile is failed over);
             // the leaving worker gets a table where it holds nothing, so it refuses every request.
             let snapshot = coordinator.state.snapshot
-            for owner in Set(move.plan.movingSlots.map { snapshot.table.owners[$0] }).sorted()
-            where coordinator.health[owner]?.state != .down {
-                if case .failure(let failure) = await coordinator.push(owner) { throw failure }
+            try await coordinator.customerLocks.withLocks(move.plan.movingSlots) {
+                for owner in Set(move.plan.movingSlots.map { snapshot.table.owners[$0] }).sorted()
+                where coordinator.health[owner]?.state != .down {
+                    if case .failure(let failure) = await coordinator.push(owner) { throw failure }
+                }
             }
             let worker = move.plan.worker
             let url = snapshot.workerURLs[worker]
@@ -215,10 +217,15 @@ public struct SlotMover: Service {
             try await coordinator.state.switchOver()
             logger.info("move switching over", metadata: ["move": "\(move.id)", "epoch": "\(move.plan.target.epoch)"])
         case .switching:
-            for worker in move.plan.sources + [move.plan.worker] {
-                if case .failure(let failure) = await coordinator.push(worker) { throw failure }
+            try await coordinator.customerLocks.withLocks(move.plan.movingSlots) {
+                for worker in move.plan.sources + [move.plan.worker] {
+                    if case .failure(let failure) = await coordinator.push(worker) { throw failure }
+                }
+                for source in move.plan.sources {
+                    try await copy(move, from: source, lag: 0)
+                    try await copyCustomerState(move, from: source)
+                }
             }
-            for source in move.plan.sources { try await copy(move, from: source, lag: 0) }
             guard coordinator.state.snapshot.move?.id == move.id else { throw SlotMoveError.cancelled }
             if move.plan.kind == .repair {
                 // Nobody gave anything up: nothing to clean.
@@ -271,6 +278,36 @@ public struct SlotMover: Service {
             progress.bytes += bytes
             try await coordinator.state.recordCopy(source: source, progress: progress)
             if position - progress.copiedThrough <= lag { return }
+        }
+    }
+
+    /// Most slots whose customer state one request of a move carries (each request reads the source's per-customer
+    /// tables once; their rows for these slots travel in one body of at most `CustomerStateRoutes.maxStateBytes`).
+    static let customerStateSlotsPerCopy = 64
+
+    /// Copies the customer state of `source`'s moving slots from its primary store to the joining worker's store
+    /// (its replica store for a repair), `customerStateSlotsPerCopy` slots at a time, replacing whatever that store
+    /// held of them.
+    private func copyCustomerState(_ move: SlotMove, from source: String) async throws {
+        guard let sourceURL = coordinator.state.snapshot.workerURLs[source] else { return }
+        let slots = (move.plan.slotsBySource[source] ?? []).sorted()
+        let slotCount = move.plan.target.slotCount
+        let store = move.plan.kind == .repair ? SlotRole.replica : SlotRole.primary
+        for start in stride(from: 0, to: slots.count, by: SlotMover.customerStateSlotsPerCopy) {
+            let part = slots[start..<min(slots.count, start + SlotMover.customerStateSlotsPerCopy)]
+            let read = try await coordinator.client.send(
+                .GET, baseURL: sourceURL,
+                path: "/internal/v1/customer-state?slots=\(part.map(String.init).joined(separator: ","))"
+                    + "&slotCount=\(slotCount)&store=primary", timeout: SlotMover.stepTimeout)
+            guard read.status == 200 else {
+                throw SlotMoveError.pullFailed(source: source, status: read.status, detail: read.detail)
+            }
+            let installed = try await coordinator.client.send(
+                .PUT, baseURL: move.url, path: "/internal/v1/customer-state?store=\(store.rawValue)",
+                body: String(buffer: read.body), timeout: SlotMover.stepTimeout)
+            guard installed.status == 200 else {
+                throw SlotMoveError.pullFailed(source: source, status: installed.status, detail: installed.detail)
+            }
         }
     }
 

@@ -100,6 +100,7 @@ struct SlotRoutes<Context: RequestContext> {
                         + "as \(role.rawValue) at epoch \(membership.epoch); only slots it no longer holds are deleted")
             }
             let deleted = try await stores.store(role).deleteSlots(Set(slots), slotCount: slotCount)
+            try await stores.store(role).deleteCustomerState(Set(slots), slotCount: slotCount)
             return Response.json(.object(["deleted": .number(String(deleted))]))
         }
     }

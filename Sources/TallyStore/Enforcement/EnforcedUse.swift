@@ -16,6 +16,20 @@ public struct EnforcedUse: Sendable, Hashable {
     public var judged: Bool
     /// Dated further ahead of the node's clock than `ShardStore.maxEnforcedLeadMinutes`: refused.
     public var aheadOfClock: Bool
+
+    public init(
+        eventIndex: Int, entitlementID: String, customer: String, featureKey: String, amount: Amount, time: Timestamp,
+        judged: Bool, aheadOfClock: Bool
+    ) {
+        self.eventIndex = eventIndex
+        self.entitlementID = entitlementID
+        self.customer = customer
+        self.featureKey = featureKey
+        self.amount = amount
+        self.time = time
+        self.judged = judged
+        self.aheadOfClock = aheadOfClock
+    }
 }
 
 /// The enforced uses of one batch, planned against one generation of the store's `EnforcementLedger`: a batch
@@ -28,6 +42,8 @@ public struct EnforcementPlan: Sendable {
 /// The batch was refused: these events would count toward entitlements of customers without access.
 public struct EnforcementRefusal: Error, Sendable, Hashable {
     public var refused: [EnforcedUse]
+
+    public init(refused: [EnforcedUse]) { self.refused = refused }
 }
 
 /// The batch's plan is older than the ledger, or an entitlement it needs is being loaded: plan it again.
