@@ -40,7 +40,11 @@ extension Coordinator {
                     worker, method, pathAndQuery, body: body, contentType: contentType, epoch: table.epoch,
                     ownerKey: ownerKey)
             } catch let failure {
-                if isWrite { customerLocks.unlock(slot) }
+                if isWrite {
+                    // A write with no answer in time may have been applied: its slot is copied at the next round.
+                    if failure.outcomeUnknown { pendingCustomerCopies.withLock { _ = $0.insert(slot) } }
+                    customerLocks.unlock(slot)
+                }
                 throw .shardsUnavailable([failure], table: SlotTableSummary(table))
             }
             let type = reply.status == 409 ? reply.json?["type"]?.stringValue : nil

@@ -23,7 +23,7 @@ extension Coordinator {
         let owners = owned.keys.sorted()
         if owners.count > 1 {
             let checks = await judge(owned, events, mode: .check, epoch: table.epoch)
-            try Coordinator.refusal(checks, owned: owned)
+            try Coordinator.refusal(checks, owned: owned, table: table)
         }
         let outcomes = await judge(owned, events, mode: .reject, epoch: table.epoch)
         var reports: [IngestPart] = []
@@ -87,14 +87,18 @@ extension Coordinator {
         }
     }
 
-    /// Throws the batch's refusal when some owner refused its part in a check, or the first other failure.
-    private static func refusal(_ failures: [String: WorkerFailure], owned: [String: [Int]]) throws(ClusterError) {
+    /// Throws the batch's refusal when some owner refused its part in a check; else, when an owner could not check
+    /// its part, that failure (a check stores nothing anywhere).
+    private static func refusal(
+        _ failures: [String: WorkerFailure], owned: [String: [Int]], table: SlotTable
+    ) throws(ClusterError) {
         guard !failures.isEmpty else { return }
         let refused = failures.compactMap { owner, failure in
             failure.problem?["refused"].map { (refused: $0, batchIndex: owned[owner] ?? []) }
         }
         if let refusal = EnforcementRefusal.merging(refused) { throw .accessDenied(refusal) }
-        throw .partialIngest(
-            owned.keys.sorted().map { IngestPart(worker: $0, events: 0, failure: failures[$0]) })
+        let failed = failures.sorted { $0.key < $1.key }.map(\.value)
+        if let refusing = failed.first(where: \.refusesTheRequest) { throw .requestRefused(refusing) }
+        throw .shardsUnavailable(failed, table: SlotTableSummary(table))
     }
 }

@@ -37,7 +37,14 @@ public enum TestHTTP {
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
         for (name, value) in extra { request.headers.add(name: name, value: value) }
-        let response = try await client.execute(request, timeout: .seconds(requestTimeoutSeconds))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(requestTimeoutSeconds))
+        } catch ChannelError.ioOnClosedChannel {
+            // A pooled keep-alive connection the server closed (idle timeout) just as the request was written: the
+            // request never reached the server, so it is sent once more on a fresh connection.
+            response = try await client.execute(request, timeout: .seconds(requestTimeoutSeconds))
+        }
         let buffer = try await response.body.collect(upTo: 256 * 1024 * 1024)
         return HTTPReply(status: response.status.code, headers: response.headers, body: String(buffer: buffer))
     }

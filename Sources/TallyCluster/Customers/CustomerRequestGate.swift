@@ -7,8 +7,8 @@ import Synchronization
 /// gave the slot up, and two pushes of one assignment never promote the same replicas at once.
 final class CustomerRequestGate: Sendable {
     /// Longest wait of an assignment for the requests in flight (and an assignment being applied) to finish, in
-    /// milliseconds.
-    static let maxDrainWaitMs = 30_000
+    /// milliseconds: below the coordinator's default `forwardTimeoutMs`, so the coordinator hears the refusal.
+    static let maxDrainWaitMs = 5_000
     /// How often an assignment looks again whether it may be applied, in milliseconds.
     static let drainPollMs = 2
 
