@@ -81,6 +81,7 @@ public final class CoordinatorState: Sendable {
                 snapshot.catalogVersion += 1
                 let meter = MeterDefinition(id: ULID.make(time: .now), spec: spec, createdAt: .now)
                 try CoordinatorState.save(meter, version: snapshot.catalogVersion, db: db)
+                try CoordinatorState.saveCatalogVersion(snapshot.catalogVersion, db: db)
                 snapshot.meters.append(meter)
             }
             return snapshot
@@ -202,67 +203,6 @@ public final class CoordinatorState: Sendable {
         return SlotMove(
             id: id, url: row[2], plan: SlotMovePlan(kind: kind, worker: row[1], target: target, slotsBySource: slots),
             phase: phase, progress: progress, startedAt: Timestamp(micros: row[5]))
-    }
-
-    private static func save(_ meter: MeterDefinition, version: Int64, db: Database) throws {
-        try db.execute(
-            sql: """
-                INSERT INTO meters(id, slug, definition, version, deleted) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, definition = excluded.definition,
-                    version = excluded.version, deleted = excluded.deleted
-                """,
-            arguments: [meter.id, meter.slug, JSONWriter.string(meter.json), version, meter.deletedAt == nil ? 0 : 1])
-        try db.execute(sql: "UPDATE cluster SET catalog_version = ?", arguments: [version])
-    }
-
-    /// Stores a new or changed meter under the next catalog version and publishes it.
-    /// Throws `StoreError.slugTaken` when another live meter has the slug.
-    public func put(_ meter: MeterDefinition) async throws -> ClusterSnapshot {
-        try await queue.write { db in
-            var snapshot = self.snapshot
-            if meter.deletedAt == nil, let other = snapshot.liveMeter(meter.slug), other.id != meter.id {
-                throw StoreError.slugTaken(meter.slug)
-            }
-            snapshot.catalogVersion += 1
-            try CoordinatorState.save(meter, version: snapshot.catalogVersion, db: db)
-            if let index = snapshot.meters.firstIndex(where: { $0.id == meter.id }) {
-                snapshot.meters[index] = meter
-            } else {
-                snapshot.meters.append(meter)
-            }
-            self.publish(snapshot, onCommitOf: db)
-            return snapshot
-        }
-    }
-}
-
-extension CoordinatorState {
-    /// Stores a new or archived feature under the next catalog version and publishes it. Throws
-    /// `EntitlementStoreError.featureKeyTaken` when another live feature has the key.
-    public func put(_ feature: Feature) async throws -> ClusterSnapshot {
-        try await queue.write { db in
-            var snapshot = self.snapshot
-            if feature.archivedAt == nil, let other = snapshot.liveFeature(feature.key), other.id != feature.id {
-                throw EntitlementStoreError.featureKeyTaken(feature.key)
-            }
-            snapshot.catalogVersion += 1
-            try db.execute(
-                sql: """
-                    INSERT INTO features(id, key, body, archived) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET body = excluded.body, archived = excluded.archived
-                    """,
-                arguments: [
-                    feature.id, feature.key, JSONWriter.string(feature.json), feature.archivedAt == nil ? 0 : 1,
-                ])
-            try db.execute(sql: "UPDATE cluster SET catalog_version = ?", arguments: [snapshot.catalogVersion])
-            if let index = snapshot.features.firstIndex(where: { $0.id == feature.id }) {
-                snapshot.features[index] = feature
-            } else {
-                snapshot.features.append(feature)
-            }
-            self.publish(snapshot, onCommitOf: db)
-            return snapshot
-        }
     }
 }
 
